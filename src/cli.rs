@@ -1,0 +1,358 @@
+//! The command line, as the user types it: one subcommand per source, sharing the deposit options.
+//!
+//! This holds raw values only; `config.rs` checks them and turns them into a `Launcher`. Every flag has
+//! a one-line help and a long help (`--help`) with its default, its interactions and an example.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::deposit::IndexFormat;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the cycle ran to its end (including when there was nothing new)
+  1  the cycle ran, but some items failed; they were left at the source for the next run
+  2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
+  3  authentication refused, or a login is needed
+  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
+  5  the COLD folder (or the state folder) is missing, not writable or full
+  6  another run of the same launcher is still working; this one did nothing";
+
+const ABOUT_LONG: &str = "\
+Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
+into the input folder of an EzGED COLD, marks them done at the source, and exits. Run it from cron \
+or the Windows Task Scheduler; it is silent unless something needs attention.
+
+Every deposit is atomic (the COLD never sees a partial file), nothing in the COLD folder is ever \
+overwritten, and a journal makes a run that was killed half-way finish its work on the next run \
+without depositing anything twice.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lanceur",
+    version,
+    about = "Feeds documents from folders and mailboxes into an EzGED COLD input folder",
+    long_about = ABOUT_LONG,
+    after_help = EXIT_CODES,
+    propagate_version = true,
+    help_expected = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deposit the files of a local or network folder
+    #[command(
+        long_about = "Deposits the files of a folder (a scanner's output, an SMB share, an FTP \
+upload folder) into the COLD folder, then deletes them or moves them to an archive folder.
+
+A file is taken only when it has not changed for --min-age and does not look like a file still \
+being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or system clutter \
+(Thumbs.db, desktop.ini).",
+        after_help = DIR_AFTER_HELP
+    )]
+    Dir(DirArgs),
+}
+
+const DIR_AFTER_HELP: &str = "\
+Examples:
+  lanceur dir --source /srv/scans --dest /srv/ezged/cold/scans --filter '/.*\\.pdf/i'
+  lanceur dir -s /mnt/share/in -d /srv/cold/in --archive /mnt/share/done --index idx
+
+crontab line (every minute; overlapping runs exit with code 6 and do nothing):
+  * * * * *  lanceur dir --source /srv/scans --dest /srv/ezged/cold/scans
+
+Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
+
+Exit codes: 0 done, 1 some items failed, 2 usage, 3 authentication, 4 source unavailable,
+5 COLD folder not writable, 6 already running.";
+
+/// Options every launcher has: where to deposit, which names to keep, how to index, run limits.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Deposit options")]
+pub struct CommonArgs {
+    /// The COLD's input folder, where documents are deposited
+    #[arg(
+        short = 'd',
+        long,
+        value_name = "COLD_FOLDER",
+        env = "LANCEUR_DEST",
+        long_help = "The input (\"wait\") folder of the EzGED COLD that indexes the documents. \
+It must exist: lanceur never creates it, because a missing folder usually means a network share \
+that is not mounted. Documents appear there atomically, under names made safe for Windows and \
+Linux; a name already present gets a number (scan_2.pdf) and nothing is ever overwritten."
+    )]
+    pub dest: PathBuf,
+
+    /// Keep only names matching this pattern (repeatable: any may match)
+    #[arg(
+        short = 'f',
+        long = "filter",
+        value_name = "PATTERN",
+        long_help = "Keep only documents whose name matches PATTERN. Patterns are Python regular \
+expressions matched like Python's re.match: anchored at the start of the name, not at its end. \
+They may be written between slashes with flags after the closing one (i: ignore case). Lookahead \
+and lookbehind work. Repeat the option to allow several patterns; without it, every name is kept.
+
+Examples from the EzGED documentation:
+  --filter '/.*\\.(?!db).*/'              skip files whose extension starts with db
+  --filter '/(?!debut_nom_fichier).*\\..*/'  skip files whose name starts with debut_nom_fichier
+  --filter '/.*\\.pdf$/i'                 PDF files only, whatever the case"
+    )]
+    pub filter: Vec<String>,
+
+    /// Drop names matching this pattern (repeatable), even if --filter keeps them
+    #[arg(
+        short = 'x',
+        long = "exclude",
+        value_name = "PATTERN",
+        long_help = "Drop documents whose name matches PATTERN, matched like --filter. Applied \
+after --filter: a name must match some --filter (if any) and no --exclude.
+
+Example: --exclude '/.*\\.(exe|bat|js)$/i'"
+    )]
+    pub exclude: Vec<String>,
+
+    /// Write an index sidecar beside each document: idx (EzGED) or json
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = IndexFormat::None,
+        value_name = "FORMAT",
+        long_help = "Write an index file beside each document, after the document, so its presence \
+means the document is complete. idx: EzGED's convention, NAME.idx with FIELD = value lines \
+(scan.pdf gets scan.idx). json: NAME.ext.json holding one object. The fields depend on the source \
+(for a folder: original name, source path, size, modification time, SHA-256, launcher, deposit \
+time)."
+    )]
+    pub index: IndexFormat,
+
+    /// Launcher name: keys its state (lock, journal) and appears in messages
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAME",
+        long_help = "Names this launcher. Its lock and journal live in STATE_DIR/NAME, and every \
+message starts with it. Default: derived from the source (e.g. dir-scans-1f3a9c0e), which is \
+fine until you move the source; give a name to keep the journal across such changes. Letters, \
+digits, '.', '_' and '-' only."
+    )]
+    pub name: Option<String>,
+
+    /// Folder holding each launcher's lock and journal
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LANCEUR_STATE_DIR",
+        long_help = "Where launchers keep their state, one subfolder per launcher name. Default: \
+$XDG_STATE_HOME/lanceur or ~/.local/state/lanceur on Linux, %LOCALAPPDATA%\\lanceur on Windows. \
+Deleting a launcher's subfolder makes it forget what it has deposited."
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    /// Take at most N items in this run; the rest wait for the next run
+    #[arg(
+        long,
+        value_name = "N",
+        long_help = "Stop after N new items (files, mails, envelopes). Items are taken oldest \
+first, so a backlog drains over several runs instead of one run that lasts all night."
+    )]
+    pub max_items: Option<usize>,
+
+    /// Take at most this many bytes in this run (e.g. 500M, 2G)
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = parse_size,
+        long_help = "Stop taking new items once their sizes add up to SIZE (suffixes K, M, G; \
+powers of 1024). One item larger than SIZE is still taken, alone, so it cannot block the queue."
+    )]
+    pub max_bytes: Option<u64>,
+
+    /// Show what would be deposited and why the rest is skipped; change nothing
+    #[arg(
+        long,
+        long_help = "Lists each document that would be deposited, with the name it would get, and \
+each item that would be skipped, with the reason. Nothing is deposited, acknowledged or \
+journaled, and no state folder is created. Mail sources still connect and read (without marking \
+anything read)."
+    )]
+    pub dry_run: bool,
+
+    /// Print a one-line JSON summary on standard output at the end
+    #[arg(
+        long,
+        long_help = "At the end of the run, print one JSON object on standard output: launcher, \
+items seen, deposited, skipped, failed, documents, bytes, duration in milliseconds, exit code, \
+and the error that stopped the run, if any. Handy for monitoring; cron mails it to you, so \
+redirect it to a log."
+    )]
+    pub json: bool,
+
+    /// More detail on standard error: -v each deposit, -vv debugging
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        action = clap::ArgAction::Count,
+        long_help = "Without it, lanceur prints nothing unless something needs attention, which \
+is what cron wants. -v logs each deposited document and skipped item, -vv adds debugging detail. \
+RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
+    )]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DirArgs {
+    /// The folder to take files from
+    #[arg(
+        short = 's',
+        long,
+        value_name = "FOLDER",
+        long_help = "The folder to take files from (\"chemin source\" in the EzGED form). Only \
+regular files directly inside it are taken, unless --recursive."
+    )]
+    pub source: PathBuf,
+
+    /// Also take files from subfolders
+    #[arg(
+        short = 'r',
+        long,
+        long_help = "Also take files from subfolders, at any depth (hidden folders excepted). \
+The folders themselves are left in place, even when emptied."
+    )]
+    pub recursive: bool,
+
+    /// Take a file only once it has not changed for this long
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        value_parser = parse_duration,
+        long_help = "A file whose modification time is more recent than this is left for a later \
+run, because a scanner, a copy or an upload may still be writing it; its size and time are \
+checked again just before it is taken. Examples: 5s (default), 1m, 0s to take files at once."
+    )]
+    pub min_age: Duration,
+
+    /// Move taken files here instead of deleting them
+    #[arg(
+        long,
+        value_name = "FOLDER",
+        long_help = "After a file is deposited and journaled, move it to FOLDER instead of \
+deleting it (subfolders are recreated with --recursive). A name already present in FOLDER gets \
+a number. Moving across volumes is a copy, fsync and delete."
+    )]
+    pub archive: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|err| format!("{err} (examples: 5s, 2m, 1h)"))
+}
+
+/// `123`, `10K`, `500M`, `2G`, `1.5G` (powers of 1024; a trailing B or iB is accepted).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let upper = trimmed.to_ascii_uppercase();
+    let without_b = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (number, multiplier) = match without_b.chars().last() {
+        Some('K') => (&without_b[..without_b.len() - 1], 1u64 << 10),
+        Some('M') => (&without_b[..without_b.len() - 1], 1 << 20),
+        Some('G') => (&without_b[..without_b.len() - 1], 1 << 30),
+        Some('T') => (&without_b[..without_b.len() - 1], 1 << 40),
+        _ => (without_b, 1),
+    };
+    let invalid = || format!("invalid size {text:?} (examples: 500M, 2G, 1048576)");
+    if let Ok(whole) = number.trim().parse::<u64>() {
+        return whole.checked_mul(multiplier).ok_or_else(invalid);
+    }
+    let value: f64 = number.trim().parse().map_err(|_| invalid())?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(invalid());
+    }
+    // Whole bytes; values beyond u64 saturate, which no disk reaches.
+    let bytes = (value * multiplier as f64).round();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("10k"), Ok(10 * 1024));
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1M").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn dir_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "lanceur",
+            "dir",
+            "-s",
+            "in",
+            "-d",
+            "cold",
+            "-f",
+            "a",
+            "-f",
+            "b",
+            "-x",
+            "c",
+            "--index",
+            "idx",
+            "--max-items",
+            "3",
+            "--max-bytes",
+            "1M",
+            "--min-age",
+            "0s",
+            "-vv",
+        ])
+        .unwrap();
+        let Command::Dir(args) = cli.command;
+        assert_eq!(args.source, PathBuf::from("in"));
+        assert_eq!(args.common.filter, vec!["a", "b"]);
+        assert_eq!(args.common.exclude, vec!["c"]);
+        assert_eq!(args.common.index, IndexFormat::Idx);
+        assert_eq!(args.common.max_items, Some(3));
+        assert_eq!(args.common.max_bytes, Some(1 << 20));
+        assert_eq!(args.min_age, Duration::ZERO);
+        assert_eq!(args.common.verbose, 2);
+    }
+}

@@ -1,0 +1,319 @@
+//! From what the user typed (`cli.rs`) to a checked `Launcher`.
+//!
+//! Everything that can be checked without touching the source is checked here, before any file is
+//! read or any socket opened: patterns compile, names are valid, folders are not nested in a way that
+//! would make a launcher eat its own output. A mistake exits with the usage code and one line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::cli::{Command, CommonArgs, DirArgs};
+use crate::deposit::IndexFormat;
+use crate::exit::Failure;
+use crate::filter::Filter;
+
+/// A launcher, ready to run one cycle.
+#[derive(Debug)]
+pub struct Launcher {
+    /// Keys the state folder, prefixes messages.
+    pub name: String,
+    /// This launcher's own state folder (lock, journal).
+    pub state_dir: PathBuf,
+    pub dest: PathBuf,
+    pub filter: Filter,
+    pub index: IndexFormat,
+    pub max_items: Option<usize>,
+    pub max_bytes: Option<u64>,
+    pub dry_run: bool,
+    pub json: bool,
+    pub verbose: u8,
+    pub source: SourceConfig,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Dir(DirConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct DirConfig {
+    pub folder: PathBuf,
+    pub recursive: bool,
+    pub min_age: Duration,
+    pub archive: Option<PathBuf>,
+}
+
+impl Launcher {
+    pub fn from_command(command: Command) -> Result<Launcher> {
+        match command {
+            Command::Dir(args) => dir_launcher(args),
+        }
+        .context(Failure::Usage)
+    }
+}
+
+fn dir_launcher(args: DirArgs) -> Result<Launcher> {
+    let folder = absolute(&args.source)?;
+    let dest = absolute(&args.common.dest)?;
+    let archive = args.archive.as_deref().map(absolute).transpose()?;
+    // Compare real paths where they exist, so a symlinked COLD folder is recognised too.
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let (real_folder, real_dest) = (real(&folder), real(&dest));
+    if real_folder == real_dest {
+        bail!(
+            "the source folder and the COLD folder are the same ({}): files would be taken from \
+             where they are deposited",
+            folder.display()
+        );
+    }
+    if args.recursive && real_dest.starts_with(&real_folder) {
+        bail!(
+            "the COLD folder {} is inside the source folder {} and --recursive is on: deposited \
+             files would be taken again",
+            dest.display(),
+            folder.display()
+        );
+    }
+    if let Some(archive) = &archive {
+        let real_archive = real(archive);
+        if real_archive == real_folder || real_archive == real_dest {
+            bail!(
+                "the archive folder {} must differ from the source and COLD folders",
+                archive.display()
+            );
+        }
+    }
+    let derived = derived_name("dir", &real_folder);
+    let source = SourceConfig::Dir(DirConfig {
+        folder,
+        recursive: args.recursive,
+        min_age: args.min_age,
+        archive,
+    });
+    common(args.common, dest, &derived, source)
+}
+
+fn common(
+    args: CommonArgs,
+    dest: PathBuf,
+    derived: &str,
+    source: SourceConfig,
+) -> Result<Launcher> {
+    let name = match args.name {
+        Some(name) => {
+            check_name(&name)?;
+            name
+        }
+        None => derived.to_string(),
+    };
+    let filter = Filter::new(&args.filter, &args.exclude)?;
+    if args.max_items == Some(0) {
+        bail!("--max-items 0 would never take anything; leave it out for no limit");
+    }
+    if args.max_bytes == Some(0) {
+        bail!("--max-bytes 0 would never take anything; leave it out for no limit");
+    }
+    let root = match args.state_dir {
+        Some(dir) => absolute(&dir)?,
+        None => default_state_root()?,
+    };
+    Ok(Launcher {
+        state_dir: root.join(&name),
+        name,
+        dest,
+        filter,
+        index: args.index,
+        max_items: args.max_items,
+        max_bytes: args.max_bytes,
+        dry_run: args.dry_run,
+        json: args.json,
+        verbose: args.verbose,
+        source,
+    })
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        bail!(
+            "invalid launcher name {name:?}: use letters, digits, '.', '_' and '-' (not first), \
+             at most 100 characters"
+        );
+    }
+    Ok(())
+}
+
+/// `dir-scans-1f3a9c0e`: the protocol, the last part of the source for people, and a hash of the whole
+/// source so that two folders both called `scans` get different launchers.
+pub fn derived_name(protocol: &str, source: &Path) -> String {
+    let text = source.to_string_lossy();
+    derived_name_from(
+        protocol,
+        &text,
+        source.file_name().map(|n| n.to_string_lossy()),
+    )
+}
+
+/// Same as `derived_name`, for sources that are not paths (`alice@mail.example/INBOX`).
+pub fn derived_name_from(
+    protocol: &str,
+    identity: &str,
+    readable: Option<std::borrow::Cow<'_, str>>,
+) -> String {
+    let slug: String = readable
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug: String = slug.chars().take(40).collect();
+    let tag = crate::deposit::short_tag(identity);
+    if slug.is_empty() {
+        format!("{protocol}-{tag}")
+    } else {
+        format!("{protocol}-{slug}-{tag}")
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("invalid path {}", path.display()))
+}
+
+fn default_state_root() -> Result<PathBuf> {
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .map(|dir| dir.join("lanceur"))
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot find a folder for lanceur's state; give --state-dir or LANCEUR_STATE_DIR"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn launcher(args: &[&str]) -> Result<Launcher> {
+        let cli = crate::cli::Cli::try_parse_from(args).unwrap();
+        Launcher::from_command(cli.command)
+    }
+
+    #[test]
+    fn derived_names_are_readable_and_distinct() {
+        let a = derived_name("dir", Path::new("/srv/a/Scans Entrée"));
+        let b = derived_name("dir", Path::new("/srv/b/Scans Entrée"));
+        assert!(a.starts_with("dir-scans-entr-e-"), "{a}");
+        assert_ne!(a, b);
+        check_name(&a).unwrap();
+    }
+
+    #[test]
+    fn nested_or_identical_folders_are_refused() {
+        let err = launcher(&[
+            "lanceur",
+            "dir",
+            "-s",
+            "/x",
+            "-d",
+            "/x",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE);
+        let err = launcher(&[
+            "lanceur",
+            "dir",
+            "-r",
+            "-s",
+            "/x",
+            "-d",
+            "/x/cold",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("inside the source folder"));
+        launcher(&[
+            "lanceur",
+            "dir",
+            "-s",
+            "/x",
+            "-d",
+            "/x/cold",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn invalid_pattern_and_name_are_usage_errors() {
+        let err = launcher(&[
+            "lanceur",
+            "dir",
+            "-s",
+            "/x",
+            "-d",
+            "/y",
+            "-f",
+            "(",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE);
+        assert!(format!("{err:#}").contains("invalid filter pattern \"(\""));
+        let err = launcher(&[
+            "lanceur",
+            "dir",
+            "-s",
+            "/x",
+            "-d",
+            "/y",
+            "-n",
+            "../etc",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("invalid launcher name"));
+    }
+
+    #[test]
+    fn state_folder_is_keyed_by_name() {
+        let l = launcher(&[
+            "lanceur",
+            "dir",
+            "-s",
+            "/x",
+            "-d",
+            "/y",
+            "-n",
+            "scans",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+        assert_eq!(l.state_dir, PathBuf::from("/s/scans"));
+    }
+}

@@ -1,0 +1,458 @@
+//! One run: lock → recover → list → skip what is done → cap → fetch → filter → deposit → journal →
+//! acknowledge. This is the only place that knows the order of the steps, and the order is what makes
+//! lanceur safe:
+//!
+//! 1. A document is durable under a temporary name before the journal says `staged`.
+//! 2. The journal says `staged` (durably) before any file gets its final name, so a run killed during
+//!    the renames is finished by the next one instead of being deposited again.
+//! 3. The journal says `done` (durably) before the source is told anything, so an item deleted or
+//!    marked read at the source is always in the COLD folder first.
+//!
+//! Work goes in batches (`BATCH_ITEMS`, `BATCH_BYTES`) so that each of those syncs is paid once per
+//! batch rather than once per document, and so that a protocol can fetch and acknowledge many items
+//! in one round trip. An item that fails is reported and left at the source; the run goes on. An
+//! error tagged with a `Failure` stops the run, after the items already staged in the current batch
+//! are finished, so that no fetched work is thrown away.
+
+use std::collections::HashSet;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::config::Launcher;
+use crate::deposit::{Deposit, Staged};
+use crate::exit::{self, Failure};
+use crate::journal::{Journal, State};
+use crate::lock;
+use crate::report::{Reporter, Summary};
+use crate::source::{self, Item, ItemKey, NotReady, Source};
+
+/// Most items in one batch.
+const BATCH_ITEMS: usize = 256;
+/// Most bytes (as listed) in one batch.
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// What a run ended with: its summary, and the error that stopped it early, if one did.
+pub struct Outcome {
+    pub summary: Summary,
+    pub error: Option<anyhow::Error>,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match &self.error {
+            Some(err) => exit::code_for(err),
+            None if self.summary.failed > 0 => exit::ITEM_FAILED,
+            None => exit::OK,
+        }
+    }
+}
+
+/// Runs one cycle. Errors before anything was listed (lock, COLD folder, login) come back as `Err`;
+/// later ones come back inside the `Outcome`, with the summary of what was done until then.
+pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
+    let started = Instant::now();
+    let dry_run = launcher.dry_run;
+    // A dry run creates nothing, not even the state folder, and takes no lock.
+    let _lock = if dry_run {
+        None
+    } else {
+        std::fs::create_dir_all(&launcher.state_dir)
+            .with_context(|| {
+                format!(
+                    "cannot create state folder {}; give --state-dir a writable folder",
+                    launcher.state_dir.display()
+                )
+            })
+            .context(Failure::Cold)?;
+        Some(lock::acquire(&launcher.state_dir)?)
+    };
+    let mut journal = Journal::open(&launcher.state_dir.join("journal"), !dry_run)?;
+    let mut deposit = Deposit::open(&launcher.dest, launcher.index, &launcher.name, dry_run)?;
+    if dry_run {
+        let unfinished = journal.unfinished().len();
+        if unfinished > 0 {
+            reporter.output(&format!(
+                "an interrupted run left {unfinished} item(s) to finish; the next run completes them"
+            ));
+        }
+    } else {
+        finish_interrupted(&mut journal, &mut deposit)?;
+    }
+
+    let mut source = source::open(launcher)?;
+    let mut run = Run {
+        launcher,
+        reporter,
+        journal,
+        deposit,
+        summary: Summary::new(&launcher.name, dry_run),
+    };
+    let error = run.cycle(source.as_mut()).err();
+    if error.is_none() {
+        if let Err(err) = source.finish() {
+            run.summary.set_duration(started.elapsed());
+            return Ok(Outcome {
+                summary: run.summary,
+                error: Some(err),
+            });
+        }
+    }
+    run.summary.set_duration(started.elapsed());
+    Ok(Outcome {
+        summary: run.summary,
+        error,
+    })
+}
+
+/// Commits what an interrupted run staged and journaled, then removes temporary files nobody knows.
+fn finish_interrupted(journal: &mut Journal, deposit: &mut Deposit) -> Result<()> {
+    let unfinished = journal.unfinished();
+    for (key, mut files) in unfinished {
+        log::info!("finishing {key}, staged by an interrupted run");
+        for staged in &mut files {
+            deposit.commit(staged)?;
+        }
+        journal.record_done(&key)?;
+    }
+    deposit.finish_commit()?;
+    journal.flush(true)?;
+    let removed = deposit.sweep(&HashSet::new())?;
+    if removed > 0 {
+        log::info!("removed {removed} temporary file(s) left by an interrupted run");
+    }
+    Ok(())
+}
+
+struct Run<'a> {
+    launcher: &'a Launcher,
+    reporter: &'a Reporter,
+    journal: Journal,
+    deposit: Deposit,
+    summary: Summary,
+}
+
+/// An item whose documents are staged, waiting for the batch's commit.
+struct Pending<'i> {
+    item: &'i Item,
+    staged: Vec<Staged>,
+}
+
+impl Run<'_> {
+    fn cycle(&mut self, source: &mut dyn Source) -> Result<()> {
+        let filter = &self.launcher.filter;
+        let mut rejected: Vec<(String, String)> = Vec::new();
+        let listing = source
+            .list(&mut |name| {
+                let verdict = filter.judge(name);
+                let keep = verdict.is_keep();
+                if !keep {
+                    rejected.push((name.to_string(), verdict.reason()));
+                }
+                keep
+            })
+            .with_context(|| format!("cannot list {}", source.label()))?;
+        self.summary.seen = listing.items.len() + listing.skipped.len() + rejected.len();
+        self.summary.skipped = listing.skipped.len() + rejected.len();
+        for (name, reason) in &rejected {
+            self.note_skip(name, reason);
+        }
+        for skipped in &listing.skipped {
+            self.note_skip(&skipped.label, &skipped.reason);
+        }
+
+        let mut to_reacknowledge: Vec<&Item> = Vec::new();
+        let mut fresh: Vec<&Item> = Vec::new();
+        for item in &listing.items {
+            match self.journal.state(&item.key) {
+                Some(State::Acked) => {}
+                Some(State::Done) | Some(State::Staged(_)) => to_reacknowledge.push(item),
+                None => fresh.push(item),
+            }
+        }
+        let (taken, deferred) = self.cap(fresh);
+        self.summary.skipped += deferred;
+        if deferred > 0 {
+            log::info!("{deferred} item(s) left for the next run by --max-items/--max-bytes");
+        }
+
+        if !self.launcher.dry_run && !to_reacknowledge.is_empty() {
+            for chunk in to_reacknowledge.chunks(BATCH_ITEMS) {
+                self.acknowledge(source, chunk, true)?;
+            }
+        }
+
+        let mut start = 0;
+        while start < taken.len() {
+            let mut end = start;
+            let mut bytes = 0u64;
+            while end < taken.len()
+                && end - start < BATCH_ITEMS
+                && (end == start || bytes < BATCH_BYTES)
+            {
+                bytes += taken[end].size;
+                end += 1;
+            }
+            self.batch(source, &taken[start..end])?;
+            start = end;
+        }
+
+        if !self.launcher.dry_run {
+            let listed: HashSet<ItemKey> = listing.items.iter().map(|i| i.key.clone()).collect();
+            self.journal.compact(listing.complete.then_some(&listed))?;
+        }
+        Ok(())
+    }
+
+    /// Splits new items into those this run takes and how many wait for the next run.
+    fn cap<'i>(&self, fresh: Vec<&'i Item>) -> (Vec<&'i Item>, usize) {
+        let total = fresh.len();
+        let mut taken = Vec::with_capacity(total);
+        let mut bytes = 0u64;
+        for item in fresh {
+            if self
+                .launcher
+                .max_items
+                .is_some_and(|max| taken.len() >= max)
+            {
+                break;
+            }
+            if let Some(max) = self.launcher.max_bytes {
+                // The first item is always taken, so one huge item cannot block the queue forever.
+                if !taken.is_empty() && bytes.saturating_add(item.size) > max {
+                    break;
+                }
+            }
+            bytes = bytes.saturating_add(item.size);
+            taken.push(item);
+        }
+        let deferred = total - taken.len();
+        (taken, deferred)
+    }
+
+    /// Fetches, filters and stages a batch, then journals, commits and acknowledges it.
+    fn batch(&mut self, source: &mut dyn Source, items: &[&Item]) -> Result<()> {
+        if let Err(err) = source.prefetch(items) {
+            if exit::failure_of(&err).is_some() {
+                return Err(err);
+            }
+            log::debug!("prefetch failed, fetching one by one: {err:#}");
+        }
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut nothing_kept: Vec<&Item> = Vec::new();
+        let mut stop: Option<anyhow::Error> = None;
+        for item in items {
+            match self.take(source, item) {
+                Ok(Some(staged)) if staged.is_empty() => nothing_kept.push(item),
+                Ok(Some(staged)) => pending.push(Pending { item, staged }),
+                Ok(None) => {}
+                Err(err) => {
+                    stop = Some(err);
+                    break;
+                }
+            }
+        }
+        if self.launcher.dry_run {
+            return stop.map_or(Ok(()), Err);
+        }
+        if let Err(err) = self.commit(&mut pending, &nothing_kept) {
+            if let Some(first) = stop {
+                log::debug!("the run was already stopping: {first:#}");
+            }
+            return Err(err);
+        }
+        let done: Vec<&Item> = pending
+            .iter()
+            .map(|p| p.item)
+            .chain(nothing_kept.iter().copied())
+            .collect();
+        if !done.is_empty() {
+            // If the run is stopping anyway, still try: the source may be fine (COLD folder full).
+            let acknowledged = self.acknowledge(source, &done, false);
+            if stop.is_none() {
+                acknowledged?;
+            }
+        }
+        stop.map_or(Ok(()), Err)
+    }
+
+    /// Fetches one item and stages its kept documents. `Ok(None)`: the item failed or is not ready and
+    /// stays at the source. `Ok(Some(empty))`: the item is taken but none of its documents was kept.
+    fn take(&mut self, source: &mut dyn Source, item: &Item) -> Result<Option<Vec<Staged>>> {
+        let documents = match source.fetch(item) {
+            Ok(documents) => documents,
+            Err(err) => {
+                if exit::failure_of(&err).is_some() {
+                    return Err(err.context(format!("while fetching {}", item.label)));
+                }
+                if err.downcast_ref::<NotReady>().is_some() {
+                    self.summary.skipped += 1;
+                    self.note_skip(&item.label, &exit::message_for(&err));
+                } else {
+                    self.summary.failed += 1;
+                    self.reporter.problem(&format!(
+                        "{}: {}; left at the source for the next run",
+                        item.label,
+                        exit::message_for(&err)
+                    ));
+                }
+                return Ok(None);
+            }
+        };
+        let common_fields = self.common_fields(item);
+        let mut staged: Vec<Staged> = Vec::new();
+        let mut kept = 0usize;
+        for document in documents {
+            let verdict = self.launcher.filter.judge(&document.name);
+            if !verdict.is_keep() {
+                self.summary.documents_filtered += 1;
+                self.note_skip(
+                    &format!("{} / {}", item.label, document.name),
+                    &verdict.reason(),
+                );
+                continue;
+            }
+            kept += 1;
+            if self.launcher.dry_run {
+                let (name, sidecar) = self.deposit.plan(&document.name);
+                let sidecar = sidecar.map(|s| format!(" (+ {s})")).unwrap_or_default();
+                self.reporter.output(&format!(
+                    "deposit  {}  ->  {name}{sidecar}",
+                    describe(item, &document.name)
+                ));
+                continue;
+            }
+            // The document's own fields first: they are what a person reading the sidecar looks for.
+            let mut fields = document.fields.clone();
+            fields.extend(common_fields.iter().cloned());
+            let raw_name = document.name.clone();
+            match self.deposit.stage(document, fields) {
+                Ok(one) => {
+                    log::debug!("staged {} as {}", raw_name, one.tmp);
+                    staged.push(one);
+                }
+                Err(err) => {
+                    for done in &staged {
+                        self.deposit.discard(done);
+                    }
+                    if exit::failure_of(&err).is_some() {
+                        return Err(err.context(format!("while depositing {}", item.label)));
+                    }
+                    self.summary.failed += 1;
+                    self.reporter.problem(&format!(
+                        "{}: {}; left at the source for the next run",
+                        item.label,
+                        exit::message_for(&err)
+                    ));
+                    return Ok(None);
+                }
+            }
+        }
+        if self.launcher.dry_run {
+            self.summary.deposited += 1;
+            self.summary.documents += kept;
+            if kept == 0 {
+                self.reporter.output(&format!(
+                    "take     {}  (no document kept; acknowledged only)",
+                    item.label
+                ));
+            }
+        }
+        Ok(Some(staged))
+    }
+
+    /// Makes the batch's staged documents visible and journals every item of the batch as done.
+    fn commit(&mut self, pending: &mut [Pending], nothing_kept: &[&Item]) -> Result<()> {
+        if !pending.is_empty() {
+            if let Err(err) = self.deposit.sync() {
+                for p in pending.iter() {
+                    p.staged.iter().for_each(|s| self.deposit.discard(s));
+                }
+                return Err(err);
+            }
+            for p in pending.iter() {
+                self.journal.record_staged(&p.item.key, &p.staged)?;
+            }
+            self.journal.flush(true)?;
+            for p in pending.iter_mut() {
+                for staged in &mut p.staged {
+                    self.deposit.commit(staged)?;
+                }
+            }
+            self.deposit.finish_commit()?;
+        }
+        for p in pending.iter() {
+            self.journal.record_done(&p.item.key)?;
+            self.summary.deposited += 1;
+            self.summary.documents += p.staged.len();
+            self.summary.bytes += p.staged.iter().map(|s| s.bytes).sum::<u64>();
+            for staged in &p.staged {
+                log::info!("deposited {} as {}", p.item.label, staged.name);
+            }
+        }
+        for item in nothing_kept {
+            self.journal.record_done(&item.key)?;
+            self.summary.deposited += 1;
+            log::info!("took {} (no document kept by the filters)", item.label);
+        }
+        self.journal.flush(true)
+    }
+
+    /// Applies the post-action to items that are done, and journals those it succeeded for.
+    fn acknowledge(&mut self, source: &mut dyn Source, items: &[&Item], again: bool) -> Result<()> {
+        let results = source.acknowledge(items);
+        let mut stop = None;
+        for (item, result) in items.iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    self.journal.record_acked(&item.key)?;
+                    if again {
+                        self.summary.reacknowledged += 1;
+                    }
+                }
+                Err(err) if exit::failure_of(&err).is_some() => {
+                    stop.get_or_insert(err);
+                }
+                Err(err) => {
+                    self.summary.failed += 1;
+                    self.reporter.problem(&format!(
+                        "{}: deposited, but {}; it will be acknowledged on the next run, not deposited again",
+                        item.label,
+                        exit::message_for(&err)
+                    ));
+                }
+            }
+        }
+        // Losing these lines only means acknowledging again: no need to wait for the disk.
+        self.journal.flush(false)?;
+        stop.map_or(Ok(()), Err)
+    }
+
+    fn common_fields(&self, item: &Item) -> Vec<(String, String)> {
+        vec![
+            ("launcher".to_string(), self.launcher.name.clone()),
+            ("source_item".to_string(), item.key.0.clone()),
+            (
+                "deposit_time".to_string(),
+                humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            ),
+        ]
+    }
+
+    fn note_skip(&self, label: &str, reason: &str) {
+        if self.launcher.dry_run {
+            self.reporter
+                .output(&format!("skip     {label}  ({reason})"));
+        } else {
+            log::info!("skipped {}: {reason}", crate::report::printable(label));
+        }
+    }
+}
+
+fn describe(item: &Item, document: &str) -> String {
+    if item.name.as_deref() == Some(document) {
+        item.label.clone()
+    } else {
+        format!("{} / {document}", item.label)
+    }
+}

@@ -1,0 +1,577 @@
+//! Putting documents into the COLD folder so that the COLD never sees a partial file and nothing is
+//! ever overwritten.
+//!
+//! A deposit happens in two steps, with the journal in between (see `cycle.rs`):
+//!
+//! 1. `stage` writes the document, and its sidecar, under hidden temporary names *inside* the COLD
+//!    folder (same volume, so the final rename is atomic). `sync` then makes a whole batch of staged
+//!    files durable at once: one `syncfs` on Linux, a per-file fsync elsewhere.
+//! 2. `commit` renames each staged file to its final name, the document before its sidecar, without
+//!    ever replacing an existing file; `finish_commit` syncs the folder so the renames survive a
+//!    power cut.
+//!
+//! The cycle journals the staged names between the two steps, so a run killed anywhere can be
+//! finished by the next one (`commit` again what is still staged) without depositing twice, and
+//! temporary files that no journal entry knows are removed (`sweep`).
+//!
+//! Temporary names look like `.lanceur-<tag>-<pid>-<n>.tmp`: hidden, with an extension every
+//! watcher ignores, and a tag per launcher so two launchers sharing a COLD folder never touch each
+//! other's files.
+
+pub mod names;
+pub mod sidecar;
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::durable::{self, CopyError};
+use crate::exit::Failure;
+use crate::source::{Content, Document};
+pub use sidecar::IndexFormat;
+
+/// A document written under a temporary name, waiting to be committed. This is what the journal
+/// records between staging and committing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staged {
+    /// Temporary file name inside the COLD folder.
+    pub tmp: String,
+    /// Final file name inside the COLD folder.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar_tmp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<String>,
+    /// The document's bytes, for the summary.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+pub struct Deposit {
+    cold: PathBuf,
+    format: IndexFormat,
+    tmp_prefix: String,
+    next_tmp: u64,
+    /// Names handed out in this run, lower-cased: COLD folders on SMB shares ignore case.
+    reserved: HashSet<String>,
+    /// Without `syncfs`, each staged file is fsynced as it is written.
+    sync_each_file: bool,
+}
+
+impl Deposit {
+    /// Opens the COLD folder `cold`, checking that it exists and, unless `read_only`, that a file can
+    /// be created in it. The folder is never created: a missing COLD folder usually means a network
+    /// share that is not mounted, and writing into the mount point would hide documents from EzGED.
+    pub fn open(
+        cold: &Path,
+        format: IndexFormat,
+        launcher: &str,
+        read_only: bool,
+    ) -> Result<Deposit> {
+        let metadata = fs::metadata(cold)
+            .with_context(|| {
+                format!(
+                    "COLD folder {} is not reachable (is the share mounted? lanceur never creates it)",
+                    cold.display()
+                )
+            })
+            .context(Failure::Cold)?;
+        if !metadata.is_dir() {
+            return Err(anyhow!("COLD folder {} is not a folder", cold.display()))
+                .context(Failure::Cold);
+        }
+        let mut deposit = Deposit {
+            cold: cold.to_path_buf(),
+            format,
+            tmp_prefix: format!(".lanceur-{}-", short_tag(launcher)),
+            next_tmp: 0,
+            reserved: HashSet::new(),
+            sync_each_file: !cfg!(target_os = "linux"),
+        };
+        if !read_only {
+            let (probe, _) = deposit.create_tmp().with_context(|| {
+                format!(
+                    "COLD folder {} is not writable by this user",
+                    deposit.cold.display()
+                )
+            })?;
+            let _ = fs::remove_file(&probe);
+        }
+        Ok(deposit)
+    }
+
+    /// Chooses the name `raw` would be deposited under, and reserves it for this run. Used for dry
+    /// runs and by `stage`.
+    pub fn plan(&mut self, raw: &str) -> (String, Option<String>) {
+        let safe = names::safe_name(raw);
+        self.allocate(&safe)
+    }
+
+    /// Writes `document` under a temporary name, with its sidecar holding `fields` plus the size and,
+    /// when there is a sidecar, the SHA-256. A failure to read the document fails this item only; a
+    /// failure to write is tagged `Failure::Cold` and stops the run. Nothing is left behind on error.
+    pub fn stage(
+        &mut self,
+        document: Document,
+        mut fields: Vec<(String, String)>,
+    ) -> Result<Staged> {
+        let (name, sidecar) = self.plan(&document.name);
+        let hashing = self.format != IndexFormat::None;
+        let (tmp, mut file) = self.create_tmp()?;
+        let written = self.write_content(document.content, &tmp, &mut file, hashing);
+        let (bytes, digest) = match written {
+            Ok(result) => result,
+            Err(err) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(err.context(format!(
+                    "cannot deposit {}",
+                    names::safe_name(&document.name)
+                )));
+            }
+        };
+        let mut staged = Staged {
+            tmp: file_name(&tmp),
+            name,
+            sidecar_tmp: None,
+            sidecar,
+            bytes,
+        };
+        if staged.sidecar.is_some() {
+            fields.push(("size".into(), bytes.to_string()));
+            if let Some(digest) = digest {
+                fields.push(("sha256".into(), digest));
+            }
+            let text = sidecar::render(self.format, &fields);
+            match self.write_new_tmp(&text) {
+                Ok(path) => staged.sidecar_tmp = Some(file_name(&path)),
+                Err(err) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Makes every file staged since the last call durable.
+    pub fn sync(&self) -> Result<()> {
+        if self.sync_each_file {
+            return Ok(());
+        }
+        durable::sync_filesystem(&self.cold)
+            .map(|_| ())
+            .map_err(|err| self.write_error(err, "cannot flush the COLD folder to disk"))
+    }
+
+    /// Renames a staged document, then its sidecar, to their final names. A final name taken since it
+    /// was chosen (another program writing into the COLD folder) gets a number; nothing is replaced.
+    /// A staged file that is gone was committed by an earlier, interrupted run. Updates `staged` with
+    /// the names actually used.
+    pub fn commit(&mut self, staged: &mut Staged) -> Result<()> {
+        let tmp = self.cold.join(&staged.tmp);
+        if tmp.exists() {
+            let final_name = self.rename_into_place(&tmp, &staged.name)?;
+            if final_name != staged.name {
+                staged.sidecar = sidecar::sidecar_name(self.format, &final_name);
+                staged.name = final_name;
+            }
+        }
+        if let (Some(sidecar_tmp), Some(sidecar_name)) = (&staged.sidecar_tmp, &staged.sidecar) {
+            let tmp = self.cold.join(sidecar_tmp);
+            if tmp.exists() {
+                let used = self.rename_into_place(&tmp, sidecar_name)?;
+                staged.sidecar = Some(used);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the renames of `commit` durable.
+    pub fn finish_commit(&self) -> Result<()> {
+        durable::sync_dir(&self.cold)
+            .map_err(|err| self.write_error(err, "cannot flush the COLD folder to disk"))
+    }
+
+    /// Removes the temporary files of a staged document that will not be committed.
+    pub fn discard(&self, staged: &Staged) {
+        let _ = fs::remove_file(self.cold.join(&staged.tmp));
+        if let Some(tmp) = &staged.sidecar_tmp {
+            let _ = fs::remove_file(self.cold.join(tmp));
+        }
+    }
+
+    /// Removes this launcher's temporary files that no journal entry refers to: leftovers of a run
+    /// killed while it was writing them. `keep` holds the temporary names still journaled.
+    pub fn sweep(&self, keep: &HashSet<String>) -> Result<usize> {
+        let mut removed = 0;
+        let entries = fs::read_dir(&self.cold)
+            .with_context(|| format!("cannot list COLD folder {}", self.cold.display()))
+            .context(Failure::Cold)?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(&self.tmp_prefix) && name.ends_with(".tmp") && !keep.contains(name)
+            {
+                log::debug!("removing leftover temporary file {name}");
+                if fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn allocate(&mut self, safe: &str) -> (String, Option<String>) {
+        for n in 1..=u32::MAX {
+            let name = durable::numbered(safe, n);
+            let sidecar = sidecar::sidecar_name(self.format, &name);
+            if self.is_free(&name) && sidecar.as_deref().is_none_or(|s| self.is_free(s)) {
+                self.reserved.insert(name.to_lowercase());
+                if let Some(s) = &sidecar {
+                    self.reserved.insert(s.to_lowercase());
+                }
+                return (name, sidecar);
+            }
+        }
+        unreachable!("four billion documents with the same name")
+    }
+
+    fn is_free(&self, name: &str) -> bool {
+        !self.reserved.contains(&name.to_lowercase())
+            && fs::symlink_metadata(self.cold.join(name)).is_err()
+    }
+
+    fn rename_into_place(&mut self, tmp: &Path, wanted: &str) -> Result<String> {
+        let mut name = wanted.to_string();
+        loop {
+            let target = self.cold.join(&name);
+            match durable::rename_no_replace(tmp, &target) {
+                Ok(()) => return Ok(name),
+                // Killed between the two steps of a link-based rename: both names are the same file.
+                Err(err)
+                    if err.kind() == io::ErrorKind::AlreadyExists
+                        && durable::same_file(tmp, &target) =>
+                {
+                    let _ = fs::remove_file(tmp);
+                    return Ok(name);
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                    log::info!(
+                        "{name} appeared in the COLD folder meanwhile; choosing another name"
+                    );
+                    let (other, _) = self.allocate(&names::safe_name(wanted));
+                    name = other;
+                }
+                Err(err) => {
+                    return Err(self.write_error(err, &format!("cannot rename {name} into place")))
+                }
+            }
+        }
+    }
+
+    fn create_tmp(&mut self) -> Result<(PathBuf, File)> {
+        loop {
+            self.next_tmp += 1;
+            let path = self.cold.join(format!(
+                "{}{}-{}.tmp",
+                self.tmp_prefix,
+                std::process::id(),
+                self.next_tmp
+            ));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((path, file)),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(self.write_error(err, "cannot create a file")),
+            }
+        }
+    }
+
+    fn write_new_tmp(&mut self, bytes: &[u8]) -> Result<PathBuf> {
+        let (path, mut file) = self.create_tmp()?;
+        let result = file
+            .write_all(bytes)
+            .and_then(|()| self.maybe_sync_file(&file));
+        match result {
+            Ok(()) => Ok(path),
+            Err(err) => {
+                let _ = fs::remove_file(&path);
+                Err(self.write_error(err, "cannot write a sidecar"))
+            }
+        }
+    }
+
+    fn maybe_sync_file(&self, file: &File) -> io::Result<()> {
+        if self.sync_each_file {
+            file.sync_all()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes `content` into the freshly created `tmp`; returns its size and, if `hashing`, SHA-256.
+    fn write_content(
+        &self,
+        content: Content,
+        tmp: &Path,
+        file: &mut File,
+        hashing: bool,
+    ) -> Result<(u64, Option<String>)> {
+        match content {
+            Content::Bytes(bytes) => {
+                file.write_all(&bytes)
+                    .and_then(|()| self.maybe_sync_file(file))
+                    .map_err(|err| self.write_error(err, "cannot write"))?;
+                let digest = hashing.then(|| hex(&Sha256::digest(&bytes)));
+                Ok((bytes.len() as u64, digest))
+            }
+            Content::File { path, linkable } => {
+                if linkable && self.link_over(&path, tmp) {
+                    let bytes = fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
+                    let digest = if hashing { Some(hash_file(tmp)?) } else { None };
+                    return Ok((bytes, digest));
+                }
+                self.copy_into(&path, file, hashing)
+            }
+            Content::Temp(temp) => {
+                // Same volume: the rename is free. Otherwise copy; the temp file goes when dropped.
+                if fs::rename(&temp, tmp).is_ok() {
+                    let bytes = fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
+                    if self.sync_each_file {
+                        File::open(tmp)
+                            .and_then(|f| f.sync_all())
+                            .map_err(|err| self.write_error(err, "cannot write"))?;
+                    }
+                    let digest = if hashing { Some(hash_file(tmp)?) } else { None };
+                    return Ok((bytes, digest));
+                }
+                self.copy_into(&temp, file, hashing)
+            }
+        }
+    }
+
+    /// Replaces the empty `tmp` by a hard link to `source`: no bytes copied, and the data is as
+    /// durable as the file system makes it once synced. False if links are impossible here.
+    fn link_over(&self, source: &Path, tmp: &Path) -> bool {
+        if fs::remove_file(tmp).is_err() {
+            return false;
+        }
+        match fs::hard_link(source, tmp) {
+            Ok(()) => true,
+            Err(err) => {
+                log::debug!("cannot hard-link {}: {err}; copying", source.display());
+                // Recreate the placeholder so the copy below writes a fresh, exclusive file.
+                let _ = OpenOptions::new().write(true).create_new(true).open(tmp);
+                false
+            }
+        }
+    }
+
+    fn copy_into(
+        &self,
+        source: &Path,
+        file: &mut File,
+        hashing: bool,
+    ) -> Result<(u64, Option<String>)> {
+        let mut reader =
+            File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+        let mut hasher = hashing.then(Sha256::new);
+        let mut sink = HashingWriter {
+            inner: file,
+            hasher: hasher.as_mut(),
+        };
+        match durable::copy_stream(&mut reader, &mut sink) {
+            Ok(bytes) => {
+                self.maybe_sync_file(sink.inner)
+                    .map_err(|err| self.write_error(err, "cannot write"))?;
+                Ok((bytes, hasher.map(|h| hex(&h.finalize()))))
+            }
+            Err(CopyError::Read(err)) => {
+                Err(anyhow::Error::new(err).context(format!("cannot read {}", source.display())))
+            }
+            Err(CopyError::Write(err)) => Err(self.write_error(err, "cannot write")),
+        }
+    }
+
+    /// A write-side error, tagged so that it stops the run, with a remedy when the disk is full.
+    fn write_error(&self, err: io::Error, what: &str) -> anyhow::Error {
+        let folder = self.cold.display();
+        let message = if durable::is_out_of_space(&err) {
+            format!("{what} in COLD folder {folder}: the disk is full; free space, then run again")
+        } else if err.kind() == io::ErrorKind::PermissionDenied
+            || err.kind() == io::ErrorKind::ReadOnlyFilesystem
+        {
+            format!(
+                "{what} in COLD folder {folder}: permission denied; give this user write access"
+            )
+        } else {
+            format!("{what} in COLD folder {folder}")
+        };
+        anyhow::Error::new(err)
+            .context(message)
+            .context(Failure::Cold)
+    }
+}
+
+struct HashingWriter<'a> {
+    inner: &'a mut File,
+    hasher: Option<&'a mut Sha256>,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hash_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(hex(&hasher.finalize()));
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Eight hex digits identifying a launcher in temporary names.
+pub fn short_tag(launcher: &str) -> String {
+    hex(&Sha256::digest(launcher.as_bytes())[..4])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str, bytes: &[u8]) -> Document {
+        Document {
+            name: name.into(),
+            content: Content::Bytes(bytes.to_vec()),
+            fields: Vec::new(),
+        }
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn staged_files_are_hidden_until_committed() {
+        let cold = tempfile::tempdir().unwrap();
+        let mut deposit = Deposit::open(cold.path(), IndexFormat::Idx, "t", false).unwrap();
+        let mut staged = deposit
+            .stage(doc("scan.pdf", b"%PDF"), vec![("a".into(), "b".into())])
+            .unwrap();
+        assert!(listing(cold.path())
+            .iter()
+            .all(|n| n.starts_with(".lanceur-")));
+        deposit.sync().unwrap();
+        deposit.commit(&mut staged).unwrap();
+        deposit.finish_commit().unwrap();
+        assert_eq!(listing(cold.path()), vec!["scan.idx", "scan.pdf"]);
+        let idx = fs::read_to_string(cold.path().join("scan.idx")).unwrap();
+        assert!(idx.starts_with("A = b\nSIZE = 4\nSHA256 = "), "{idx}");
+    }
+
+    #[test]
+    fn same_names_get_numbers_and_nothing_is_overwritten() {
+        let cold = tempfile::tempdir().unwrap();
+        fs::write(cold.path().join("scan.pdf"), "already there").unwrap();
+        let mut deposit = Deposit::open(cold.path(), IndexFormat::None, "t", false).unwrap();
+        let mut first = deposit.stage(doc("scan.pdf", b"1"), vec![]).unwrap();
+        let mut second = deposit.stage(doc("scan.pdf", b"2"), vec![]).unwrap();
+        deposit.commit(&mut first).unwrap();
+        deposit.commit(&mut second).unwrap();
+        assert_eq!(first.name, "scan_2.pdf");
+        assert_eq!(second.name, "scan_3.pdf");
+        assert_eq!(
+            fs::read_to_string(cold.path().join("scan.pdf")).unwrap(),
+            "already there"
+        );
+    }
+
+    #[test]
+    fn names_differing_only_in_case_are_kept_apart() {
+        // A COLD folder on an SMB share ignores case: Scan.pdf would replace scan.pdf there.
+        let cold = tempfile::tempdir().unwrap();
+        let mut deposit = Deposit::open(cold.path(), IndexFormat::Idx, "t", false).unwrap();
+        let lower = deposit.stage(doc("scan.pdf", b"1"), vec![]).unwrap();
+        let upper = deposit.stage(doc("SCAN.PDF", b"2"), vec![]).unwrap();
+        assert_eq!(lower.name, "scan.pdf");
+        assert_eq!(upper.name, "SCAN_2.PDF");
+        assert_eq!(upper.sidecar.as_deref(), Some("SCAN_2.idx"));
+    }
+
+    #[test]
+    fn a_name_taken_after_staging_is_not_replaced() {
+        let cold = tempfile::tempdir().unwrap();
+        let mut deposit = Deposit::open(cold.path(), IndexFormat::Json, "t", false).unwrap();
+        let mut staged = deposit.stage(doc("a.pdf", b"mine"), vec![]).unwrap();
+        fs::write(cold.path().join("a.pdf"), "theirs").unwrap();
+        deposit.commit(&mut staged).unwrap();
+        assert_eq!(staged.name, "a_2.pdf");
+        assert_eq!(staged.sidecar.as_deref(), Some("a_2.pdf.json"));
+        assert_eq!(
+            fs::read_to_string(cold.path().join("a.pdf")).unwrap(),
+            "theirs"
+        );
+        assert_eq!(
+            fs::read_to_string(cold.path().join("a_2.pdf")).unwrap(),
+            "mine"
+        );
+        assert!(cold.path().join("a_2.pdf.json").exists());
+    }
+
+    #[test]
+    fn sweep_removes_only_this_launchers_unknown_tmp_files() {
+        let cold = tempfile::tempdir().unwrap();
+        let mut mine = Deposit::open(cold.path(), IndexFormat::None, "mine", false).unwrap();
+        let mut other = Deposit::open(cold.path(), IndexFormat::None, "other", false).unwrap();
+        let kept = mine.stage(doc("k.pdf", b"k"), vec![]).unwrap();
+        let _lost = mine.stage(doc("l.pdf", b"l"), vec![]).unwrap();
+        let theirs = other.stage(doc("o.pdf", b"o"), vec![]).unwrap();
+        let keep: HashSet<String> = [kept.tmp.clone()].into();
+        assert_eq!(mine.sweep(&keep).unwrap(), 1);
+        let left = listing(cold.path());
+        assert!(left.contains(&kept.tmp) && left.contains(&theirs.tmp));
+        assert_eq!(left.len(), 2);
+    }
+}

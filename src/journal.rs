@@ -1,0 +1,421 @@
+//! The journal: what this launcher has deposited and acknowledged, so that no run deposits an item
+//! twice and a killed run can be finished by the next.
+//!
+//! It is an append-only file of JSON lines, one per state change of an item, keyed by the source's own
+//! identity of the item (`ItemKey`):
+//!
+//! - `staged`: the item's documents are durable under temporary names in the COLD folder (the names are
+//!   recorded); not yet visible to the COLD.
+//! - `done`: the documents have their final names. From here on the item is never deposited again.
+//! - `acked`: the source's post-action (delete, move, mark seen) has been applied.
+//!
+//! `staged` and `done` are fsynced before the cycle goes on; `acked` need not be, because losing it
+//! only means acknowledging the item once more. A line torn by a crash can only be the last one; it is
+//! ignored, and cut off before anything is appended.
+//!
+//! The journal is compacted (rewritten with one line per item, atomically) when superseded lines
+//! outnumber live ones; acknowledged items that the source no longer lists are forgotten after
+//! `RETENTION`, so the file does not grow forever.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::deposit::Staged;
+use crate::durable;
+use crate::exit::Failure;
+use crate::source::ItemKey;
+
+/// How long an acknowledged item that the source no longer lists is remembered.
+pub const RETENTION: Duration = Duration::from_secs(60 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Staged(Vec<Staged>),
+    Done,
+    Acked,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    state: State,
+    /// Seconds since the epoch of the last change.
+    time: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    #[serde(rename = "k")]
+    key: String,
+    #[serde(rename = "s")]
+    state: Tag,
+    #[serde(rename = "t")]
+    time: u64,
+    #[serde(rename = "f", default, skip_serializing_if = "Vec::is_empty")]
+    files: Vec<Staged>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Tag {
+    Staged,
+    Done,
+    Acked,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    entries: HashMap<ItemKey, Entry>,
+    /// Lines in the file, live or superseded.
+    lines: usize,
+    /// Lines written since the last flush.
+    pending: Vec<u8>,
+    file: Option<File>,
+}
+
+impl Journal {
+    /// Loads the journal at `path` (absent means empty). `writable` opens it for appending, cutting off
+    /// a line torn by a crash; a read-only journal (dry runs) changes nothing on disk.
+    pub fn open(path: &Path, writable: bool) -> Result<Journal> {
+        let mut journal = Journal {
+            path: path.to_path_buf(),
+            entries: HashMap::new(),
+            lines: 0,
+            pending: Vec::new(),
+            file: None,
+        };
+        let good_length = match File::open(path) {
+            Ok(file) => journal.load(file)?,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => 0,
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot read journal {}", path.display()))
+                    .context(Failure::Cold)
+            }
+        };
+        if writable {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(false)
+                .open(path)
+                .with_context(|| format!("cannot open journal {} for writing", path.display()))
+                .context(Failure::Cold)?;
+            let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if length != good_length {
+                log::warn!(
+                    "journal {}: dropping {} bytes of a line torn by an interrupted run",
+                    path.display(),
+                    length - good_length
+                );
+                file.set_len(good_length)
+                    .context("cannot repair the journal")
+                    .context(Failure::Cold)?;
+            }
+            file.seek(SeekFrom::End(0))
+                .context("cannot open the journal")
+                .context(Failure::Cold)?;
+            journal.file = Some(file);
+        }
+        Ok(journal)
+    }
+
+    /// Reads every line; returns the length of the file up to the last complete, valid line.
+    fn load(&mut self, file: File) -> Result<u64> {
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        let mut offset = 0u64;
+        let mut good = 0u64;
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("cannot read journal {}", self.path.display()))
+                .context(Failure::Cold)?;
+            if n == 0 {
+                return Ok(good);
+            }
+            offset += n as u64;
+            if line.last() != Some(&b'\n') {
+                // Torn final line: the crash happened while it was being written.
+                return Ok(good);
+            }
+            match serde_json::from_slice::<Line>(&line) {
+                Ok(parsed) => {
+                    self.apply(parsed);
+                    good = offset;
+                }
+                Err(err) => {
+                    // A bad line in the middle is not a crash artefact. Keep going: dropping the
+                    // journal would deposit everything again.
+                    log::warn!(
+                        "journal {}: ignoring an unreadable line: {err}",
+                        self.path.display()
+                    );
+                    good = offset;
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, line: Line) {
+        self.lines += 1;
+        let state = match line.state {
+            Tag::Staged => State::Staged(line.files),
+            Tag::Done => State::Done,
+            Tag::Acked => State::Acked,
+        };
+        self.entries.insert(
+            ItemKey(line.key),
+            Entry {
+                state,
+                time: line.time,
+            },
+        );
+    }
+
+    pub fn state(&self, key: &ItemKey) -> Option<&State> {
+        self.entries.get(key).map(|e| &e.state)
+    }
+
+    /// Items staged by an interrupted run and not yet done, with their staged files.
+    pub fn unfinished(&self) -> Vec<(ItemKey, Vec<Staged>)> {
+        let mut out: Vec<(ItemKey, Vec<Staged>)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| match &entry.state {
+                State::Staged(files) => Some((key.clone(), files.clone())),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    pub fn record_staged(&mut self, key: &ItemKey, files: &[Staged]) -> Result<()> {
+        self.record(key, Tag::Staged, files.to_vec())
+    }
+
+    pub fn record_done(&mut self, key: &ItemKey) -> Result<()> {
+        self.record(key, Tag::Done, Vec::new())
+    }
+
+    pub fn record_acked(&mut self, key: &ItemKey) -> Result<()> {
+        self.record(key, Tag::Acked, Vec::new())
+    }
+
+    fn record(&mut self, key: &ItemKey, state: Tag, files: Vec<Staged>) -> Result<()> {
+        let line = Line {
+            key: key.0.clone(),
+            state,
+            time: now(),
+            files,
+        };
+        serde_json::to_writer(&mut self.pending, &line).context("cannot encode a journal line")?;
+        self.pending.push(b'\n');
+        self.apply(line);
+        Ok(())
+    }
+
+    /// Writes the recorded lines; with `durable`, waits until they are on disk.
+    pub fn flush(&mut self, durable: bool) -> Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            self.pending.clear();
+            return Ok(());
+        };
+        if !self.pending.is_empty() {
+            file.write_all(&self.pending)
+                .with_context(|| format!("cannot write journal {}", self.path.display()))
+                .context(Failure::Cold)?;
+            self.pending.clear();
+        }
+        if durable {
+            file.sync_data()
+                .with_context(|| format!("cannot sync journal {}", self.path.display()))
+                .context(Failure::Cold)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets acknowledged items that are absent from `listed` and older than `RETENTION`, and
+    /// rewrites the file when it holds mostly superseded lines. `listed` must be the source's whole
+    /// listing, or nothing may be forgotten: pass `None` then.
+    pub fn compact(&mut self, listed: Option<&HashSet<ItemKey>>) -> Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        self.flush(true)?;
+        if let Some(listed) = listed {
+            let horizon = now().saturating_sub(RETENTION.as_secs());
+            self.entries.retain(|key, entry| {
+                !(entry.state == State::Acked && entry.time < horizon && !listed.contains(key))
+            });
+        }
+        if self.lines <= 2 * self.entries.len() + 256 {
+            return Ok(());
+        }
+        let mut keys: Vec<&ItemKey> = self.entries.keys().collect();
+        keys.sort();
+        let mut text = Vec::new();
+        for key in keys {
+            let entry = &self.entries[key];
+            let (state, files) = match &entry.state {
+                State::Staged(files) => (Tag::Staged, files.clone()),
+                State::Done => (Tag::Done, Vec::new()),
+                State::Acked => (Tag::Acked, Vec::new()),
+            };
+            let line = Line {
+                key: key.0.clone(),
+                state,
+                time: entry.time,
+                files,
+            };
+            serde_json::to_writer(&mut text, &line).context("cannot encode a journal line")?;
+            text.push(b'\n');
+        }
+        let fresh = self.path.with_extension("compact.tmp");
+        let write = || -> io::Result<File> {
+            let mut file = File::create(&fresh)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            fs::rename(&fresh, &self.path)?;
+            if let Some(parent) = self.path.parent() {
+                durable::sync_dir(parent)?;
+            }
+            let mut file = OpenOptions::new().append(true).open(&self.path)?;
+            file.seek(SeekFrom::End(0))?;
+            Ok(file)
+        };
+        let file = write()
+            .with_context(|| format!("cannot compact journal {}", self.path.display()))
+            .context(Failure::Cold)?;
+        log::debug!(
+            "journal compacted from {} to {} lines",
+            self.lines,
+            self.entries.len()
+        );
+        self.lines = self.entries.len();
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> ItemKey {
+        ItemKey(s.into())
+    }
+
+    #[test]
+    fn states_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut journal = Journal::open(&path, true).unwrap();
+        let staged = Staged {
+            tmp: ".t".into(),
+            name: "a.pdf".into(),
+            sidecar_tmp: None,
+            sidecar: None,
+            bytes: 1,
+        };
+        journal
+            .record_staged(&key("a"), std::slice::from_ref(&staged))
+            .unwrap();
+        journal.record_staged(&key("b"), &[]).unwrap();
+        journal.record_done(&key("b")).unwrap();
+        journal.record_staged(&key("c"), &[]).unwrap();
+        journal.record_done(&key("c")).unwrap();
+        journal.record_acked(&key("c")).unwrap();
+        journal.flush(true).unwrap();
+        drop(journal);
+        let journal = Journal::open(&path, false).unwrap();
+        assert_eq!(
+            journal.state(&key("a")),
+            Some(&State::Staged(vec![staged.clone()]))
+        );
+        assert_eq!(journal.state(&key("b")), Some(&State::Done));
+        assert_eq!(journal.state(&key("c")), Some(&State::Acked));
+        assert_eq!(journal.unfinished(), vec![(key("a"), vec![staged])]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut journal = Journal::open(&path, true).unwrap();
+        journal.record_done(&key("a")).unwrap();
+        journal.flush(true).unwrap();
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(br#"{"k":"b","s":"do"#).unwrap();
+        drop(file);
+        let mut journal = Journal::open(&path, true).unwrap();
+        assert_eq!(journal.state(&key("b")), None);
+        journal.record_done(&key("c")).unwrap();
+        journal.flush(true).unwrap();
+        drop(journal);
+        let journal = Journal::open(&path, false).unwrap();
+        assert_eq!(journal.state(&key("a")), Some(&State::Done));
+        assert_eq!(journal.state(&key("c")), Some(&State::Done));
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    #[test]
+    fn read_only_journal_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut journal = Journal::open(&path, false).unwrap();
+        journal.record_done(&key("a")).unwrap();
+        journal.flush(true).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn compaction_keeps_live_state_and_forgets_old_unlisted_acks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let old = now() - RETENTION.as_secs() - 10;
+        let mut text = String::new();
+        for i in 0..400 {
+            text.push_str(&format!(
+                "{{\"k\":\"old{i}\",\"s\":\"done\",\"t\":{old}}}\n"
+            ));
+            text.push_str(&format!(
+                "{{\"k\":\"old{i}\",\"s\":\"acked\",\"t\":{old}}}\n"
+            ));
+        }
+        text.push_str(&format!(
+            "{{\"k\":\"listed\",\"s\":\"acked\",\"t\":{old}}}\n"
+        ));
+        text.push_str(&format!(
+            "{{\"k\":\"recent\",\"s\":\"acked\",\"t\":{}}}\n",
+            now()
+        ));
+        fs::write(&path, text).unwrap();
+        let mut journal = Journal::open(&path, true).unwrap();
+        let listed: HashSet<ItemKey> = [key("listed")].into();
+        journal.compact(Some(&listed)).unwrap();
+        drop(journal);
+        let journal = Journal::open(&path, false).unwrap();
+        assert_eq!(journal.state(&key("old1")), None);
+        assert_eq!(journal.state(&key("listed")), Some(&State::Acked));
+        assert_eq!(journal.state(&key("recent")), Some(&State::Acked));
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+}

@@ -1,0 +1,81 @@
+//! lanceur: feeds documents from folders, mailboxes and Adullact envelopes into EzGED COLD folders.
+//!
+//! `main` parses the command line, starts logging, runs one cycle and maps the result to an exit code
+//! (see `exit.rs`). Everything else lives in the modules below; `cycle.rs` is the place to start.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod config;
+mod cycle;
+mod deposit;
+mod durable;
+mod exit;
+mod filter;
+mod journal;
+mod lock;
+mod report;
+#[allow(dead_code)] // used by the mail sources
+mod secret;
+mod source;
+
+use config::Launcher;
+use report::Reporter;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2, our usage code.
+    let cli = cli::Cli::parse();
+    ExitCode::from(run(cli))
+}
+
+fn run(cli: cli::Cli) -> u8 {
+    let launcher = match Launcher::from_command(cli.command) {
+        Ok(launcher) => launcher,
+        Err(err) => {
+            eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
+            return exit::code_for(&err);
+        }
+    };
+    start_logging(launcher.verbose);
+    log::debug!("{launcher:#?}");
+    let reporter = Reporter::new(&launcher.name);
+    match cycle::run(&launcher, &reporter) {
+        Ok(outcome) => {
+            let code = outcome.exit_code();
+            let message = outcome.error.as_ref().map(exit::message_for);
+            if let Some(message) = &message {
+                reporter.problem(message);
+            }
+            if launcher.json {
+                report::print_json(&outcome.summary, code, message.as_deref());
+            }
+            code
+        }
+        Err(err) => {
+            let code = exit::code_for(&err);
+            let message = exit::message_for(&err);
+            reporter.problem(&message);
+            if launcher.json {
+                let summary = report::Summary::new(&launcher.name, launcher.dry_run);
+                report::print_json(&summary, code, Some(&message));
+            }
+            code
+        }
+    }
+}
+
+/// `RUST_LOG` wins; otherwise warnings only, `-v` info, `-vv` debug, for lanceur's own messages.
+fn start_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(format!("lanceur={level}")),
+    )
+    .format_target(false)
+    .init();
+}

@@ -1,0 +1,132 @@
+//! What the user sees: one-line problems on standard error, the dry-run listing and the JSON summary
+//! on standard output.
+//!
+//! cron mails whatever a job prints, so a run that went well prints nothing. Each problem is one line,
+//! `lanceur: <launcher>: <what failed, for what, what to do>`, with every name from outside escaped
+//! so that a hostile file name cannot rewrite the terminal or hide its real extension. Diagnostics
+//! for developers go through `log` (`-v`, `RUST_LOG`) instead.
+//!
+//! Standard output may be a closed pipe (`lanceur … --json | head -c0`): writing there never panics,
+//! and a broken pipe ends the output quietly without changing what the run did or its exit code.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::deposit::names::is_deceptive;
+
+/// Escapes control, bidi and zero-width characters as `\u{…}` for printing.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_deceptive(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Prints problems for one launcher.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    launcher: String,
+}
+
+impl Reporter {
+    pub fn new(launcher: &str) -> Reporter {
+        Reporter {
+            launcher: launcher.to_string(),
+        }
+    }
+
+    /// One line on standard error. `message` is escaped here.
+    pub fn problem(&self, message: &str) {
+        let line = format!("lanceur: {}: {}\n", self.launcher, printable(message));
+        // Nothing sensible can be done if standard error itself is gone.
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// A line on standard output (dry-run listing). Returns false once stdout is a closed pipe.
+    pub fn output(&self, line: &str) -> bool {
+        let mut stdout = io::stdout().lock();
+        match writeln!(stdout, "{}", printable(line)) {
+            Ok(()) => true,
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => false,
+            Err(_) => false,
+        }
+    }
+}
+
+/// What one run did. Counts are items (files, mails, envelopes) unless named otherwise.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub launcher: String,
+    /// Items the source listed.
+    pub seen: usize,
+    /// Items deposited (or, in a dry run, that would be) and journaled in this run.
+    pub deposited: usize,
+    /// Items skipped: filtered out, too young, temporary names, left for a later run by a cap.
+    pub skipped: usize,
+    /// Items that failed and were left at the source.
+    pub failed: usize,
+    /// Items deposited by an earlier run and acknowledged again now.
+    pub reacknowledged: usize,
+    /// Documents written to the COLD folder.
+    pub documents: usize,
+    /// Documents dropped by the filters inside items that were taken.
+    pub documents_filtered: usize,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub dry_run: bool,
+}
+
+impl Summary {
+    pub fn new(launcher: &str, dry_run: bool) -> Summary {
+        Summary {
+            launcher: launcher.to_string(),
+            dry_run,
+            ..Summary::default()
+        }
+    }
+
+    pub fn set_duration(&mut self, duration: Duration) {
+        self.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    }
+}
+
+/// The `--json` line: the summary, the exit code and the error that stopped the run, if any.
+pub fn print_json(summary: &Summary, exit_code: u8, error: Option<&str>) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(flatten)]
+        summary: &'a Summary,
+        exit_code: u8,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a str>,
+    }
+    let line = Line {
+        summary,
+        exit_code,
+        error,
+    };
+    if let Ok(mut text) = serde_json::to_string(&line) {
+        text.push('\n');
+        // A closed pipe must not change the exit code of a run whose work is done.
+        let _ = io::stdout().lock().write_all(text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_controls_and_bidi() {
+        assert_eq!(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("x\u{202E}y"), "x\\u{202e}y");
+        assert_eq!(printable("Relevé n°1.pdf"), "Relevé n°1.pdf");
+    }
+}

@@ -1,0 +1,401 @@
+//! `lanceur dir`: files from a local or network folder.
+//!
+//! Each regular file is an item and its own single document. The hard part is not taking a file that
+//! is still being written: a scanner, an SMB copy or an FTP upload writes for a while, and a file
+//! taken half-way is a document lost. So a file is passed over when its name says "in progress"
+//! (`*.part`, `*.filepart`, `*.crdownload`, `*.tmp`, `~$*`), when it is hidden or system clutter, and
+//! when it changed less than `--min-age` ago; and `fetch` checks again that size and modification time
+//! are those seen by `list`.
+//!
+//! The journal key is `dir:<path>:<size>:<mtime ns>`: a file replaced by a new one under the same
+//! name is a new item. Acknowledging deletes the file (the deposit then hard-links it into the COLD
+//! folder rather than copying it when both are on one volume), or moves it to `--archive`.
+
+use std::collections::BTreeSet;
+use std::fs::{self, Metadata};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::{Content, Document, Item, ItemKey, Listing, NotReady, Skipped, Source};
+use crate::config::DirConfig;
+use crate::durable;
+use crate::exit::Failure;
+
+pub struct DirSource {
+    config: DirConfig,
+    label: String,
+    files: Vec<Listed>,
+}
+
+/// What `list` saw of a file, checked again by `fetch`.
+#[derive(Debug, Clone)]
+struct Listed {
+    path: PathBuf,
+    /// Path relative to the source folder, `/`-separated, for messages and the sidecar.
+    relative: String,
+    size: u64,
+    modified: SystemTime,
+}
+
+impl DirSource {
+    pub fn open(config: DirConfig) -> Result<DirSource> {
+        let label = format!("dir {}", config.folder.display());
+        match fs::metadata(&config.folder) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(anyhow!("{} is not a folder", config.folder.display()))
+                    .context(Failure::Source)
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| {
+                        format!(
+                            "source folder {} is not reachable (is the share mounted?)",
+                            config.folder.display()
+                        )
+                    })
+                    .context(Failure::Source)
+            }
+        }
+        if let Some(archive) = &config.archive {
+            if !archive.is_dir() {
+                return Err(anyhow!(
+                    "archive folder {} does not exist; create it or fix --archive",
+                    archive.display()
+                ))
+                .context(Failure::Usage);
+            }
+        }
+        Ok(DirSource {
+            config,
+            label,
+            files: Vec::new(),
+        })
+    }
+
+    fn walk(
+        &self,
+        folder: &Path,
+        prefix: &str,
+        wanted: &mut dyn FnMut(&str) -> bool,
+        now: SystemTime,
+        listing: &mut Listing,
+        found: &mut Vec<Listed>,
+    ) -> Result<()> {
+        let entries = fs::read_dir(folder)
+            .with_context(|| format!("cannot list {}", folder.display()))
+            .context(Failure::Source)?;
+        for entry in entries {
+            let entry = entry
+                .with_context(|| format!("cannot list {}", folder.display()))
+                .context(Failure::Source)?;
+            let os_name = entry.file_name();
+            let name = os_name.to_string_lossy();
+            let relative = format!("{prefix}{name}");
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                if self.config.recursive && !is_hidden(&name) && !self.is_archive(&entry.path()) {
+                    self.walk(
+                        &entry.path(),
+                        &format!("{relative}/"),
+                        wanted,
+                        now,
+                        listing,
+                        found,
+                    )?;
+                }
+                continue;
+            }
+            if let Some(reason) = passed_over_by_name(&name) {
+                listing.skipped.push(Skipped {
+                    label: relative,
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
+            if !file_type.is_file() {
+                let reason = if file_type.is_symlink() {
+                    "a symbolic link, not a file"
+                } else {
+                    "not a regular file"
+                };
+                listing.skipped.push(Skipped {
+                    label: relative,
+                    reason: reason.into(),
+                });
+                continue;
+            }
+            // Ask the filter before looking at the file, so unwanted names cost nothing.
+            if !wanted(&name) {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                // Gone between readdir and stat: someone else took it.
+                Err(_) => continue,
+            };
+            if is_hidden_by_attribute(&meta) {
+                listing.skipped.push(Skipped {
+                    label: relative,
+                    reason: "hidden file".into(),
+                });
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+            let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
+            if age < self.config.min_age {
+                listing.skipped.push(Skipped {
+                    label: relative,
+                    reason: format!(
+                        "changed {} ago, less than --min-age {}; may still be written",
+                        humantime::format_duration(round_to_secs(age)),
+                        humantime::format_duration(self.config.min_age)
+                    ),
+                });
+                continue;
+            }
+            found.push(Listed {
+                path: entry.path(),
+                relative,
+                size: meta.len(),
+                modified,
+            });
+        }
+        Ok(())
+    }
+
+    fn is_archive(&self, path: &Path) -> bool {
+        self.config.archive.as_deref().is_some_and(|archive| {
+            archive == path
+                || archive.canonicalize().ok().as_deref() == path.canonicalize().ok().as_deref()
+        })
+    }
+
+    fn archive_target(&self, file: &Listed, archive: &Path) -> Result<PathBuf> {
+        let mut folder = archive.to_path_buf();
+        if let Some((subfolders, _)) = file.relative.rsplit_once('/') {
+            folder.push(subfolders);
+            fs::create_dir_all(&folder)
+                .with_context(|| format!("cannot create archive folder {}", folder.display()))?;
+        }
+        Ok(folder)
+    }
+}
+
+impl Source for DirSource {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn list(&mut self, wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+        let mut listing = Listing {
+            complete: true,
+            ..Listing::default()
+        };
+        let mut found = Vec::new();
+        let folder = self.config.folder.clone();
+        self.walk(
+            &folder,
+            "",
+            wanted,
+            SystemTime::now(),
+            &mut listing,
+            &mut found,
+        )?;
+        // Oldest first; the name breaks ties so the order is the same on every run.
+        found.sort_by(|a, b| {
+            a.modified
+                .cmp(&b.modified)
+                .then_with(|| a.relative.cmp(&b.relative))
+        });
+        listing.items = found
+            .iter()
+            .enumerate()
+            .map(|(slot, file)| Item {
+                key: ItemKey(format!(
+                    "dir:{}:{}:{}",
+                    file.path.to_string_lossy(),
+                    file.size,
+                    nanos(file.modified)
+                )),
+                label: file.relative.clone(),
+                name: Some(file_name(&file.path)),
+                size: file.size,
+                slot,
+            })
+            .collect();
+        self.files = found;
+        Ok(listing)
+    }
+
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+        let file = &self.files[item.slot];
+        let meta = fs::metadata(&file.path)
+            .with_context(|| format!("{} vanished after it was listed", file.relative))
+            .context(NotReady)?;
+        check_unchanged(file, &meta)?;
+        let fields = vec![
+            ("original_name".to_string(), file_name(&file.path)),
+            (
+                "source_path".to_string(),
+                file.path.to_string_lossy().into_owned(),
+            ),
+            (
+                "modified".to_string(),
+                humantime::format_rfc3339_seconds(file.modified).to_string(),
+            ),
+        ];
+        Ok(vec![Document {
+            name: file_name(&file.path),
+            content: Content::File {
+                path: file.path.clone(),
+                linkable: self.config.archive.is_none(),
+            },
+            fields,
+        }])
+    }
+
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+        let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
+        let results = items
+            .iter()
+            .map(|item| {
+                let file = &self.files[item.slot];
+                // A re-acknowledged file (killed before journaling its ack) may be gone: done.
+                let Ok(meta) = fs::symlink_metadata(&file.path) else {
+                    return Ok(());
+                };
+                // Never delete or move a file that is no longer the one deposited.
+                check_unchanged(file, &meta)
+                    .with_context(|| format!("{} was not removed", file.relative))?;
+                match &self.config.archive {
+                    None => fs::remove_file(&file.path)
+                        .with_context(|| format!("cannot delete {}", file.path.display()))?,
+                    Some(archive) => {
+                        let folder = self.archive_target(file, archive)?;
+                        durable::move_file(&file.path, &folder, &file_name(&file.path))
+                            .with_context(|| {
+                                format!(
+                                    "cannot move {} to {}",
+                                    file.path.display(),
+                                    folder.display()
+                                )
+                            })?;
+                    }
+                }
+                if let Some(parent) = file.path.parent() {
+                    touched.insert(parent.to_path_buf());
+                }
+                Ok(())
+            })
+            .collect();
+        // One sync per folder and batch: the deletions must be durable before the journal says so.
+        for folder in touched {
+            if let Err(err) = durable::sync_dir(&folder) {
+                log::warn!("cannot sync {}: {err}", folder.display());
+            }
+        }
+        results
+    }
+}
+
+fn check_unchanged(file: &Listed, meta: &Metadata) -> Result<()> {
+    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+    if meta.len() != file.size || modified != file.modified {
+        return Err(anyhow!(
+            "{} changed since it was listed (size {} → {}); it may still be written, left for a later run",
+            file.relative,
+            file.size,
+            meta.len()
+        ))
+        .context(NotReady);
+    }
+    Ok(())
+}
+
+/// Why a name is passed over without looking at the file, if it is.
+fn passed_over_by_name(name: &str) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    if is_hidden(name) {
+        return Some("hidden file");
+    }
+    if lower.starts_with("~$") {
+        return Some("office lock file");
+    }
+    if lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store" {
+        return Some("system file");
+    }
+    const IN_PROGRESS: [&str; 6] = [
+        ".part",
+        ".filepart",
+        ".crdownload",
+        ".tmp",
+        ".partial",
+        ".download",
+    ];
+    if IN_PROGRESS.iter().any(|ext| lower.ends_with(ext)) {
+        return Some("temporary name of a file still being written");
+    }
+    None
+}
+
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.')
+}
+
+#[cfg(windows)]
+fn is_hidden_by_attribute(meta: &Metadata) -> bool {
+    use std::os::windows::fs::MetadataExt;
+    const FILE_ATTRIBUTE_HIDDEN: u32 = 0x2;
+    const FILE_ATTRIBUTE_SYSTEM: u32 = 0x4;
+    meta.file_attributes() & (FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM) != 0
+}
+
+#[cfg(not(windows))]
+fn is_hidden_by_attribute(_meta: &Metadata) -> bool {
+    false
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn nanos(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn round_to_secs(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_progress_or_clutter_are_passed_over() {
+        for name in [
+            ".x.pdf",
+            "a.pdf.part",
+            "a.filepart",
+            "a.TMP",
+            "~$rapport.docx",
+            "Thumbs.db",
+            "desktop.ini",
+            "b.crdownload",
+        ] {
+            assert!(passed_over_by_name(name).is_some(), "{name}");
+        }
+        for name in ["a.pdf", "partie.pdf", "tmp.pdf", "a.db"] {
+            assert!(passed_over_by_name(name).is_none(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The command line as users meet it: help, version, usage errors, exit codes, quiet success.
+
+use crate::harness::TestEnv;
+
+#[test]
+fn help_documents_exit_codes_and_environment() {
+    let env = TestEnv::new();
+    let ran = env.run(&["--help"]);
+    ran.expect_code(0);
+    for code in [
+        "0  the cycle ran",
+        "1  the cycle ran, but some items failed",
+        "6  another run",
+    ] {
+        assert!(ran.stdout.contains(code), "{code}\n{}", ran.explain());
+    }
+    let ran = env.run(&["dir", "--help"]);
+    ran.expect_code(0);
+    for text in [
+        "crontab",
+        "LANCEUR_STATE_DIR",
+        "--min-age",
+        "re.match",
+        "--dry-run",
+    ] {
+        assert!(ran.stdout.contains(text), "{text}\n{}", ran.explain());
+    }
+}
+
+#[test]
+fn version() {
+    let env = TestEnv::new();
+    let ran = env.run(&["--version"]);
+    ran.expect_code(0);
+    assert!(ran.stdout.starts_with("lanceur "), "{}", ran.explain());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = TestEnv::new();
+    env.run(&["dir"]).expect_code(2);
+    env.run(&["nosuchcommand"]).expect_code(2);
+    env.run_dir(&["--max-items", "0"])
+        .expect_code(2)
+        .expect_stderr_contains("--max-items 0");
+    env.run_dir(&["--index", "xml"]).expect_code(2);
+    env.run_dir(&["--name", "a/b"])
+        .expect_code(2)
+        .expect_stderr_contains("invalid launcher name");
+}
+
+#[test]
+fn cold_folder_from_the_environment() {
+    let env = TestEnv::new();
+    env.source_file("a.pdf", b"a");
+    let mut command = env.command();
+    command
+        .env("LANCEUR_DEST", &env.cold)
+        .args(["dir", "--min-age", "0s", "--source"])
+        .arg(&env.source);
+    env.run_command(command).expect_code(0).expect_quiet();
+    assert_eq!(env.cold_names(), vec!["a.pdf"]);
+}
+
+#[test]
+fn json_summary_survives_a_closed_stdout() {
+    let env = TestEnv::new();
+    env.source_file("a.pdf", b"a");
+    // stdout closed before lanceur writes to it: the run's work and exit code must not change.
+    let mut command = env.command();
+    command
+        .args(["dir", "--min-age", "0s", "--json", "--source"])
+        .arg(&env.source)
+        .arg("--dest")
+        .arg(&env.cold)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(env.cold_names(), vec!["a.pdf"]);
+}

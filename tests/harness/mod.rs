@@ -1,0 +1,285 @@
+//! Test harness: a `TestEnv` of temporary folders (source, COLD, state) and the real `lanceur` binary
+//! run against them, with a clean environment.
+//!
+//! Assertions go through `Ran::expect_code`, which on failure prints the command, its exit code,
+//! both outputs and a listing of every folder of the environment, so a failing test explains itself.
+
+#![allow(dead_code)] // each test module uses its own part of the harness
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+pub struct TestEnv {
+    root: tempfile::TempDir,
+    pub source: PathBuf,
+    pub cold: PathBuf,
+    pub state: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let root = tempfile::Builder::new()
+            .prefix("lanceur-test-")
+            .tempdir()
+            .expect("temp dir");
+        let source = root.path().join("source");
+        let cold = root.path().join("cold");
+        let state = root.path().join("state");
+        for dir in [&source, &cold] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        TestEnv {
+            root,
+            source,
+            cold,
+            state,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A folder of the environment, created.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let path = self.root.path().join(name);
+        fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    /// The binary with an empty environment but for PATH and the state folder, so that nothing from
+    /// the developer's shell (LANCEUR_*, RUST_LOG) changes what a test sees.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lanceur"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LANCEUR_STATE_DIR", &self.state)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `lanceur ARGS` and returns what happened.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        let mut command = self.command();
+        command.args(args);
+        self.run_command(command)
+    }
+
+    pub fn run_command(&self, mut command: Command) -> Ran {
+        let description = format!("{command:?}");
+        let output = command.output().expect("cannot start lanceur");
+        Ran::new(description, output, self.listing())
+    }
+
+    /// `lanceur dir --source SOURCE --dest COLD --min-age 0s EXTRA…`
+    pub fn run_dir(&self, extra: &[&str]) -> Ran {
+        let mut args = vec![
+            "dir",
+            "--source",
+            self.source.to_str().unwrap(),
+            "--dest",
+            self.cold.to_str().unwrap(),
+            "--min-age",
+            "0s",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// Writes a source file and backdates it by a minute, so that it is old enough to be taken.
+    pub fn source_file(&self, relative: &str, content: &[u8]) -> PathBuf {
+        let path = self.source.join(relative);
+        write_old(&path, content);
+        path
+    }
+
+    /// Names in the COLD folder, sorted, hidden ones included.
+    pub fn cold_names(&self) -> Vec<String> {
+        names(&self.cold)
+    }
+
+    /// Names in the COLD folder that a COLD would take (not hidden).
+    pub fn cold_visible(&self) -> Vec<String> {
+        self.cold_names()
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+
+    pub fn cold_read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.cold.join(name))
+            .unwrap_or_else(|e| panic!("cannot read {name} in COLD: {e}\n{}", self.listing()))
+    }
+
+    /// Every file of the environment with its size, for failure messages.
+    pub fn listing(&self) -> String {
+        let mut out = String::new();
+        list_tree(self.root.path(), self.root.path(), &mut out);
+        out
+    }
+}
+
+pub fn write_old(path: &Path, content: &[u8]) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    fs::write(path, content).unwrap();
+    let old = SystemTime::now() - Duration::from_secs(60);
+    let file = fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(old).unwrap();
+}
+
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn list_tree(root: &Path, dir: &Path, out: &mut String) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        match entry.metadata() {
+            Ok(meta) if meta.is_dir() => {
+                out.push_str(&format!("  {relative}/\n"));
+                list_tree(root, &path, out);
+            }
+            Ok(meta) => out.push_str(&format!("  {relative} ({} bytes)\n", meta.len())),
+            Err(_) => out.push_str(&format!("  {relative} (?)\n")),
+        }
+    }
+}
+
+/// What a run of the binary produced.
+pub struct Ran {
+    pub command: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    listing: String,
+}
+
+impl Ran {
+    fn new(command: String, output: Output, listing: String) -> Ran {
+        Ran {
+            command,
+            // A signal death has no code; -1 never matches an expected code.
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            listing,
+        }
+    }
+
+    pub fn explain(&self) -> String {
+        format!(
+            "command: {}\nexit code: {}\n--- stdout\n{}--- stderr\n{}--- files\n{}",
+            self.command, self.code, self.stdout, self.stderr, self.listing
+        )
+    }
+
+    /// Panics with the whole story unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Ran {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.explain());
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stderr_contains(&self, text: &str) -> &Ran {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_quiet(&self) -> &Ran {
+        assert!(
+            self.stdout.is_empty() && self.stderr.is_empty(),
+            "expected no output\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    /// The `--json` summary line.
+    pub fn summary(&self) -> serde_json::Value {
+        let line = self
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("no JSON summary on stdout\n{}", self.explain()));
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("summary is not JSON ({e})\n{}", self.explain()))
+    }
+}
+
+/// A command that runs `lanceur ARGS` after mounting a fresh tmpfs at `mount_point` in a private mount
+/// namespace (`unshare`): a real file system that is read-only, or that fills up after `size`. Works
+/// as root and, through a user namespace, as an ordinary user. `mount_point` must exist.
+pub fn with_private_tmpfs(
+    env: &TestEnv,
+    mount_point: &Path,
+    options: &str,
+    args: &[&str],
+) -> Command {
+    let command = env.command();
+    let program = command.get_program().to_owned();
+    let mut wrapped = Command::new("unshare");
+    // Map to root in a user namespace only when we are not root already.
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    wrapped.arg(if is_root { "-m" } else { "-rm" });
+    wrapped
+        .args([
+            "sh",
+            "-c",
+            "mount -t tmpfs -o \"$1\" tmpfs \"$2\" || exit 99; shift 2; exec \"$@\"",
+            "sh",
+        ])
+        .arg(options)
+        .arg(mount_point)
+        .arg(program)
+        .args(args);
+    wrapped.env_clear();
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    wrapped.stdin(Stdio::null());
+    wrapped
+}
