@@ -207,6 +207,38 @@ RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
     pub verbose: u8,
 }
 
+/// What to deposit from a mail; shared by every mail protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Take {
+    /// The files attached to the mail, under their own names
+    #[default]
+    Attachments,
+    /// The whole mail, as one .eml file
+    Eml,
+    /// Both the attachments and the whole mail
+    Both,
+}
+
+/// Options shared by the mail protocols (imap, pop, o365).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Mail options")]
+#[allow(dead_code)] // read by the mail protocols as they land
+pub struct MailArgs {
+    /// What to deposit from each mail: attachments, eml or both
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Take::Attachments,
+        value_name = "WHAT",
+        long_help = "attachments (default): each attached file under its decoded name, attached \
+mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
+marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
+both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
+that has none) is still acknowledged and journaled, so it is never downloaded again."
+    )]
+    pub take: Take,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct DirArgs {
     /// The folder to take files from

@@ -6,33 +6,7 @@ use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{names, sha256, TestEnv};
-
-/// A small, seedable generator, so a failing run can be replayed with the printed seed.
-pub struct Random(u64);
-
-impl Random {
-    pub fn from_time() -> Random {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Random::new(seed)
-    }
-
-    pub fn new(seed: u64) -> Random {
-        eprintln!("random seed: {seed}");
-        Random(seed | 1)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
+use crate::harness::{names, sha256, Random, TestEnv};
 
 /// What the COLD folder may hold at any instant: complete documents with known content, their
 /// sidecars (only beside their document), and hidden temporary files.

@@ -283,3 +283,29 @@ pub fn with_private_tmpfs(
     wrapped.stdin(Stdio::null());
     wrapped
 }
+
+/// A small, seedable generator, so a failing run can be replayed with the printed seed.
+pub struct Random(u64);
+
+impl Random {
+    pub fn from_time() -> Random {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Random::new(seed)
+    }
+
+    pub fn new(seed: u64) -> Random {
+        eprintln!("random seed: {seed}");
+        Random(seed | 1)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
