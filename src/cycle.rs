@@ -70,6 +70,11 @@ pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
     let mut journal = Journal::open(&launcher.state_dir.join("journal"), !dry_run)?;
     let mut deposit = Deposit::open(&launcher.dest, launcher.index, &launcher.name, dry_run)?;
     if dry_run {
+        reporter.output(&format!(
+            "dry run of launcher {} (state in {}); nothing will change",
+            launcher.name,
+            launcher.state_dir.display()
+        ));
         let unfinished = journal.unfinished().len();
         if unfinished > 0 {
             reporter.output(&format!(
@@ -108,6 +113,21 @@ pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
 /// Commits what an interrupted run staged and journaled, then removes temporary files nobody knows.
 fn finish_interrupted(journal: &mut Journal, deposit: &mut Deposit) -> Result<()> {
     let unfinished = journal.unfinished();
+    if !unfinished.is_empty() {
+        finish_staged(journal, deposit, unfinished)?;
+    }
+    let removed = deposit.sweep(&HashSet::new())?;
+    if removed > 0 {
+        log::info!("removed {removed} temporary file(s) left by an interrupted run");
+    }
+    Ok(())
+}
+
+fn finish_staged(
+    journal: &mut Journal,
+    deposit: &mut Deposit,
+    unfinished: Vec<(ItemKey, Vec<Staged>)>,
+) -> Result<()> {
     for (key, mut files) in unfinished {
         log::info!("finishing {key}, staged by an interrupted run");
         for staged in &mut files {
@@ -116,12 +136,7 @@ fn finish_interrupted(journal: &mut Journal, deposit: &mut Deposit) -> Result<()
         journal.record_done(&key)?;
     }
     deposit.finish_commit()?;
-    journal.flush(true)?;
-    let removed = deposit.sweep(&HashSet::new())?;
-    if removed > 0 {
-        log::info!("removed {removed} temporary file(s) left by an interrupted run");
-    }
-    Ok(())
+    journal.flush(true)
 }
 
 struct Run<'a> {

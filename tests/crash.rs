@@ -165,14 +165,15 @@ fn kill_9_with_small_batches_of_a_capped_run() {
 fn leftover_temporary_files_of_this_launcher_are_removed_and_others_kept() {
     let env = TestEnv::new();
     env.source_file("a.pdf", b"a");
-    env.run_dir(&["--name", "sweep"]).expect_code(0);
-    assert_eq!(env.cold_names(), vec!["a.pdf"]);
+    env.run_dir(&["--name", "sweep", "--index", "idx"])
+        .expect_code(0);
+    assert_eq!(env.cold_names(), vec!["a.idx", "a.pdf"]);
     fs::write(env.cold.join(".someone-else.tmp"), b"not ours").unwrap();
     // A run killed while writing leaves a temporary file of ours that no journal entry knows:
-    // reuse the temporary name the journal recorded for a.pdf.
+    // reuse the temporary name the journal recorded for a.idx.
     let journal = fs::read_to_string(env.state.join("sweep").join("journal")).unwrap();
     let tmp = journal
-        .split("\"tmp\":\"")
+        .split("\"sidecar_tmp\":\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .expect("a staged temporary name in the journal")

@@ -5,10 +5,12 @@
 //!
 //! 1. `stage` writes the document, and its sidecar, under hidden temporary names *inside* the COLD
 //!    folder (same volume, so the final rename is atomic). `sync` then makes a whole batch of staged
-//!    files durable at once: one `syncfs` on Linux, a per-file fsync elsewhere.
-//! 2. `commit` renames each staged file to its final name, the document before its sidecar, without
-//!    ever replacing an existing file; `finish_commit` syncs the folder so the renames survive a
-//!    power cut.
+//!    files durable at once: one `syncfs` on Linux, a per-file fsync elsewhere. A complete source
+//!    file that leaves the source anyway (`Content::File` with `movable`) on the COLD folder's volume
+//!    is not copied at all: it is moved to its final name at commit time, in one rename.
+//! 2. `commit` renames each staged (or movable) file to its final name, the document before its
+//!    sidecar, without ever replacing an existing file; `finish_commit` syncs the folders so the
+//!    renames survive a power cut.
 //!
 //! The cycle journals the staged names between the two steps, so a run killed anywhere can be
 //! finished by the next one (`commit` again what is still staged) without depositing twice, and
@@ -21,7 +23,7 @@
 pub mod names;
 pub mod sidecar;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,8 +41,13 @@ pub use sidecar::IndexFormat;
 /// records between staging and committing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Staged {
-    /// Temporary file name inside the COLD folder.
+    /// Temporary file name inside the COLD folder; empty when the document is `moved_from` a source
+    /// file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tmp: String,
+    /// A complete source file on the COLD folder's volume, moved straight to its final name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
     /// Final file name inside the COLD folder.
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,11 +63,17 @@ pub struct Deposit {
     cold: PathBuf,
     format: IndexFormat,
     tmp_prefix: String,
+    pid: u32,
     next_tmp: u64,
     /// Names handed out in this run, lower-cased: COLD folders on SMB shares ignore case.
     reserved: HashSet<String>,
     /// Without `syncfs`, each staged file is fsynced as it is written.
     sync_each_file: bool,
+    /// Folders that files were moved out of since the last `finish_commit`.
+    moved_out_of: BTreeSet<PathBuf>,
+    /// The COLD folder's device, to recognise source files on the same volume.
+    #[cfg(unix)]
+    device: u64,
 }
 
 impl Deposit {
@@ -89,9 +102,13 @@ impl Deposit {
             cold: cold.to_path_buf(),
             format,
             tmp_prefix: format!(".lanceur-{}-", short_tag(launcher)),
+            pid: std::process::id(),
             next_tmp: 0,
             reserved: HashSet::new(),
             sync_each_file: !cfg!(target_os = "linux"),
+            moved_out_of: BTreeSet::new(),
+            #[cfg(unix)]
+            device: std::os::unix::fs::MetadataExt::dev(&metadata),
         };
         if !read_only {
             let (probe, _) = deposit.create_tmp().with_context(|| {
@@ -106,10 +123,10 @@ impl Deposit {
     }
 
     /// Chooses the name `raw` would be deposited under, and reserves it for this run. Used for dry
-    /// runs and by `stage`.
+    /// runs, where it is the name a real run would choose now.
     pub fn plan(&mut self, raw: &str) -> (String, Option<String>) {
         let safe = names::safe_name(raw);
-        self.allocate(&safe)
+        self.allocate(&safe, true)
     }
 
     /// Writes `document` under a temporary name, with its sidecar holding `fields` plus the size and,
@@ -120,28 +137,28 @@ impl Deposit {
         document: Document,
         mut fields: Vec<(String, String)>,
     ) -> Result<Staged> {
-        let (name, sidecar) = self.plan(&document.name);
-        let hashing = self.format != IndexFormat::None;
-        let (tmp, mut file) = self.create_tmp()?;
-        let written = self.write_content(document.content, &tmp, &mut file, hashing);
-        let (bytes, digest) = match written {
-            Ok(result) => result,
-            Err(err) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(err.context(format!(
-                    "cannot deposit {}",
-                    names::safe_name(&document.name)
-                )));
-            }
+        let safe = names::safe_name(&document.name);
+        // Without a sidecar, a name already taken on disk is found by the no-replace rename at commit
+        // time, which saves a lookup per document. A sidecar must be free together with its document
+        // (they are paired by name), so then both are checked now.
+        let with_sidecar = self.format != IndexFormat::None;
+        let (name, sidecar) = self.allocate(&safe, with_sidecar);
+        let (placed, bytes, digest) = self
+            .write_document(document.content, with_sidecar)
+            .with_context(|| format!("cannot deposit {safe}"))?;
+        let (tmp, moved_from) = match placed {
+            Placed::Staged(tmp) => (tmp, None),
+            Placed::Movable(path) => (PathBuf::new(), path.to_str().map(String::from)),
         };
         let mut staged = Staged {
             tmp: file_name(&tmp),
+            moved_from,
             name,
             sidecar_tmp: None,
             sidecar,
             bytes,
         };
-        if staged.sidecar.is_some() {
+        if with_sidecar {
             fields.push(("size".into(), bytes.to_string()));
             if let Some(digest) = digest {
                 fields.push(("sha256".into(), digest));
@@ -173,9 +190,17 @@ impl Deposit {
     /// A staged file that is gone was committed by an earlier, interrupted run. Updates `staged` with
     /// the names actually used.
     pub fn commit(&mut self, staged: &mut Staged) -> Result<()> {
-        let tmp = self.cold.join(&staged.tmp);
-        if tmp.exists() {
-            let final_name = self.rename_into_place(&tmp, &staged.name)?;
+        let from = match &staged.moved_from {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if let Some(parent) = path.parent() {
+                    self.moved_out_of.insert(parent.to_path_buf());
+                }
+                path
+            }
+            None => self.cold.join(&staged.tmp),
+        };
+        if let Some(final_name) = self.rename_into_place(&from, &staged.name)? {
             if final_name != staged.name {
                 staged.sidecar = sidecar::sidecar_name(self.format, &final_name);
                 staged.name = final_name;
@@ -183,23 +208,32 @@ impl Deposit {
         }
         if let (Some(sidecar_tmp), Some(sidecar_name)) = (&staged.sidecar_tmp, &staged.sidecar) {
             let tmp = self.cold.join(sidecar_tmp);
-            if tmp.exists() {
-                let used = self.rename_into_place(&tmp, sidecar_name)?;
+            if let Some(used) = self.rename_into_place(&tmp, sidecar_name)? {
                 staged.sidecar = Some(used);
             }
         }
         Ok(())
     }
 
-    /// Makes the renames of `commit` durable.
-    pub fn finish_commit(&self) -> Result<()> {
+    /// Makes the renames of `commit` durable, in the COLD folder and in the folders files were moved
+    /// out of.
+    pub fn finish_commit(&mut self) -> Result<()> {
         durable::sync_dir(&self.cold)
-            .map_err(|err| self.write_error(err, "cannot flush the COLD folder to disk"))
+            .map_err(|err| self.write_error(err, "cannot flush the COLD folder to disk"))?;
+        for folder in std::mem::take(&mut self.moved_out_of) {
+            durable::sync_dir(&folder)
+                .with_context(|| format!("cannot flush source folder {}", folder.display()))
+                .context(Failure::Source)?;
+        }
+        Ok(())
     }
 
-    /// Removes the temporary files of a staged document that will not be committed.
+    /// Removes the temporary files of a staged document that will not be committed. A movable source
+    /// file is left alone: it was never copied.
     pub fn discard(&self, staged: &Staged) {
-        let _ = fs::remove_file(self.cold.join(&staged.tmp));
+        if !staged.tmp.is_empty() {
+            let _ = fs::remove_file(self.cold.join(&staged.tmp));
+        }
         if let Some(tmp) = &staged.sidecar_tmp {
             let _ = fs::remove_file(self.cold.join(tmp));
         }
@@ -226,11 +260,19 @@ impl Deposit {
         Ok(removed)
     }
 
-    fn allocate(&mut self, safe: &str) -> (String, Option<String>) {
+    /// The first of `safe`, `safe_2`, … free for a document and its sidecar: not handed out in this
+    /// run and, if `check_disk`, not present in the COLD folder.
+    fn allocate(&mut self, safe: &str, check_disk: bool) -> (String, Option<String>) {
         for n in 1..=u32::MAX {
             let name = durable::numbered(safe, n);
             let sidecar = sidecar::sidecar_name(self.format, &name);
-            if self.is_free(&name) && sidecar.as_deref().is_none_or(|s| self.is_free(s)) {
+            let free = |candidate: &str| {
+                let handed_out = self.reserved.contains(&candidate.to_lowercase());
+                let on_disk =
+                    || check_disk && fs::symlink_metadata(self.cold.join(candidate)).is_ok();
+                !handed_out && !on_disk()
+            };
+            if free(&name) && sidecar.as_deref().is_none_or(free) {
                 self.reserved.insert(name.to_lowercase());
                 if let Some(s) = &sidecar {
                     self.reserved.insert(s.to_lowercase());
@@ -241,30 +283,26 @@ impl Deposit {
         unreachable!("four billion documents with the same name")
     }
 
-    fn is_free(&self, name: &str) -> bool {
-        !self.reserved.contains(&name.to_lowercase())
-            && fs::symlink_metadata(self.cold.join(name)).is_err()
-    }
-
-    fn rename_into_place(&mut self, tmp: &Path, wanted: &str) -> Result<String> {
+    /// Renames `tmp` to `wanted`, or to a free variant of it. `None` when `tmp` no longer exists:
+    /// an earlier, interrupted run committed it already.
+    fn rename_into_place(&mut self, tmp: &Path, wanted: &str) -> Result<Option<String>> {
         let mut name = wanted.to_string();
         loop {
             let target = self.cold.join(&name);
             match durable::rename_no_replace(tmp, &target) {
-                Ok(()) => return Ok(name),
+                Ok(()) => return Ok(Some(name)),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
                 // Killed between the two steps of a link-based rename: both names are the same file.
                 Err(err)
                     if err.kind() == io::ErrorKind::AlreadyExists
                         && durable::same_file(tmp, &target) =>
                 {
                     let _ = fs::remove_file(tmp);
-                    return Ok(name);
+                    return Ok(Some(name));
                 }
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                    log::info!(
-                        "{name} appeared in the COLD folder meanwhile; choosing another name"
-                    );
-                    let (other, _) = self.allocate(&names::safe_name(wanted));
+                    log::debug!("{name} is taken in the COLD folder; choosing another name");
+                    let (other, _) = self.allocate(&names::safe_name(wanted), true);
                     name = other;
                 }
                 Err(err) => {
@@ -274,15 +312,18 @@ impl Deposit {
         }
     }
 
+    /// A fresh temporary path in the COLD folder (not created).
+    fn next_tmp_path(&mut self) -> PathBuf {
+        self.next_tmp += 1;
+        self.cold.join(format!(
+            "{}{}-{}.tmp",
+            self.tmp_prefix, self.pid, self.next_tmp
+        ))
+    }
+
     fn create_tmp(&mut self) -> Result<(PathBuf, File)> {
         loop {
-            self.next_tmp += 1;
-            let path = self.cold.join(format!(
-                "{}{}-{}.tmp",
-                self.tmp_prefix,
-                std::process::id(),
-                self.next_tmp
-            ));
+            let path = self.next_tmp_path();
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => return Ok((path, file)),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -313,62 +354,93 @@ impl Deposit {
         }
     }
 
-    /// Writes `content` into the freshly created `tmp`; returns its size and, if `hashing`, SHA-256.
-    fn write_content(
-        &self,
+    /// Places `content` for commit: written to a new temporary file, or, for a movable source file on
+    /// this volume, left where it is to be moved at commit. Returns where, the size and, if
+    /// `hashing`, the SHA-256.
+    fn write_document(
+        &mut self,
         content: Content,
-        tmp: &Path,
-        file: &mut File,
         hashing: bool,
-    ) -> Result<(u64, Option<String>)> {
-        match content {
+    ) -> Result<(Placed, u64, Option<String>)> {
+        let copy_from = match content {
             Content::Bytes(bytes) => {
-                file.write_all(&bytes)
-                    .and_then(|()| self.maybe_sync_file(file))
-                    .map_err(|err| self.write_error(err, "cannot write"))?;
+                let tmp = self.write_new_tmp(&bytes)?;
                 let digest = hashing.then(|| hex(&Sha256::digest(&bytes)));
-                Ok((bytes.len() as u64, digest))
+                return Ok((Placed::Staged(tmp), bytes.len() as u64, digest));
             }
-            Content::File { path, linkable } => {
-                if linkable && self.link_over(&path, tmp) {
-                    let bytes = fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
-                    let digest = if hashing { Some(hash_file(tmp)?) } else { None };
-                    return Ok((bytes, digest));
+            Content::File { path, movable } => {
+                if movable {
+                    if let Some(size) = self.on_this_volume(&path) {
+                        let digest = if hashing {
+                            Some(hash_file(&path)?)
+                        } else {
+                            None
+                        };
+                        return Ok((Placed::Movable(path), size, digest));
+                    }
                 }
-                self.copy_into(&path, file, hashing)
+                CopyFrom::Kept(path)
             }
             Content::Temp(temp) => {
-                // Same volume: the rename is free. Otherwise copy; the temp file goes when dropped.
-                if fs::rename(&temp, tmp).is_ok() {
-                    let bytes = fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
+                // On the same volume the temporary file just moves in.
+                let tmp = self.next_tmp_path();
+                if durable::rename_no_replace(&temp, &tmp).is_ok() {
                     if self.sync_each_file {
-                        File::open(tmp)
-                            .and_then(|f| f.sync_all())
-                            .map_err(|err| self.write_error(err, "cannot write"))?;
+                        if let Err(err) = File::open(&tmp).and_then(|f| f.sync_all()) {
+                            let _ = fs::remove_file(&tmp);
+                            return Err(self.write_error(err, "cannot write"));
+                        }
                     }
-                    let digest = if hashing { Some(hash_file(tmp)?) } else { None };
-                    return Ok((bytes, digest));
+                    let (bytes, digest) = self.describe(&tmp, hashing).inspect_err(|_| {
+                        let _ = fs::remove_file(&tmp);
+                    })?;
+                    return Ok((Placed::Staged(tmp), bytes, digest));
                 }
-                self.copy_into(&temp, file, hashing)
+                CopyFrom::Temp(temp)
+            }
+        };
+        let from: &Path = match &copy_from {
+            CopyFrom::Kept(path) => path,
+            CopyFrom::Temp(temp) => temp,
+        };
+        let (tmp, mut file) = self.create_tmp()?;
+        match self.copy_into(from, &mut file, hashing) {
+            Ok((bytes, digest)) => Ok((Placed::Staged(tmp), bytes, digest)),
+            Err(err) => {
+                let _ = fs::remove_file(&tmp);
+                Err(err)
             }
         }
     }
 
-    /// Replaces the empty `tmp` by a hard link to `source`: no bytes copied, and the data is as
-    /// durable as the file system makes it once synced. False if links are impossible here.
-    fn link_over(&self, source: &Path, tmp: &Path) -> bool {
-        if fs::remove_file(tmp).is_err() {
-            return false;
+    /// The size of `path` if it can be moved into the COLD folder by a rename, and the syncs of this
+    /// deposit cover it: same volume, and a name the journal can record exactly (UTF-8).
+    fn on_this_volume(&self, path: &Path) -> Option<u64> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            path.to_str()?;
+            let meta = fs::metadata(path).ok()?;
+            // Per-file syncing would have to fsync the source file too; keep that path simple.
+            (meta.dev() == self.device && !self.sync_each_file).then_some(meta.len())
         }
-        match fs::hard_link(source, tmp) {
-            Ok(()) => true,
-            Err(err) => {
-                log::debug!("cannot hard-link {}: {err}; copying", source.display());
-                // Recreate the placeholder so the copy below writes a fresh, exclusive file.
-                let _ = OpenOptions::new().write(true).create_new(true).open(tmp);
-                false
-            }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
         }
+    }
+
+    /// Size and, if `hashing`, digest of a file already in place.
+    fn describe(&self, path: &Path, hashing: bool) -> Result<(u64, Option<String>)> {
+        let meta = fs::metadata(path)
+            .map_err(|err| self.write_error(err, "cannot check a staged file"))?;
+        let digest = if hashing {
+            Some(hash_file(path)?)
+        } else {
+            None
+        };
+        Ok((meta.len(), digest))
     }
 
     fn copy_into(
@@ -415,6 +487,22 @@ impl Deposit {
             .context(message)
             .context(Failure::Cold)
     }
+}
+
+/// Where `write_document` put a document.
+enum Placed {
+    /// A temporary file in the COLD folder.
+    Staged(PathBuf),
+    /// A source file to be moved in at commit.
+    Movable(PathBuf),
+}
+
+/// The bytes to copy when a document cannot be moved into the COLD folder.
+enum CopyFrom {
+    /// A file that stays where it is.
+    Kept(PathBuf),
+    /// A temporary file, removed once copied (when dropped).
+    Temp(tempfile::TempPath),
 }
 
 struct HashingWriter<'a> {
@@ -520,12 +608,13 @@ mod tests {
         let mut second = deposit.stage(doc("scan.pdf", b"2"), vec![]).unwrap();
         deposit.commit(&mut first).unwrap();
         deposit.commit(&mut second).unwrap();
-        assert_eq!(first.name, "scan_2.pdf");
-        assert_eq!(second.name, "scan_3.pdf");
-        assert_eq!(
-            fs::read_to_string(cold.path().join("scan.pdf")).unwrap(),
-            "already there"
-        );
+        let read = |name: &str| fs::read_to_string(cold.path().join(name)).unwrap();
+        assert_eq!(read("scan.pdf"), "already there");
+        let mut names = vec![first.name.clone(), second.name.clone()];
+        names.sort();
+        assert_eq!(names, vec!["scan_2.pdf", "scan_3.pdf"]);
+        assert_eq!(read(&first.name), "1");
+        assert_eq!(read(&second.name), "2");
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl Source for DirSource {
             name: file_name(&file.path),
             content: Content::File {
                 path: file.path.clone(),
-                linkable: self.config.archive.is_none(),
+                movable: self.config.archive.is_none(),
             },
             fields,
         }])

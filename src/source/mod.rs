@@ -109,12 +109,13 @@ pub struct Document {
 #[allow(dead_code)] // Bytes and Temp are produced by the mail and envelope sources
 pub enum Content {
     Bytes(Vec<u8>),
-    /// A file that stays where it is until the item is acknowledged. `linkable`: the deposit may
-    /// hard-link it instead of copying, because acknowledging removes the original (a folder source
-    /// in delete mode); otherwise the COLD folder gets its own copy.
+    /// A file of the source. With `movable`, acknowledging the item removes it anyway (a folder
+    /// source in delete mode), so the deposit may move it into the COLD folder itself, which on one
+    /// volume is a rename instead of a copy; acknowledging then finds it gone, which is success.
+    /// Otherwise the COLD folder gets its own copy and the file stays until acknowledged.
     File {
         path: PathBuf,
-        linkable: bool,
+        movable: bool,
     },
     /// A file the source wrote for this document (a large attachment streamed to disk); removed when
     /// the value is dropped.
