@@ -380,7 +380,13 @@ fn read_only_cold_folder_is_exit_5_and_the_source_is_untouched() {
         "--min-age",
         "0s",
     ];
-    let ran = env.run_command(with_private_tmpfs(&env, &env.cold, "ro,size=1m", &args));
+    let ran = env.run_command(with_private_tmpfs(
+        &env,
+        &env.cold,
+        "ro,size=1m",
+        None,
+        &args,
+    ));
     ran.expect_code(5).expect_stderr_contains("not writable");
     assert_eq!(names(&env.source), vec!["a.pdf"]);
     assert!(!env.state.join("journal").exists());
@@ -410,7 +416,7 @@ fn full_cold_folder_is_exit_5_and_nothing_is_lost() {
         "--name",
         "full",
     ];
-    let ran = env.run_command(with_private_tmpfs(&env, &env.cold, "size=1m", &args));
+    let ran = env.run_command(with_private_tmpfs(&env, &env.cold, "size=1m", None, &args));
     ran.expect_code(5)
         .expect_stderr_contains("the disk is full");
     // The tmpfs vanished with its namespace; what counts is that every file is still at the
@@ -498,4 +504,44 @@ fn two_real_runs_at_once_one_works_the_other_exits_6() {
         .filter(|n| n.ends_with(".pdf"))
         .collect();
     assert_eq!(docs.len(), 3000);
+}
+
+#[test]
+fn a_cold_folder_on_another_volume_gets_copies_and_the_sources_go() {
+    let env = TestEnv::new();
+    env.source_file("a.pdf", b"first");
+    env.source_file("sub/b.pdf", &vec![7u8; 3 << 20]);
+    let kept = env.dir("cold-content");
+    let args = [
+        "dir",
+        "--source",
+        env.source.to_str().unwrap(),
+        "--dest",
+        env.cold.to_str().unwrap(),
+        "--min-age",
+        "0s",
+        "--recursive",
+        "--index",
+        "json",
+    ];
+    let ran = env.run_command(with_private_tmpfs(
+        &env,
+        &env.cold,
+        "size=16m",
+        Some(&kept),
+        &args,
+    ));
+    ran.expect_code(0);
+    assert_eq!(
+        names(&kept),
+        vec!["a.pdf", "a.pdf.json", "b.pdf", "b.pdf.json"],
+        "{}",
+        ran.explain()
+    );
+    assert_eq!(fs::read(kept.join("a.pdf")).unwrap(), b"first");
+    assert_eq!(fs::read(kept.join("b.pdf")).unwrap(), vec![7u8; 3 << 20]);
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&fs::read(kept.join("b.pdf.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["sha256"], sha256(&vec![7u8; 3 << 20]));
+    assert!(names(&env.source.join("sub")).is_empty() && !env.source.join("a.pdf").exists());
 }

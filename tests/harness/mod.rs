@@ -245,42 +245,47 @@ impl Ran {
 }
 
 /// A command that runs `lanceur ARGS` after mounting a fresh tmpfs at `mount_point` in a private mount
-/// namespace (`unshare`): a real file system that is read-only, or that fills up after `size`. Works
-/// as root and, through a user namespace, as an ordinary user. `mount_point` must exist.
+/// namespace (`unshare`): a real file system on another volume, read-only or filling up after a
+/// size given in `options`. Works as root and, through a user namespace, as an ordinary user.
+/// `mount_point` must exist. The tmpfs vanishes with the command; with `keep`, its content is copied
+/// there first so the test can look at it.
 pub fn with_private_tmpfs(
     env: &TestEnv,
     mount_point: &Path,
     options: &str,
+    keep: Option<&Path>,
     args: &[&str],
 ) -> Command {
     let command = env.command();
-    let program = command.get_program().to_owned();
-    let mut wrapped = Command::new("unshare");
-    // Map to root in a user namespace only when we are not root already.
-    let is_root = std::process::Command::new("id")
+    let is_root = Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
+    let mut wrapped = Command::new("unshare");
+    // Map to root in a user namespace only when we are not root already.
     wrapped.arg(if is_root { "-m" } else { "-rm" });
+    let script = r#"mount -t tmpfs -o "$1" tmpfs "$2" || exit 99
+mount_point=$2 keep=$3
+shift 3
+"$@"
+code=$?
+[ -z "$keep" ] || cp -a "$mount_point"/. "$keep"/ || exit 98
+exit $code"#;
     wrapped
-        .args([
-            "sh",
-            "-c",
-            "mount -t tmpfs -o \"$1\" tmpfs \"$2\" || exit 99; shift 2; exec \"$@\"",
-            "sh",
-        ])
+        .args(["sh", "-c", script, "sh"])
         .arg(options)
         .arg(mount_point)
-        .arg(program)
-        .args(args);
-    wrapped.env_clear();
+        .arg(keep.map(Path::as_os_str).unwrap_or_default())
+        .arg(command.get_program())
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::null());
     for (key, value) in command.get_envs() {
         if let Some(value) = value {
             wrapped.env(key, value);
         }
     }
-    wrapped.stdin(Stdio::null());
     wrapped
 }
 
