@@ -36,6 +36,7 @@ use anyhow::Result;
 use crate::config::{Launcher, SourceConfig};
 
 pub mod dir;
+pub mod folder;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
