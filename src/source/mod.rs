@@ -36,6 +36,7 @@ use anyhow::Result;
 
 use crate::config::{Launcher, SourceConfig};
 
+pub mod adullact;
 pub mod dir;
 pub mod folder;
 
@@ -156,5 +157,8 @@ pub trait Source {
 pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
     match &launcher.source {
         SourceConfig::Dir(config) => Ok(Box::new(dir::DirSource::open(config.clone())?)),
+        SourceConfig::Adullact(config) => {
+            Ok(Box::new(adullact::AdullactSource::open(config.clone())?))
+        }
     }
 }
