@@ -215,7 +215,7 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
     let classes = bundle
         .files
         .iter()
-        .map(|file| classify_file(file).with_context(|| file.path.clone()))
+        .map(|file| within(classify_file(file), &bundle, file))
         .collect::<Result<Vec<Class>>>()?;
     let names: BTreeSet<String> = bundle.files.iter().map(|f| f.name().to_string()).collect();
 
@@ -224,7 +224,7 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
     for (file, class) in bundle.files.iter().zip(&classes) {
         let found = match class {
             Class::Flux | Class::Json | Class::Yaml => {
-                pastell::read(file, class, &names).with_context(|| file.path.clone())?
+                within(pastell::read(file, class, &names), &bundle, file)?
             }
             _ => None,
         };
@@ -250,7 +250,7 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
             Class::Chorus(_) => chorus::read(file, &mut analysis, budget),
             _ => Ok(()),
         };
-        read.with_context(|| file.path.clone())?;
+        within(read, &bundle, file)?;
     }
     if let Some(metadata) = &metadata {
         pastell::apply(metadata, kind, &mut analysis);
@@ -323,6 +323,15 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
         documents.push(extra);
     }
     Ok(documents)
+}
+
+/// Names the file an error is about, unless the envelope is that file (its label names it).
+fn within<T>(result: Result<T>, bundle: &Bundle, file: &File) -> Result<T> {
+    if bundle.files.len() == 1 && file.path == bundle.name {
+        result
+    } else {
+        result.with_context(|| file.path.clone())
+    }
 }
 
 /// The envelope's type from what it holds, checked against `--type`.

@@ -238,11 +238,16 @@ impl AdullactSource {
                 Ok(durable::move_file(&file.path, target, &file.name())?)
             }
             Shape::Loose { files, .. } => {
+                let mut moved = Vec::new();
                 for file in files {
-                    durable::move_file(&file.path, target, &file.name())
+                    let to = durable::move_file(&file.path, target, &file.name())
                         .with_context(|| format!("cannot move {}", file.path.display()))?;
+                    moved.push(to);
                 }
-                Ok(target.to_path_buf())
+                Ok(match moved.as_slice() {
+                    [one] => one.clone(),
+                    _ => target.to_path_buf(),
+                })
             }
         }
     }
