@@ -501,6 +501,54 @@ mod tests {
     }
 
     #[test]
+    fn adullact_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "lanceur",
+            "adullact",
+            "-s",
+            "in",
+            "-d",
+            "cold",
+            "--type",
+            "chorus_fact",
+            "--marker",
+            "FIN",
+            "--archive",
+            "a",
+            "--failed",
+            "f",
+            "--max-expanded-size",
+            "500M",
+            "--max-entries",
+            "50",
+            "--index",
+            "json",
+        ])
+        .unwrap();
+        let Command::Adullact(args) = cli.command else {
+            panic!("not adullact");
+        };
+        assert_eq!(args.envelope_type, EnvelopeType::ChorusFact);
+        assert_eq!(args.marker, "FIN");
+        assert_eq!(args.archive, Some(PathBuf::from("a")));
+        assert_eq!(args.failed, Some(PathBuf::from("f")));
+        assert_eq!(args.max_expanded_size, 500 << 20);
+        assert_eq!(args.max_entries, 50);
+        assert_eq!(args.min_age, Duration::from_secs(5));
+        assert_eq!(args.common.index, IndexFormat::Json);
+        let defaults = Cli::try_parse_from(["lanceur", "adullact", "-s", "i", "-d", "c"]).unwrap();
+        let Command::Adullact(args) = defaults.command else {
+            panic!("not adullact");
+        };
+        assert_eq!(args.envelope_type, EnvelopeType::Auto);
+        assert_eq!(args.marker, "fichier_termine.txt");
+        assert!(Cli::try_parse_from([
+            "lanceur", "adullact", "-s", "i", "-d", "c", "--type", "pes"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));

@@ -155,7 +155,8 @@ fn adullact_launcher(args: AdullactArgs) -> Result<Launcher> {
         },
         min_age: args.min_age,
         archive,
-        failed,
+        // A dry run changes nothing at the source, not even by setting a failed envelope aside.
+        failed: if args.common.dry_run { None } else { failed },
         marker,
         limits: Limits {
             max_entries: args.max_entries,
@@ -368,6 +369,62 @@ mod tests {
         ])
         .unwrap_err();
         assert!(format!("{err:#}").contains("invalid launcher name"));
+    }
+
+    #[test]
+    fn adullact_launcher_is_checked() {
+        let l = launcher(&[
+            "lanceur",
+            "adullact",
+            "-s",
+            "/srv/Pastell Depot",
+            "-d",
+            "/y",
+            "--type",
+            "helios",
+            "--max-expanded-size",
+            "1M",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+        assert!(l.name.starts_with("adullact-pastell-depot-"), "{}", l.name);
+        let SourceConfig::Adullact(config) = &l.source else {
+            panic!("not adullact")
+        };
+        assert_eq!(config.kind, Some(Kind::Helios));
+        assert_eq!(config.marker, "fichier_termine.txt");
+        assert_eq!(config.limits.max_bytes, 1 << 20);
+        for bad in [
+            &["--marker", "../x"][..],
+            &["--max-entries", "0"],
+            &["--archive", "/x"],
+            &["--failed", "/y"],
+        ] {
+            let mut args = vec!["lanceur", "adullact", "-s", "/x", "-d", "/y"];
+            args.extend_from_slice(bad);
+            args.extend(["--state-dir", "/s"]);
+            let err = launcher(&args).unwrap_err();
+            assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE, "{bad:?}");
+        }
+        let l = launcher(&[
+            "lanceur",
+            "adullact",
+            "-s",
+            "/x",
+            "-d",
+            "/y",
+            "--failed",
+            "/f",
+            "--dry-run",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+        let SourceConfig::Adullact(config) = &l.source else {
+            panic!("not adullact")
+        };
+        assert_eq!(config.failed, None, "a dry run moves nothing");
     }
 
     #[test]

@@ -278,6 +278,15 @@ fn failed_option_moves_the_bad_envelope_aside() {
     assert_eq!(env.cold_visible(), vec!["foo.txt", "foo.txt.json"]);
     assert_nothing_outside(&env);
     // Nothing left to fail: the next run is clean.
+    put(&env, "late.zip", &zip_of(&[("../evil.txt", b"x")]));
+    let ran = run(&env, &["--failed", failed.to_str().unwrap(), "--dry-run"]);
+    ran.expect_code(1);
+    assert!(
+        env.source.join("late.zip").exists(),
+        "a dry run moved it\n{}",
+        ran.explain()
+    );
+    fs::remove_file(env.source.join("late.zip")).unwrap();
     run(&env, &["--failed", failed.to_str().unwrap()])
         .expect_code(0)
         .expect_quiet();
