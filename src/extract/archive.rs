@@ -19,7 +19,7 @@
 //! `acte.pdf` is the acte is not a question to answer by guessing.
 
 use std::collections::HashSet;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -178,7 +178,19 @@ impl Piece {
 }
 
 /// Reads every file of a ZIP archive.
-pub fn read_zip<R: Read + Seek>(reader: R, budget: &mut Budget) -> Result<Vec<Piece>> {
+pub fn read_zip<R: Read + Seek>(mut reader: R, budget: &mut Budget) -> Result<Vec<Piece>> {
+    // The zip crate reads the whole central directory into memory before it says how many entries
+    // there are: check the count the archive declares first, so a flood costs nothing.
+    if let Some(declared) = declared_entries(&mut reader) {
+        if declared > budget.limits.max_entries as u64 {
+            bail!(
+                "declares {declared} entries, more than {} (the bound set by --max-entries); \
+                 refused as a possible zip bomb",
+                budget.limits.max_entries
+            );
+        }
+    }
+    reader.seek(SeekFrom::Start(0))?;
     let mut archive = zip::ZipArchive::new(reader).context("not a readable ZIP archive")?;
     // The central directory says how many entries there are: refuse a flood before reading any.
     if archive.len() > budget.limits.max_entries {
@@ -220,6 +232,39 @@ pub fn read_zip<R: Read + Seek>(reader: R, budget: &mut Budget) -> Result<Vec<Pi
         pieces.push(Piece { path, data });
     }
     Ok(pieces)
+}
+
+/// The entry count a ZIP's end of central directory record declares (its ZIP64 form included), or
+/// `None` when it cannot be found; the zip crate then has the last word.
+fn declared_entries<R: Read + Seek>(reader: &mut R) -> Option<u64> {
+    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+    const ZIP64_LOCATOR: [u8; 4] = [0x50, 0x4b, 0x06, 0x07];
+    const ZIP64_EOCD: [u8; 4] = [0x50, 0x4b, 0x06, 0x06];
+    let len = reader.seek(SeekFrom::End(0)).ok()?;
+    // The record is 22 bytes plus a comment of at most 65535, plus room for the ZIP64 locator.
+    let tail_len = len.min(22 + 65_535 + 20);
+    reader.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    let mut tail = vec![0u8; usize::try_from(tail_len).ok()?];
+    reader.read_exact(&mut tail).ok()?;
+    let at = (0..=tail.len().checked_sub(22)?)
+        .rev()
+        .find(|&i| tail[i..i + 4] == EOCD)?;
+    let total = u16::from_le_bytes([tail[at + 10], tail[at + 11]]);
+    if total != 0xFFFF {
+        return Some(u64::from(total));
+    }
+    let locator = tail.get(at.checked_sub(20)?..at)?;
+    if locator[..4] != ZIP64_LOCATOR {
+        return None;
+    }
+    let offset = u64::from_le_bytes(locator[8..16].try_into().ok()?);
+    reader.seek(SeekFrom::Start(offset)).ok()?;
+    let mut record = [0u8; 40];
+    reader.read_exact(&mut record).ok()?;
+    if record[..4] != ZIP64_EOCD {
+        return None;
+    }
+    Some(u64::from_le_bytes(record[32..40].try_into().ok()?))
 }
 
 /// Reads every file of a gzip-compressed tar archive (`.tar.gz`, `.tgz`).
@@ -405,6 +450,20 @@ mod tests {
         let bytes = zip_of(&[("a", b"1"), ("b", b"2"), ("c", b"3")]);
         let err = read_zip(Cursor::new(bytes), &mut small(1000, 2)).unwrap_err();
         assert!(format!("{err:#}").contains("--max-entries"), "{err:#}");
+    }
+
+    #[test]
+    fn declared_entry_count_is_read_before_the_central_directory() {
+        let names: Vec<String> = (0..300).map(|i| format!("f{i}")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let bytes = zip_of(&entries);
+        assert_eq!(declared_entries(&mut Cursor::new(&bytes)), Some(300));
+        let err = read_zip(Cursor::new(bytes), &mut small(1000, 10)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("declares 300 entries"),
+            "{err:#}"
+        );
+        assert_eq!(declared_entries(&mut Cursor::new(b"not a zip")), None);
     }
 
     #[test]
