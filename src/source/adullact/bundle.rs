@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File as FsFile;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -52,21 +52,18 @@ impl File {
     }
 
     fn head(&self) -> Result<Vec<u8>> {
-        match &self.body {
-            Body::Disk { path, .. } => {
-                let mut head = Vec::with_capacity(SNIFF_BYTES);
-                FsFile::open(path)
-                    .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Ok(head)
+        let path: &Path = match &self.body {
+            Body::Disk { path, .. } => path,
+            Body::Piece(Data::Temp(temp)) => temp,
+            Body::Piece(Data::Bytes(bytes)) => {
+                return Ok(bytes[..bytes.len().min(SNIFF_BYTES)].to_vec())
             }
-            Body::Piece(Data::Bytes(bytes)) => Ok(bytes[..bytes.len().min(SNIFF_BYTES)].to_vec()),
-            Body::Piece(data @ Data::Temp(_)) => {
-                let mut bytes = data.to_vec(u64::MAX)?;
-                bytes.truncate(SNIFF_BYTES);
-                Ok(bytes)
-            }
-        }
+        };
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        FsFile::open(path)
+            .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(head)
     }
 
     /// The whole content, refusing files over `max` bytes.
