@@ -339,7 +339,15 @@ impl Deposit {
             }
             Content::Temp(temp) => {
                 // Same volume: the rename is free. Otherwise copy; the temp file goes when dropped.
+                // A temporary file is private (0600); the document gets the permissions of a file
+                // created here, as copied ones do, or the COLD's own user could not read it.
+                let permissions = file
+                    .metadata()
+                    .map(|m| m.permissions())
+                    .map_err(|err| self.write_error(err, "cannot write"))?;
                 if fs::rename(&temp, tmp).is_ok() {
+                    fs::set_permissions(tmp, permissions)
+                        .map_err(|err| self.write_error(err, "cannot write"))?;
                     let bytes = fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
                     if self.sync_each_file {
                         File::open(tmp)
@@ -509,6 +517,26 @@ mod tests {
         assert_eq!(listing(cold.path()), vec!["scan.idx", "scan.pdf"]);
         let idx = fs::read_to_string(cold.path().join("scan.idx")).unwrap();
         assert!(idx.starts_with("A = b\nSIZE = 4\nSHA256 = "), "{idx}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_temporary_file_deposited_gets_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let cold = tempfile::tempdir().unwrap();
+        let mut deposit = Deposit::open(cold.path(), IndexFormat::None, "t", false).unwrap();
+        let temp = tempfile::NamedTempFile::new_in(cold.path()).unwrap();
+        fs::write(temp.path(), b"attachment").unwrap();
+        let reference = deposit.create_tmp().unwrap().0;
+        let document = Document {
+            name: "a.pdf".into(),
+            content: Content::Temp(temp.into_temp_path()),
+            fields: vec![],
+        };
+        let mut staged = deposit.stage(document, vec![]).unwrap();
+        deposit.commit(&mut staged).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&cold.path().join("a.pdf")), mode(&reference));
     }
 
     #[test]
