@@ -126,6 +126,14 @@ fn adullact_launcher(args: AdullactArgs) -> Result<Launcher> {
             folder.display()
         );
     }
+    if real_dest.starts_with(&real_folder) {
+        bail!(
+            "the COLD folder {} is inside the source folder {}: its subfolders would be taken \
+             for envelopes; put it elsewhere",
+            dest.display(),
+            folder.display()
+        );
+    }
     for (flag, path) in [("archive", &archive), ("failed", &failed)] {
         if let Some(path) = path {
             let real_path = real(path);
@@ -398,6 +406,7 @@ mod tests {
         for bad in [
             &["--marker", "../x"][..],
             &["--max-entries", "0"],
+            &["--max-expanded-size", "0"],
             &["--archive", "/x"],
             &["--failed", "/y"],
         ] {
@@ -407,6 +416,18 @@ mod tests {
             let err = launcher(&args).unwrap_err();
             assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE, "{bad:?}");
         }
+        let err = launcher(&[
+            "lanceur",
+            "adullact",
+            "-s",
+            "/x",
+            "-d",
+            "/x/cold",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("inside the source folder"));
         let l = launcher(&[
             "lanceur",
             "adullact",
