@@ -33,7 +33,7 @@ without depositing anything twice.";
 #[command(
     name = "lanceur",
     version,
-    about = "Feeds documents from folders and mailboxes into an EzGED COLD input folder",
+    about = "Feeds documents from folders, mailboxes and Adullact envelopes into an EzGED COLD input folder",
     long_about = ABOUT_LONG,
     after_help = EXIT_CODES,
     propagate_version = true,
@@ -58,7 +58,50 @@ being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or sy
         after_help = DIR_AFTER_HELP
     )]
     Dir(DirArgs),
+
+    /// Deposit the documents of Adullact envelopes: Actes, PES V2 (Hélios), Chorus Pro
+    #[command(
+        long_about = "Deposits the documents of the envelopes that a Libriciel/Adullact platform \
+(Pastell, S²LOW) drops into a folder, each with an index of the envelope's fields, then deletes \
+the envelopes or moves them to an archive folder.
+
+Envelopes understood: Pastell deposits (a folder per document, taken once its completion marker \
+is there; a ZIP per document; loose files grouped by their metadata.xml, metadata.json or YAML \
+metadata.txt), S²LOW ACTES tarballs (.tar.gz), bare ACTES XML (actes:Acte, ARActe, EACT/TACT \
+envelopes, prefecture letters) with the files they name, PES V2 files (PES_Aller, PES_Retour, \
+PES_ACQUIT) with the PDF of the same name, and Chorus Pro CPPFacturePivot flows, whose attached \
+ZIPs are unpacked so that every file of an invoice is deposited with the same GROUP_ID.
+
+Every document gets the envelope's fields (ENVELOPE_TYPE, ENVELOPE, GROUP_ID, ROLE: acte, \
+annexe, ar_acte, formulaire, pes, visuel, acquit, flux, facture, pj, metadata, document…) and its \
+type's: ACTE_NATURE, ACTE_NUMBER, ACTE_DATE, ACTE_OBJECT, ACTE_CLASSIFICATION, ACTE_AR_DATE, \
+ACTE_ID, SIREN; PES_FILE_TYPE, PES_COLLECTIVITY_ID, PES_BUDGET_CODE, PES_BUDGET_LABEL, PES_YEAR, \
+PES_BORDEREAU_IDS, PES_ACK_STATE; INVOICE_NUMBER, INVOICE_TYPE, SUPPLIER_ID, SUPPLIER_NAME, \
+DEBTOR_SIRET, DEBTOR_SERVICE, INVOICE_DATE, RECEIPT_DATE, AMOUNT_HT, AMOUNT_TTC, AMOUNT_NET, \
+COMMITMENT_NUMBER, CONTRACT_NUMBER, INVOICE_STATUS; and Pastell's metadata as PASTELL_<KEY>. \
+Use --index idx or json to write them.
+
+An envelope that cannot be decoded (corrupt, incomplete, hostile: archive entries with .. or \
+absolute paths or links, archives that expand past the bounds, XML with a DTD, bad base64) is \
+reported and left where it is, or moved to --failed; the other envelopes go on.",
+        after_help = ADULLACT_AFTER_HELP
+    )]
+    Adullact(AdullactArgs),
 }
+
+const ADULLACT_AFTER_HELP: &str = "\
+Examples:
+  lanceur adullact --source /srv/pastell/depot --dest /srv/ezged/cold/actes --index idx
+  lanceur adullact -s /srv/s2low/in -d /srv/cold/helios --type helios --archive /srv/s2low/done \\
+      --failed /srv/s2low/failed
+
+crontab line (every minute; overlapping runs exit with code 6 and do nothing):
+  * * * * *  lanceur adullact --source /srv/pastell/depot --dest /srv/ezged/cold/actes --index idx
+
+Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
+
+Exit codes: 0 done, 1 some envelopes failed, 2 usage, 4 source folder unavailable,
+5 COLD folder not writable, 6 already running.";
 
 const DIR_AFTER_HELP: &str = "\
 Examples:
@@ -286,6 +329,120 @@ a number. Moving across volumes is a copy, fsync and delete."
     pub common: CommonArgs,
 }
 
+/// `--type`: which envelopes a launcher takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum EnvelopeType {
+    /// Recognise each envelope's type from its content
+    #[default]
+    Auto,
+    /// Actes (collectivity and prefecture): ACTES XML, S²LOW tarballs, Pastell actes
+    #[value(name = "acte_nature")]
+    ActeNature,
+    /// PES V2 (collectivity and treasury): PES_Aller, PES_Retour, PES_ACQUIT
+    Helios,
+    /// Chorus Pro invoices: CPPFacturePivot, CPPStatut
+    #[value(name = "chorus_fact")]
+    ChorusFact,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AdullactArgs {
+    /// The folder where the platform drops its envelopes
+    #[arg(
+        short = 's',
+        long,
+        value_name = "FOLDER",
+        long_help = "The folder where Pastell's depot connector or S²LOW drops envelopes. Its \
+subfolders are folder envelopes (taken once their --marker is there); its .zip, .tar.gz and \
+.tgz files are archive envelopes; its other files are grouped around the file that names them \
+(metadata file, ACTES or PES XML). A file that nothing names is left alone."
+    )]
+    pub source: PathBuf,
+
+    /// Envelope type: auto, acte_nature, helios or chorus_fact
+    #[arg(
+        long = "type",
+        value_enum,
+        default_value_t = EnvelopeType::Auto,
+        value_name = "TYPE",
+        long_help = "auto (default): recognise each envelope's type from its content (ACTES, PES \
+or Chorus XML, Pastell's flux type or keys); an envelope with none of them is deposited as \
+ENVELOPE_TYPE = generic. acte_nature, helios, chorus_fact: this folder holds that type only; an \
+envelope recognised as another type fails (and goes to --failed), and one without a recognisable \
+type is taken as this type."
+    )]
+    pub envelope_type: EnvelopeType,
+
+    /// Take an envelope only once it has not changed for this long
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        value_parser = parse_duration,
+        long_help = "An envelope with a file more recent than this is left for a later run, \
+because the platform may still be writing it; sizes and times are checked again just before it \
+is taken. Examples: 5s (default), 1m, 0s to take envelopes at once."
+    )]
+    pub min_age: Duration,
+
+    /// Name of the file that marks a folder envelope complete
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "fichier_termine.txt",
+        long_help = "A folder envelope is taken only once this file is in it: Pastell's depot \
+connector writes it after everything else when its \"create a completion file\" option is on \
+(turn it on; its name is configurable there too). The marker itself is not deposited. Default: \
+fichier_termine.txt."
+    )]
+    pub marker: String,
+
+    /// Move deposited envelopes here instead of deleting them
+    #[arg(
+        long,
+        value_name = "FOLDER",
+        long_help = "After an envelope's documents are deposited and journaled, move the \
+envelope (folder, archive or files) to FOLDER instead of deleting it. A name already present \
+gets a number. The folder must exist."
+    )]
+    pub archive: Option<PathBuf>,
+
+    /// Move envelopes that cannot be decoded here
+    #[arg(
+        long,
+        value_name = "FOLDER",
+        long_help = "An envelope that cannot be decoded is reported (exit code 1) and, without \
+this option, left in place, so it is reported again on every run until someone removes it. With \
+it, the envelope is moved to FOLDER and the message says so. The folder must exist."
+    )]
+    pub failed: Option<PathBuf>,
+
+    /// Refuse an envelope that expands to more than this (e.g. 500M, 2G)
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "2G",
+        value_parser = parse_size,
+        long_help = "Bound on the bytes an envelope's archives expand to, counted as they are \
+read (nested attachments included): past it the envelope is refused as a possible zip bomb and \
+nothing of it is deposited. Suffixes K, M, G. Default: 2G."
+    )]
+    pub max_expanded_size: u64,
+
+    /// Refuse an envelope whose archives hold more files than this
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        long_help = "Bound on the number of files in an envelope's archives (nested attachments \
+included): past it the envelope is refused. Default: 10000."
+    )]
+    pub max_entries: usize,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" {
         return Ok(Duration::ZERO);
@@ -344,6 +501,54 @@ mod tests {
     }
 
     #[test]
+    fn adullact_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "lanceur",
+            "adullact",
+            "-s",
+            "in",
+            "-d",
+            "cold",
+            "--type",
+            "chorus_fact",
+            "--marker",
+            "FIN",
+            "--archive",
+            "a",
+            "--failed",
+            "f",
+            "--max-expanded-size",
+            "500M",
+            "--max-entries",
+            "50",
+            "--index",
+            "json",
+        ])
+        .unwrap();
+        let Command::Adullact(args) = cli.command else {
+            panic!("not adullact");
+        };
+        assert_eq!(args.envelope_type, EnvelopeType::ChorusFact);
+        assert_eq!(args.marker, "FIN");
+        assert_eq!(args.archive, Some(PathBuf::from("a")));
+        assert_eq!(args.failed, Some(PathBuf::from("f")));
+        assert_eq!(args.max_expanded_size, 500 << 20);
+        assert_eq!(args.max_entries, 50);
+        assert_eq!(args.min_age, Duration::from_secs(5));
+        assert_eq!(args.common.index, IndexFormat::Json);
+        let defaults = Cli::try_parse_from(["lanceur", "adullact", "-s", "i", "-d", "c"]).unwrap();
+        let Command::Adullact(args) = defaults.command else {
+            panic!("not adullact");
+        };
+        assert_eq!(args.envelope_type, EnvelopeType::Auto);
+        assert_eq!(args.marker, "fichier_termine.txt");
+        assert!(Cli::try_parse_from([
+            "lanceur", "adullact", "-s", "i", "-d", "c", "--type", "pes"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
@@ -377,7 +582,9 @@ mod tests {
             "-vv",
         ])
         .unwrap();
-        let Command::Dir(args) = cli.command;
+        let Command::Dir(args) = cli.command else {
+            panic!("not dir");
+        };
         assert_eq!(args.source, PathBuf::from("in"));
         assert_eq!(args.common.filter, vec!["a", "b"]);
         assert_eq!(args.common.exclude, vec!["c"]);

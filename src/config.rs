@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::{Command, CommonArgs, DirArgs};
+use crate::cli::{AdullactArgs, Command, CommonArgs, DirArgs, EnvelopeType};
 use crate::deposit::IndexFormat;
 use crate::exit::Failure;
+use crate::extract::archive::Limits;
 use crate::filter::Filter;
+use crate::source::adullact::Kind;
 
 /// A launcher, ready to run one cycle.
 #[derive(Debug)]
@@ -35,6 +37,7 @@ pub struct Launcher {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Dir(DirConfig),
+    Adullact(AdullactConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -45,10 +48,24 @@ pub struct DirConfig {
     pub archive: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone)]
+pub struct AdullactConfig {
+    pub folder: PathBuf,
+    /// The type `--type` demands; `None` recognises each envelope's.
+    pub kind: Option<Kind>,
+    pub min_age: Duration,
+    pub archive: Option<PathBuf>,
+    pub failed: Option<PathBuf>,
+    /// The completion marker of folder envelopes.
+    pub marker: String,
+    pub limits: Limits,
+}
+
 impl Launcher {
     pub fn from_command(command: Command) -> Result<Launcher> {
         match command {
             Command::Dir(args) => dir_launcher(args),
+            Command::Adullact(args) => adullact_launcher(args),
         }
         .context(Failure::Usage)
     }
@@ -91,6 +108,69 @@ fn dir_launcher(args: DirArgs) -> Result<Launcher> {
         recursive: args.recursive,
         min_age: args.min_age,
         archive,
+    });
+    common(args.common, dest, &derived, source)
+}
+
+fn adullact_launcher(args: AdullactArgs) -> Result<Launcher> {
+    let folder = absolute(&args.source)?;
+    let dest = absolute(&args.common.dest)?;
+    let archive = args.archive.as_deref().map(absolute).transpose()?;
+    let failed = args.failed.as_deref().map(absolute).transpose()?;
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let (real_folder, real_dest) = (real(&folder), real(&dest));
+    if real_folder == real_dest {
+        bail!(
+            "the source folder and the COLD folder are the same ({}): envelopes would be taken \
+             from where their documents are deposited",
+            folder.display()
+        );
+    }
+    if real_dest.starts_with(&real_folder) {
+        bail!(
+            "the COLD folder {} is inside the source folder {}: its subfolders would be taken \
+             for envelopes; put it elsewhere",
+            dest.display(),
+            folder.display()
+        );
+    }
+    for (flag, path) in [("archive", &archive), ("failed", &failed)] {
+        if let Some(path) = path {
+            let real_path = real(path);
+            if real_path == real_folder || real_path == real_dest {
+                bail!(
+                    "the {flag} folder {} must differ from the source and COLD folders",
+                    path.display()
+                );
+            }
+        }
+    }
+    let marker = args.marker.trim().to_string();
+    if marker.is_empty() || marker.contains(['/', '\\']) || marker.starts_with('.') {
+        bail!("invalid --marker {marker:?}: give a plain file name such as fichier_termine.txt");
+    }
+    if args.max_entries == 0 || args.max_expanded_size == 0 {
+        bail!("--max-entries and --max-expanded-size must be above 0");
+    }
+    let derived = derived_name("adullact", &real_folder);
+    let source = SourceConfig::Adullact(AdullactConfig {
+        folder,
+        kind: match args.envelope_type {
+            EnvelopeType::Auto => None,
+            EnvelopeType::ActeNature => Some(Kind::ActeNature),
+            EnvelopeType::Helios => Some(Kind::Helios),
+            EnvelopeType::ChorusFact => Some(Kind::ChorusFact),
+        },
+        min_age: args.min_age,
+        archive,
+        // A dry run changes nothing at the source, not even by setting a failed envelope aside.
+        failed: if args.common.dry_run { None } else { failed },
+        marker,
+        limits: Limits {
+            max_entries: args.max_entries,
+            max_bytes: args.max_expanded_size,
+            ..Limits::default()
+        },
     });
     common(args.common, dest, &derived, source)
 }
@@ -297,6 +377,75 @@ mod tests {
         ])
         .unwrap_err();
         assert!(format!("{err:#}").contains("invalid launcher name"));
+    }
+
+    #[test]
+    fn adullact_launcher_is_checked() {
+        let l = launcher(&[
+            "lanceur",
+            "adullact",
+            "-s",
+            "/srv/Pastell Depot",
+            "-d",
+            "/y",
+            "--type",
+            "helios",
+            "--max-expanded-size",
+            "1M",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+        assert!(l.name.starts_with("adullact-pastell-depot-"), "{}", l.name);
+        let SourceConfig::Adullact(config) = &l.source else {
+            panic!("not adullact")
+        };
+        assert_eq!(config.kind, Some(Kind::Helios));
+        assert_eq!(config.marker, "fichier_termine.txt");
+        assert_eq!(config.limits.max_bytes, 1 << 20);
+        for bad in [
+            &["--marker", "../x"][..],
+            &["--max-entries", "0"],
+            &["--max-expanded-size", "0"],
+            &["--archive", "/x"],
+            &["--failed", "/y"],
+        ] {
+            let mut args = vec!["lanceur", "adullact", "-s", "/x", "-d", "/y"];
+            args.extend_from_slice(bad);
+            args.extend(["--state-dir", "/s"]);
+            let err = launcher(&args).unwrap_err();
+            assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE, "{bad:?}");
+        }
+        let err = launcher(&[
+            "lanceur",
+            "adullact",
+            "-s",
+            "/x",
+            "-d",
+            "/x/cold",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("inside the source folder"));
+        let l = launcher(&[
+            "lanceur",
+            "adullact",
+            "-s",
+            "/x",
+            "-d",
+            "/y",
+            "--failed",
+            "/f",
+            "--dry-run",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+        let SourceConfig::Adullact(config) = &l.source else {
+            panic!("not adullact")
+        };
+        assert_eq!(config.failed, None, "a dry run moves nothing");
     }
 
     #[test]

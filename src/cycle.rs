@@ -25,7 +25,7 @@ use crate::exit::{self, Failure};
 use crate::journal::{Journal, State};
 use crate::lock;
 use crate::report::{Reporter, Summary};
-use crate::source::{self, Item, ItemKey, NotReady, Source};
+use crate::source::{self, Item, ItemKey, NotReady, SetAside, Source};
 
 /// Most items in one batch.
 const BATCH_ITEMS: usize = 256;
@@ -303,6 +303,11 @@ impl Run<'_> {
                 if err.downcast_ref::<NotReady>().is_some() {
                     self.summary.skipped += 1;
                     self.note_skip(&item.label, &exit::message_for(&err));
+                } else if err.downcast_ref::<SetAside>().is_some() {
+                    // The source moved the item away and its message says where.
+                    self.summary.failed += 1;
+                    self.reporter
+                        .problem(&format!("{}: {}", item.label, exit::message_for(&err)));
                 } else {
                     self.summary.failed += 1;
                     self.reporter.problem(&format!(

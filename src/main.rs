@@ -13,6 +13,7 @@ mod cycle;
 mod deposit;
 mod durable;
 mod exit;
+mod extract;
 mod filter;
 mod journal;
 mod lock;

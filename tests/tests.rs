@@ -12,6 +12,8 @@
 
 mod harness;
 
+mod adullact;
+
 mod cli;
 mod crash;
 mod dir;

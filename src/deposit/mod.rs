@@ -69,6 +69,8 @@ pub struct Deposit {
     reserved: HashSet<String>,
     /// Without `syncfs`, each staged file is fsynced as it is written.
     sync_each_file: bool,
+    /// What a file created in the COLD folder gets (the umask's choice), for files moved in.
+    fresh_permissions: Option<fs::Permissions>,
     /// Folders that files were moved out of since the last `finish_commit`.
     moved_out_of: BTreeSet<PathBuf>,
     /// The COLD folder's device, to recognise source files on the same volume.
@@ -106,17 +108,19 @@ impl Deposit {
             next_tmp: 0,
             reserved: HashSet::new(),
             sync_each_file: !cfg!(target_os = "linux"),
+            fresh_permissions: None,
             moved_out_of: BTreeSet::new(),
             #[cfg(unix)]
             device: std::os::unix::fs::MetadataExt::dev(&metadata),
         };
         if !read_only {
-            let (probe, _) = deposit.create_tmp().with_context(|| {
+            let (probe, file) = deposit.create_tmp().with_context(|| {
                 format!(
                     "COLD folder {} is not writable by this user",
                     deposit.cold.display()
                 )
             })?;
+            deposit.fresh_permissions = file.metadata().ok().map(|m| m.permissions());
             let _ = fs::remove_file(&probe);
         }
         Ok(deposit)
@@ -382,9 +386,17 @@ impl Deposit {
                 CopyFrom::Kept(path)
             }
             Content::Temp(temp) => {
-                // On the same volume the temporary file just moves in.
+                // On the same volume the temporary file just moves in. A temporary file is private
+                // (0600); the document gets the permissions of a file created here, as copied ones
+                // do, or the COLD's own user (often another account) could not read it.
                 let tmp = self.next_tmp_path();
                 if durable::rename_no_replace(&temp, &tmp).is_ok() {
+                    if let Some(permissions) = self.fresh_permissions.clone() {
+                        if let Err(err) = fs::set_permissions(&tmp, permissions) {
+                            let _ = fs::remove_file(&tmp);
+                            return Err(self.write_error(err, "cannot write"));
+                        }
+                    }
                     if self.sync_each_file {
                         if let Err(err) = File::open(&tmp).and_then(|f| f.sync_all()) {
                             let _ = fs::remove_file(&tmp);
@@ -597,6 +609,26 @@ mod tests {
         assert_eq!(listing(cold.path()), vec!["scan.idx", "scan.pdf"]);
         let idx = fs::read_to_string(cold.path().join("scan.idx")).unwrap();
         assert!(idx.starts_with("A = b\nSIZE = 4\nSHA256 = "), "{idx}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_temporary_file_deposited_gets_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let cold = tempfile::tempdir().unwrap();
+        let mut deposit = Deposit::open(cold.path(), IndexFormat::None, "t", false).unwrap();
+        let temp = tempfile::NamedTempFile::new_in(cold.path()).unwrap();
+        fs::write(temp.path(), b"attachment").unwrap();
+        let reference = deposit.create_tmp().unwrap().0;
+        let document = Document {
+            name: "a.pdf".into(),
+            content: Content::Temp(temp.into_temp_path()),
+            fields: vec![],
+        };
+        let mut staged = deposit.stage(document, vec![]).unwrap();
+        deposit.commit(&mut staged).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&cold.path().join("a.pdf")), mode(&reference));
     }
 
     #[test]

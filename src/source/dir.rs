@@ -5,20 +5,21 @@
 //! taken half-way is a document lost. So a file is passed over when its name says "in progress"
 //! (`*.part`, `*.filepart`, `*.crdownload`, `*.tmp`, `~$*`), when it is hidden or system clutter, and
 //! when it changed less than `--min-age` ago; and `fetch` checks again that size and modification time
-//! are those seen by `list`.
+//! are those seen by `list`. Those rules live in `folder.rs`, shared with `adullact`.
 //!
 //! The journal key is `dir:<path>:<size>:<mtime ns>`: a file replaced by a new one under the same
 //! name is a new item. Acknowledging deletes the file (the deposit then hard-links it into the COLD
 //! folder rather than copying it when both are on one volume), or moves it to `--archive`.
 
 use std::collections::BTreeSet;
-use std::fs::{self, Metadata};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 
-use super::{Content, Document, Item, ItemKey, Listing, NotReady, Skipped, Source};
+use super::folder::{self, file_name, nanos, passed_over_by_name, Snapshot};
+use super::{Content, Document, Item, ItemKey, Listing, Skipped, Source};
 use crate::config::DirConfig;
 use crate::durable;
 use crate::exit::Failure;
@@ -26,47 +27,15 @@ use crate::exit::Failure;
 pub struct DirSource {
     config: DirConfig,
     label: String,
-    files: Vec<Listed>,
-}
-
-/// What `list` saw of a file, checked again by `fetch`.
-#[derive(Debug, Clone)]
-struct Listed {
-    path: PathBuf,
-    /// Path relative to the source folder, `/`-separated, for messages and the sidecar.
-    relative: String,
-    size: u64,
-    modified: SystemTime,
+    files: Vec<Snapshot>,
 }
 
 impl DirSource {
     pub fn open(config: DirConfig) -> Result<DirSource> {
         let label = format!("dir {}", config.folder.display());
-        match fs::metadata(&config.folder) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(anyhow!("{} is not a folder", config.folder.display()))
-                    .context(Failure::Source)
-            }
-            Err(err) => {
-                return Err(err)
-                    .with_context(|| {
-                        format!(
-                            "source folder {} is not reachable (is the share mounted?)",
-                            config.folder.display()
-                        )
-                    })
-                    .context(Failure::Source)
-            }
-        }
+        folder::check_source_folder(&config.folder)?;
         if let Some(archive) = &config.archive {
-            if !archive.is_dir() {
-                return Err(anyhow!(
-                    "archive folder {} does not exist; create it or fix --archive",
-                    archive.display()
-                ))
-                .context(Failure::Usage);
-            }
+            folder::check_target_folder(archive, "archive")?;
         }
         Ok(DirSource {
             config,
@@ -82,7 +51,7 @@ impl DirSource {
         wanted: &mut dyn FnMut(&str) -> bool,
         now: SystemTime,
         listing: &mut Listing,
-        found: &mut Vec<Listed>,
+        found: &mut Vec<Snapshot>,
     ) -> Result<()> {
         let entries = fs::read_dir(folder)
             .with_context(|| format!("cannot list {}", folder.display()))
@@ -98,7 +67,10 @@ impl DirSource {
                 continue;
             };
             if file_type.is_dir() {
-                if self.config.recursive && !is_hidden(&name) && !self.is_archive(&entry.path()) {
+                if self.config.recursive
+                    && !folder::is_hidden(&name)
+                    && !self.is_archive(&entry.path())
+                {
                     self.walk(
                         &entry.path(),
                         &format!("{relative}/"),
@@ -138,44 +110,34 @@ impl DirSource {
                 // Gone between readdir and stat: someone else took it.
                 Err(_) => continue,
             };
-            if is_hidden_by_attribute(&meta) {
+            if folder::is_hidden_by_attribute(&meta) {
                 listing.skipped.push(Skipped {
                     label: relative,
                     reason: "hidden file".into(),
                 });
                 continue;
             }
-            let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-            let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
-            if age < self.config.min_age {
+            let snapshot = Snapshot::new(entry.path(), relative, &meta);
+            if let Some(reason) = folder::too_young(now, snapshot.modified, self.config.min_age) {
                 listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: format!(
-                        "changed {} ago, less than --min-age {}; may still be written",
-                        humantime::format_duration(round_to_secs(age)),
-                        humantime::format_duration(self.config.min_age)
-                    ),
+                    label: snapshot.relative,
+                    reason,
                 });
                 continue;
             }
-            found.push(Listed {
-                path: entry.path(),
-                relative,
-                size: meta.len(),
-                modified,
-            });
+            found.push(snapshot);
         }
         Ok(())
     }
 
     fn is_archive(&self, path: &Path) -> bool {
-        self.config.archive.as_deref().is_some_and(|archive| {
-            archive == path
-                || archive.canonicalize().ok().as_deref() == path.canonicalize().ok().as_deref()
-        })
+        self.config
+            .archive
+            .as_deref()
+            .is_some_and(|archive| folder::is_same_folder(archive, path))
     }
 
-    fn archive_target(&self, file: &Listed, archive: &Path) -> Result<PathBuf> {
+    fn archive_target(&self, file: &Snapshot, archive: &Path) -> Result<PathBuf> {
         let mut folder = archive.to_path_buf();
         if let Some((subfolders, _)) = file.relative.rsplit_once('/') {
             folder.push(subfolders);
@@ -234,10 +196,7 @@ impl Source for DirSource {
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
         let file = &self.files[item.slot];
-        let meta = fs::metadata(&file.path)
-            .with_context(|| format!("{} vanished after it was listed", file.relative))
-            .context(NotReady)?;
-        check_unchanged(file, &meta)?;
+        file.check_still_there()?;
         let fields = vec![
             ("original_name".to_string(), file_name(&file.path)),
             (
@@ -270,7 +229,7 @@ impl Source for DirSource {
                     return Ok(());
                 };
                 // Never delete or move a file that is no longer the one deposited.
-                check_unchanged(file, &meta)
+                file.check_unchanged(&meta)
                     .with_context(|| format!("{} was not removed", file.relative))?;
                 match &self.config.archive {
                     None => fs::remove_file(&file.path)
@@ -300,102 +259,5 @@ impl Source for DirSource {
             }
         }
         results
-    }
-}
-
-fn check_unchanged(file: &Listed, meta: &Metadata) -> Result<()> {
-    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    if meta.len() != file.size || modified != file.modified {
-        return Err(anyhow!(
-            "{} changed since it was listed (size {} → {}); it may still be written, left for a later run",
-            file.relative,
-            file.size,
-            meta.len()
-        ))
-        .context(NotReady);
-    }
-    Ok(())
-}
-
-/// Why a name is passed over without looking at the file, if it is.
-fn passed_over_by_name(name: &str) -> Option<&'static str> {
-    let lower = name.to_lowercase();
-    if is_hidden(name) {
-        return Some("hidden file");
-    }
-    if lower.starts_with("~$") {
-        return Some("office lock file");
-    }
-    if lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store" {
-        return Some("system file");
-    }
-    const IN_PROGRESS: [&str; 6] = [
-        ".part",
-        ".filepart",
-        ".crdownload",
-        ".tmp",
-        ".partial",
-        ".download",
-    ];
-    if IN_PROGRESS.iter().any(|ext| lower.ends_with(ext)) {
-        return Some("temporary name of a file still being written");
-    }
-    None
-}
-
-fn is_hidden(name: &str) -> bool {
-    name.starts_with('.')
-}
-
-#[cfg(windows)]
-fn is_hidden_by_attribute(meta: &Metadata) -> bool {
-    use std::os::windows::fs::MetadataExt;
-    const FILE_ATTRIBUTE_HIDDEN: u32 = 0x2;
-    const FILE_ATTRIBUTE_SYSTEM: u32 = 0x4;
-    meta.file_attributes() & (FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM) != 0
-}
-
-#[cfg(not(windows))]
-fn is_hidden_by_attribute(_meta: &Metadata) -> bool {
-    false
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn nanos(time: SystemTime) -> u128 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
-fn round_to_secs(duration: Duration) -> Duration {
-    Duration::from_secs(duration.as_secs())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_in_progress_or_clutter_are_passed_over() {
-        for name in [
-            ".x.pdf",
-            "a.pdf.part",
-            "a.filepart",
-            "a.TMP",
-            "~$rapport.docx",
-            "Thumbs.db",
-            "desktop.ini",
-            "b.crdownload",
-        ] {
-            assert!(passed_over_by_name(name).is_some(), "{name}");
-        }
-        for name in ["a.pdf", "partie.pdf", "tmp.pdf", "a.db"] {
-            assert!(passed_over_by_name(name).is_none(), "{name}");
-        }
     }
 }

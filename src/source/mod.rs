@@ -17,7 +17,8 @@
 //! - `fetch`: one item's documents. An error tagged with a `Failure` stops the run (the connection is
 //!   gone, the login expired); an untagged error fails this item only: it is reported and left as it
 //!   is at the source, and the run goes on. An error tagged `NotReady` (a file that changed since it
-//!   was listed) leaves the item for a later run without counting as a failure.
+//!   was listed) leaves the item for a later run without counting as a failure. An error that is a
+//!   `SetAside` is a failure after which the source moved the item away (to a `--failed` folder).
 //! - `acknowledge`: the post-action for a batch of deposited items, one result per item, in order. The
 //!   same tagged/untagged rule applies. It may be called again for an item already acknowledged by a
 //!   run that was killed before it could note it, so it must tolerate that (an item already gone is
@@ -35,7 +36,9 @@ use anyhow::Result;
 
 use crate::config::{Launcher, SourceConfig};
 
+pub mod adullact;
 pub mod dir;
+pub mod folder;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -93,6 +96,22 @@ impl std::fmt::Display for NotReady {
     }
 }
 
+/// An item error after which the source moved the item out of its way (an envelope that cannot be
+/// decoded, moved to a `--failed` folder so that it is not reported again every run). Still a
+/// failure, but not one "left at the source": the message says where the item went.
+#[derive(Debug)]
+pub struct SetAside {
+    pub message: String,
+}
+
+impl std::fmt::Display for SetAside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SetAside {}
+
 /// One document extracted from an item.
 #[derive(Debug)]
 pub struct Document {
@@ -139,5 +158,8 @@ pub trait Source {
 pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
     match &launcher.source {
         SourceConfig::Dir(config) => Ok(Box::new(dir::DirSource::open(config.clone())?)),
+        SourceConfig::Adullact(config) => {
+            Ok(Box::new(adullact::AdullactSource::open(config.clone())?))
+        }
     }
 }

@@ -1,0 +1,225 @@
+//! Chorus Pro flows (collectivity ⇔ supplier): `CPPFacturePivot`, one or more invoices with their
+//! attachments inside, and `CPPStatut`, the status of an invoice.
+//!
+//! Each invoice (`CPPFacturePivotUnitaire`) carries its attachments as `PJ/Contenu`: base64 of a ZIP
+//! that holds the invoice itself (PDF, UBL or CII) or its annexes. They are decoded, unpacked within
+//! the envelope's bounds, and each file becomes a document with the invoice's fields and the
+//! invoice's group, `<supplier id>-<invoice number>`, so that the GED gathers all the files of one
+//! invoice whatever their format. `TypePJ` `01` is the invoice, anything else an annex (`pj`). An
+//! attachment that is not a ZIP is taken as the file `NomPJ` names. Base64 that does not decode is
+//! refused, naming the invoice and the attachment.
+//!
+//! Fields: invoice number and type, supplier id (type, id, name), debtor SIRET, name and service,
+//! issue and receipt dates, currency and amounts (HT, TTC, net to pay), commitment and contract
+//! numbers, the last status of the validation cycle, and the flow id.
+
+use std::io::Cursor;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use roxmltree::Node;
+
+use super::bundle::{Analysis, Fields, File};
+use super::xml;
+use crate::extract::archive::{self, Budget, Data};
+use crate::source::{Content, Document};
+
+pub fn read(file: &File, analysis: &mut Analysis, budget: &mut Budget) -> Result<()> {
+    let bytes = file.bytes(xml::MAX_XML_BYTES)?;
+    let text = xml::decode(&bytes)?;
+    let doc = xml::parse(&text)?;
+    let root = doc.root_element();
+    let name = file.name().to_string();
+    let flow = flow_fields(root);
+    match root.tag_name().name() {
+        "CPPStatut" => {
+            analysis.role(&name, "statut");
+            let statuses: Vec<Node> = xml::all(root, "CPPFactureStatutUnitaire").collect();
+            let mut fields = flow;
+            if let [status] = statuses.as_slice() {
+                parties(*status, &mut fields);
+                let data = xml::child(*status, "DonneesStatut");
+                let get = |n: &str| data.and_then(|d| xml::text_at(d, &[n]));
+                fields.put("invoice_number", get("IdFacture"));
+                fields.put("invoice_date", get("DateFacture"));
+                fields.put("invoice_status_code", get("IdStatut"));
+                fields.put("invoice_status", get("ComplementStatut"));
+                fields.put("invoice_status_comment", get("Commentaire"));
+                fields.put("invoice_status_time", get("Horodatage"));
+                analysis.group_id = group_of(&fields);
+            }
+            analysis.fields.extend(&fields);
+        }
+        _ => {
+            analysis.role(&name, "flux");
+            let invoices: Vec<Node> = xml::all(root, "CPPFacturePivotUnitaire").collect();
+            let single = invoices.len() == 1;
+            for (index, invoice) in invoices.iter().enumerate() {
+                let mut fields = invoice_fields(*invoice);
+                let group = group_of(&fields).unwrap_or_else(|| format!("{name}-{}", index + 1));
+                fields.put("group_id", Some(group.clone()));
+                for (number, pj) in xml::all(*invoice, "PJ").enumerate() {
+                    let documents = unpack(pj, &fields, budget).with_context(|| {
+                        format!(
+                            "attachment {} ({}) of invoice {}",
+                            number + 1,
+                            xml::text_at(pj, &["NomPJ"]).unwrap_or_default(),
+                            fields.get("invoice_number").unwrap_or("?")
+                        )
+                    })?;
+                    analysis.extra.extend(documents);
+                }
+                // One invoice: the flow itself, and whatever lies beside it, belong to it too.
+                if single {
+                    analysis.group_id = Some(group);
+                    analysis.fields.extend(&fields);
+                }
+            }
+            analysis.fields.extend(&flow);
+        }
+    }
+    Ok(())
+}
+
+/// The flow's own fields: its id and production date.
+fn flow_fields(root: Node<'_, '_>) -> Fields {
+    let mut fields = Fields::default();
+    for parameter in xml::all(root, "ParametreIndiv") {
+        let value = xml::text_at(parameter, &["Valeurparametre"]);
+        match xml::text_at(parameter, &["Code"]).as_deref() {
+            Some("IdFlx") => fields.put("chorus_flow_id", value),
+            Some("DtPrd") => fields.put("chorus_flow_date", value),
+            _ => {}
+        }
+    }
+    fields
+}
+
+/// Supplier and debtor of an invoice or a status.
+fn parties(node: Node<'_, '_>, fields: &mut Fields) {
+    if let Some(supplier) = xml::child(node, "Fournisseur") {
+        fields.put("supplier_id", xml::text_at(supplier, &["Identifiant"]));
+        fields.put(
+            "supplier_id_type",
+            xml::text_at(supplier, &["TypeIdentifiant"]),
+        );
+        fields.put("supplier_name", xml::text_at(supplier, &["RaisonSociale"]));
+    }
+    if let Some(debtor) = xml::child(node, "Debiteur") {
+        fields.put("debtor_siret", xml::text_at(debtor, &["Identifiant"]));
+        fields.put("debtor_name", xml::text_at(debtor, &["Nom"]));
+        fields.put(
+            "debtor_service_code",
+            xml::text_at(debtor, &["CodeService"]),
+        );
+        fields.put("debtor_service", xml::text_at(debtor, &["NomService"]));
+    }
+}
+
+fn invoice_fields(invoice: Node<'_, '_>) -> Fields {
+    let mut fields = Fields::default();
+    let data = xml::child(invoice, "DonneesFacture");
+    let get = |names: &[&str]| data.and_then(|d| xml::text_at(d, names));
+    fields.put("invoice_number", get(&["Id"]));
+    let kind = get(&["Type"]);
+    fields.put(
+        "invoice_type_label",
+        kind.as_deref().and_then(type_label).map(Into::into),
+    );
+    fields.put("invoice_type", kind);
+    parties(invoice, &mut fields);
+    fields.put("invoice_date", get(&["DateEmissionFacture"]));
+    fields.put("receipt_date", get(&["DateReception"]));
+    fields.put("currency", get(&["Devise"]));
+    fields.put("amount_ht", get(&["Montants", "MontantHT"]));
+    fields.put("amount_ttc", get(&["Montants", "MontantTTC"]));
+    fields.put("amount_net", get(&["Montants", "MontantNetAPayer"]));
+    fields.put(
+        "commitment_number",
+        get(&["Engagement", "NumeroEngagement"]),
+    );
+    fields.put("contract_number", get(&["Engagement", "NumeroMarche"]));
+    fields.put("original_invoice_number", get(&["IdFactureOrigine"]));
+    // The last step of the validation cycle is the invoice's current status.
+    if let Some(last) = xml::all(invoice, "ValidationUnitaire").last() {
+        fields.put("invoice_status_code", xml::text_at(last, &["CodeStatut"]));
+        fields.put("invoice_status", xml::text_at(last, &["ComplementStatut"]));
+        fields.put("invoice_status_date", xml::text_at(last, &["DateStatut"]));
+    }
+    fields
+}
+
+/// UNCL 1001 document codes Chorus Pro uses.
+fn type_label(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "380" => "facture",
+        "381" => "avoir",
+        "384" => "facture rectificative",
+        "386" => "facture d'acompte",
+        _ => return None,
+    })
+}
+
+fn group_of(fields: &Fields) -> Option<String> {
+    let number = fields.get("invoice_number")?;
+    Some(match fields.get("supplier_id") {
+        Some(supplier) => format!("{supplier}-{number}"),
+        None => number.to_string(),
+    })
+}
+
+/// The documents of one `PJ`: the files of its ZIP, or its content under `NomPJ`.
+fn unpack(pj: Node<'_, '_>, invoice: &Fields, budget: &mut Budget) -> Result<Vec<Document>> {
+    let encoded = xml::text_at(pj, &["Contenu"]).ok_or_else(|| anyhow!("has no content"))?;
+    let compact: Vec<u8> = encoded
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|err| {
+            anyhow!("its base64 content does not decode ({err}); the flow is corrupt")
+        })?;
+    let pj_name = xml::text_at(pj, &["NomPJ"]);
+    let pj_type = xml::text_at(pj, &["TypePJ"]);
+    let role = if pj_type.as_deref() == Some("01") {
+        "facture"
+    } else {
+        "pj"
+    };
+    let pieces = if decoded.starts_with(b"PK\x03\x04") || decoded.starts_with(b"PK\x05\x06") {
+        archive::read_zip(Cursor::new(decoded), budget).context("its ZIP")?
+    } else {
+        let name = pj_name
+            .clone()
+            .ok_or_else(|| anyhow!("is not a ZIP and has no NomPJ to name it"))?;
+        budget.take_entry()?;
+        let data = budget.read(&mut Cursor::new(decoded))?;
+        vec![archive::Piece { path: name, data }]
+    };
+    if pieces.is_empty() {
+        bail!("its ZIP holds no file");
+    }
+    Ok(pieces
+        .into_iter()
+        .map(|piece| {
+            let mut fields = Fields::default();
+            fields.put("group_id", invoice.get("group_id").map(Into::into));
+            fields.put("role", Some(role.into()));
+            fields.put("original_name", Some(piece.name().to_string()));
+            fields.put("pj_name", pj_name.clone());
+            fields.put("pj_type", pj_type.clone());
+            fields.put("pj_mime_type", xml::text_at(pj, &["MimeTypePJ"]));
+            fields.extend(invoice);
+            let name = piece.name().to_string();
+            Document {
+                name,
+                content: match piece.data {
+                    Data::Bytes(bytes) => Content::Bytes(bytes),
+                    Data::Temp(temp) => Content::Temp(temp),
+                },
+                fields: fields.0,
+            }
+        })
+        .collect())
+}

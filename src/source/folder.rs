@@ -1,0 +1,214 @@
+//! What every source that reads a local or network folder shares: the rules that keep a launcher
+//! from taking a file that is still being written, and the checks on the folders it is given.
+//!
+//! A scanner, an SMB copy, an FTP upload or a Pastell depot connector writes for a while, and a file
+//! taken half-way is a document lost. So a file is passed over when its name says "in progress"
+//! (`*.part`, `*.filepart`, `*.crdownload`, `*.tmp`, `~$*`), when it is hidden or system clutter,
+//! and when it changed less than `--min-age` ago; and just before it is taken, its size and
+//! modification time must still be those seen when it was listed (`Snapshot::check_unchanged`).
+//!
+//! Used by `dir` (one file, one item) and `adullact` (an envelope of files, one item).
+
+use std::fs::{self, Metadata};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::NotReady;
+use crate::exit::Failure;
+
+/// Checks, before anything is read, that the source folder is there (exit code 4 otherwise: a
+/// missing folder is usually a share that is not mounted).
+pub fn check_source_folder(folder: &Path) -> Result<()> {
+    match fs::metadata(folder) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(anyhow!("{} is not a folder", folder.display())).context(Failure::Source),
+        Err(err) => Err(err)
+            .with_context(|| {
+                format!(
+                    "source folder {} is not reachable (is the share mounted?)",
+                    folder.display()
+                )
+            })
+            .context(Failure::Source),
+    }
+}
+
+/// Checks that a folder given as `flag` (`--archive`, `--failed`) exists: lanceur does not create
+/// it, since a typo would otherwise scatter files in a folder nobody watches.
+pub fn check_target_folder(folder: &Path, flag: &str) -> Result<()> {
+    if !folder.is_dir() {
+        return Err(anyhow!(
+            "{} folder {} does not exist; create it or fix --{}",
+            flag,
+            folder.display(),
+            flag
+        ))
+        .context(Failure::Usage);
+    }
+    Ok(())
+}
+
+/// Whether `path` is `folder`, comparing real paths so a symlinked spelling is recognised too.
+pub fn is_same_folder(folder: &Path, path: &Path) -> bool {
+    folder == path || folder.canonicalize().ok().as_deref() == path.canonicalize().ok().as_deref()
+}
+
+/// Why a name is passed over without looking at the file, if it is.
+pub fn passed_over_by_name(name: &str) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    if is_hidden(name) {
+        return Some("hidden file");
+    }
+    if lower.starts_with("~$") {
+        return Some("office lock file");
+    }
+    if is_clutter(&lower) {
+        return Some("system file");
+    }
+    const IN_PROGRESS: [&str; 6] = [
+        ".part",
+        ".filepart",
+        ".crdownload",
+        ".tmp",
+        ".partial",
+        ".download",
+    ];
+    if IN_PROGRESS.iter().any(|ext| lower.ends_with(ext)) {
+        return Some("temporary name of a file still being written");
+    }
+    None
+}
+
+/// Files that operating systems drop into folders on their own (`name` lower-cased).
+pub fn is_clutter(lower: &str) -> bool {
+    lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store"
+}
+
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with('.')
+}
+
+#[cfg(windows)]
+pub fn is_hidden_by_attribute(meta: &Metadata) -> bool {
+    use std::os::windows::fs::MetadataExt;
+    const FILE_ATTRIBUTE_HIDDEN: u32 = 0x2;
+    const FILE_ATTRIBUTE_SYSTEM: u32 = 0x4;
+    meta.file_attributes() & (FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM) != 0
+}
+
+#[cfg(not(windows))]
+pub fn is_hidden_by_attribute(_meta: &Metadata) -> bool {
+    false
+}
+
+/// The reason to leave a file alone that changed at `modified`, if it is younger than `min_age`.
+pub fn too_young(now: SystemTime, modified: SystemTime, min_age: Duration) -> Option<String> {
+    let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
+    (age < min_age).then(|| {
+        format!(
+            "changed {} ago, less than --min-age {}; may still be written",
+            humantime::format_duration(round_to_secs(age)),
+            humantime::format_duration(min_age)
+        )
+    })
+}
+
+/// What listing saw of a file, checked again before the file is taken or removed.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub path: PathBuf,
+    /// Path relative to the source folder, `/`-separated, for messages.
+    pub relative: String,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+impl Snapshot {
+    pub fn new(path: PathBuf, relative: String, meta: &Metadata) -> Snapshot {
+        Snapshot {
+            path,
+            relative,
+            size: meta.len(),
+            modified: meta.modified().unwrap_or(UNIX_EPOCH),
+        }
+    }
+
+    /// Fails with `NotReady` unless `meta` (taken now) shows the size and time seen at listing.
+    pub fn check_unchanged(&self, meta: &Metadata) -> Result<()> {
+        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        if meta.len() != self.size || modified != self.modified {
+            return Err(anyhow!(
+                "{} changed since it was listed (size {} → {}); it may still be written, left for a later run",
+                self.relative,
+                self.size,
+                meta.len()
+            ))
+            .context(NotReady);
+        }
+        Ok(())
+    }
+
+    /// Stats the file again and checks it; a file gone since listing is `NotReady` too.
+    pub fn check_still_there(&self) -> Result<()> {
+        let meta = fs::metadata(&self.path)
+            .with_context(|| format!("{} vanished after it was listed", self.relative))
+            .context(NotReady)?;
+        self.check_unchanged(&meta)
+    }
+
+    pub fn name(&self) -> String {
+        file_name(&self.path)
+    }
+}
+
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub fn nanos(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn round_to_secs(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_progress_or_clutter_are_passed_over() {
+        for name in [
+            ".x.pdf",
+            "a.pdf.part",
+            "a.filepart",
+            "a.TMP",
+            "~$rapport.docx",
+            "Thumbs.db",
+            "desktop.ini",
+            "b.crdownload",
+        ] {
+            assert!(passed_over_by_name(name).is_some(), "{name}");
+        }
+        for name in ["a.pdf", "partie.pdf", "tmp.pdf", "a.db"] {
+            assert!(passed_over_by_name(name).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn young_files_wait() {
+        let now = SystemTime::now();
+        let min = Duration::from_secs(5);
+        assert!(too_young(now, now - Duration::from_secs(1), min).is_some());
+        assert!(too_young(now, now - Duration::from_secs(9), min).is_none());
+        // A clock set back makes a file look as if from the future: it waits.
+        assert!(too_young(now, now + Duration::from_secs(60), min).is_some());
+    }
+}
