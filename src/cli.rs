@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::deposit::IndexFormat;
 
+pub mod o365;
+
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  the cycle ran to its end (including when there was nothing new)
@@ -58,6 +60,13 @@ being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or sy
         after_help = DIR_AFTER_HELP
     )]
     Dir(DirArgs),
+
+    #[command(
+        about = o365::O365_ABOUT,
+        long_about = o365::O365_LONG_ABOUT,
+        after_help = o365::O365_AFTER_HELP
+    )]
+    O365(o365::O365Command),
 }
 
 const DIR_AFTER_HELP: &str = "\
@@ -377,7 +386,9 @@ mod tests {
             "-vv",
         ])
         .unwrap();
-        let Command::Dir(args) = cli.command;
+        let Command::Dir(args) = cli.command else {
+            panic!("not dir")
+        };
         assert_eq!(args.source, PathBuf::from("in"));
         assert_eq!(args.common.filter, vec!["a", "b"]);
         assert_eq!(args.common.exclude, vec!["c"]);

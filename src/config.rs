@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cli::o365::O365Command;
 use crate::cli::{Command, CommonArgs, DirArgs};
 use crate::deposit::IndexFormat;
 use crate::exit::Failure;
 use crate::filter::Filter;
+
+pub mod o365;
 
 /// A launcher, ready to run one cycle.
 #[derive(Debug)]
@@ -35,6 +38,7 @@ pub struct Launcher {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Dir(DirConfig),
+    O365(o365::O365Config),
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +53,10 @@ impl Launcher {
     pub fn from_command(command: Command) -> Result<Launcher> {
         match command {
             Command::Dir(args) => dir_launcher(args),
+            Command::O365(O365Command::Run(args)) => o365::launcher(args),
+            Command::O365(O365Command::Login(_)) => {
+                bail!("the login step has no launcher to run (main dispatches it)")
+            }
         }
         .context(Failure::Usage)
     }

@@ -36,6 +36,7 @@ use anyhow::Result;
 use crate::config::{Launcher, SourceConfig};
 
 pub mod dir;
+pub mod o365;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -138,5 +139,10 @@ pub trait Source {
 pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
     match &launcher.source {
         SourceConfig::Dir(config) => Ok(Box::new(dir::DirSource::open(config.clone())?)),
+        SourceConfig::O365(config) => Ok(Box::new(o365::O365Source::open(
+            config.clone(),
+            &launcher.name,
+            &launcher.state_dir,
+        )?)),
     }
 }
