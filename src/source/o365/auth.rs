@@ -98,6 +98,9 @@ pub enum Tokens {
         launcher: String,
         path: PathBuf,
         cache: Cache,
+        /// Whether the access token was obtained by this process: then it serves until it
+        /// expires, even if the server gives lifetimes shorter than `MARGIN`.
+        fresh: bool,
     },
     AppOnly {
         account: AccountConfig,
@@ -139,22 +142,25 @@ impl Tokens {
             .context(Failure::Auth)?;
         let wanted = scope(account);
         let mismatch = if !cache.client_id.eq_ignore_ascii_case(&account.client_id) {
-            Some(format!("client id {}", cache.client_id))
+            Some(format!("for client id {}", cache.client_id))
         } else if !cache.tenant.eq_ignore_ascii_case(&account.tenant) {
-            Some(format!("tenant {}", cache.tenant))
+            Some(format!("for tenant {}", cache.tenant))
         } else if cache.login_url != account.login_url {
-            Some(format!("sign-in endpoint {}", cache.login_url))
+            Some(format!("at {}", cache.login_url))
         } else if !wanted
             .split(' ')
             .all(|s| cache.scope.split(' ').any(|c| c == s))
         {
-            Some(format!("permissions {:?}", cache.scope))
+            Some(format!(
+                "without the permissions this mailbox needs (granted {:?}, needed {wanted:?})",
+                cache.scope
+            ))
         } else {
             None
         };
         if let Some(what) = mismatch {
             return Err(anyhow!(
-                "the saved sign-in was made for another {what}; run `{}` again",
+                "the saved sign-in was made {what}; run `{}` again",
                 relogin()
             ))
             .context(Failure::Auth);
@@ -165,7 +171,15 @@ impl Tokens {
             launcher: launcher.to_string(),
             path,
             cache,
+            fresh: false,
         })
+    }
+
+    /// Notes that the cached access token was just obtained (by the login step).
+    pub fn mark_fresh(&mut self) {
+        if let Tokens::Delegated { fresh, .. } = self {
+            *fresh = true;
+        }
     }
 
     pub fn app_only(account: &AccountConfig, secret: Secret) -> Tokens {
@@ -185,13 +199,20 @@ impl Tokens {
                 launcher,
                 path,
                 cache,
+                fresh,
             } => {
+                let margin = if *fresh {
+                    Duration::from_secs(10)
+                } else {
+                    MARGIN
+                };
                 if !cache.access_token.is_empty()
-                    && UNIX_EPOCH + Duration::from_secs(cache.expires_at) > now + MARGIN
+                    && UNIX_EPOCH + Duration::from_secs(cache.expires_at) > now + margin
                 {
                     return Ok(cache.access_token.clone());
                 }
                 refresh(agent, account, launcher, path, cache)?;
+                *fresh = true;
                 Ok(cache.access_token.clone())
             }
             Tokens::AppOnly {
@@ -215,7 +236,10 @@ impl Tokens {
     /// Forgets the access token, so the next `access_token` gets a new one (after a 401).
     pub fn invalidate(&mut self) {
         match self {
-            Tokens::Delegated { cache, .. } => cache.access_token.clear(),
+            Tokens::Delegated { cache, fresh, .. } => {
+                cache.access_token.clear();
+                *fresh = false;
+            }
             Tokens::AppOnly { access, .. } => *access = None,
         }
     }

@@ -132,6 +132,11 @@ impl Graph {
         }
     }
 
+    /// Gets an access token now (renewing it if needed), so sign-in problems show first.
+    pub fn authenticate(&mut self) -> Result<()> {
+        self.tokens.access_token(&self.agent).map(|_| ())
+    }
+
     /// `base` + `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -145,6 +145,8 @@ impl O365Source {
             Auth::AppOnly(secret) => Tokens::app_only(&config.account, secret.clone()),
         };
         let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
+        // Sign in first, so that an expired login is told as such before anything else.
+        graph.authenticate()?;
         let root = root(&graph, &config.account.mailbox);
         let folder = resolve_folder(&mut graph, &root, &config.account)?;
         let move_to = match &config.move_to {
@@ -379,10 +381,10 @@ impl Source for O365Source {
             encode("id,subject,receivedDateTime,internetMessageId,from,toRecipients,isRead"),
             encode("receivedDateTime asc"),
         );
-        let messages: Vec<Message> = self.graph.get_all(&url).map_err(|err| {
-            let err = whole_run(err, &self.config.account);
-            err.context(format!("cannot list the mails of {}", self.label))
-        })?;
+        let messages: Vec<Message> = self
+            .graph
+            .get_all(&url)
+            .map_err(|err| whole_run(err, &self.config.account))?;
         let items = messages
             .iter()
             .enumerate()
@@ -447,7 +449,8 @@ pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
     let path = auth::device_login(&agent, &config.account, &config.state_dir, out)?;
     writeln!(out, "signed in; tokens saved in {}", path.display())
         .context("cannot print to standard output")?;
-    let tokens = Tokens::delegated(&config.account, &config.launcher, &config.state_dir)?;
+    let mut tokens = Tokens::delegated(&config.account, &config.launcher, &config.state_dir)?;
+    tokens.mark_fresh();
     let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
     let root = root(&graph, &config.account.mailbox);
     let folder = resolve_folder(&mut graph, &root, &config.account)?;
