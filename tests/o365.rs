@@ -894,8 +894,11 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
     let mut random = Random::from_time();
     let mut known = BTreeSet::new();
     let mut ids = Vec::new();
-    for i in 0..60 {
-        let size = 1 + random.below(150 * 1024) as usize;
+    const MAILS: usize = 150;
+    const CAP: usize = 10;
+    const KILLS: usize = 40;
+    for i in 0..MAILS {
+        let size = 1 + random.below(100 * 1024) as usize;
         let mut content = format!("document {i}\n").into_bytes();
         content.resize(size.max(content.len()), b'a' + (i % 26) as u8);
         known.insert(sha256(&content));
@@ -909,9 +912,10 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
             ),
         ));
     }
-    let args = t.args(false, &["--index", "idx", "--max-items", "25"]);
+    let cap = CAP.to_string();
+    let args = t.args(false, &["--index", "idx", "--max-items", &cap]);
     let mut finished = 0;
-    for round in 0..25 {
+    for round in 0..KILLS {
         let mut child = t
             .env
             .command()
@@ -920,7 +924,7 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(random.below(150_000)));
+        std::thread::sleep(Duration::from_micros(random.below(120_000)));
         match child.try_wait().unwrap() {
             Some(status) => {
                 finished += 1;
@@ -943,8 +947,14 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
             }
         }
     }
-    for _ in 0..5 {
-        t.run(&["--index", "idx", "--max-items", "25"])
+    let during_kills = t
+        .env
+        .cold_visible()
+        .iter()
+        .filter(|n| n.ends_with(".pdf"))
+        .count();
+    for _ in 0..=MAILS / CAP {
+        t.run(&["--index", "idx", "--max-items", &CAP.to_string()])
             .expect_code(0);
     }
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -972,5 +982,46 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
         ids.iter().all(|id| t.fake.mail("me", id).unwrap().is_read),
         "mails left unread"
     );
-    eprintln!("25 kills, {finished} runs finished before their kill");
+    eprintln!(
+        "{KILLS} kills, {finished} runs finished before their kill, {during_kills} documents deposited \
+         by killed runs"
+    );
+}
+
+#[test]
+fn a_dry_run_shows_the_documents_and_changes_nothing() {
+    let t = O365::new();
+    t.login(&[]).expect_code(0);
+    let id = t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("Invoice").file("facture.pdf", "application/pdf", b"f"),
+    );
+    let ran = t.run(&["--dry-run"]);
+    ran.expect_code(0);
+    assert!(
+        ran.stdout.contains("mail «Invoice»") && ran.stdout.contains("->  facture.pdf"),
+        "{}",
+        ran.explain()
+    );
+    assert!(t.env.cold_names().is_empty());
+    assert!(!t.fake.mail("me", &id).unwrap().is_read);
+    assert_eq!(t.graph_requests("PATCH", &id), 0);
+}
+
+#[test]
+fn a_mail_that_leaves_the_folder_before_its_fetch_is_not_a_failure() {
+    let t = O365::new();
+    t.login(&[]).expect_code(0);
+    let id = t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("x").file("x.pdf", "application/pdf", b"x"),
+    );
+    t.fake.fail(Some("GET"), "/attachments", 404, None, 1);
+    t.run(&[]).expect_code(0).expect_quiet();
+    assert!(t.env.cold_names().is_empty());
+    assert!(!t.fake.mail("me", &id).unwrap().is_read);
+    t.run(&[]).expect_code(0);
+    assert_eq!(t.env.cold_names(), vec!["x.pdf"]);
 }

@@ -116,6 +116,9 @@ pub fn launcher(args: O365Args) -> Result<Launcher> {
     }
     if let Some(target) = &args.move_to {
         check_folder(target, "--move-to")?;
+        if target.trim().eq_ignore_ascii_case(&account.folder) {
+            bail!("--move-to {target:?} is the folder being read; give another folder");
+        }
     }
     let dest = absolute(&args.common.dest)?;
     let derived = derived(&account);

@@ -189,9 +189,9 @@ impl O365Source {
         let attachments: Vec<Attachment> = match self.graph.get_all(&selected) {
             Err(err) if status_of(&err) == Some(400) => {
                 log::debug!("attachments with $select refused ({err:#}); asking without");
-                self.graph.get_all(&base)?
+                self.graph.get_all(&base).map_err(gone)?
             }
-            other => other?,
+            other => other.map_err(gone)?,
         };
         for attachment in attachments {
             let name = attachment.name.clone().unwrap_or_default();
@@ -251,12 +251,14 @@ impl O365Source {
                     documents.push(self.document(message, &file_name, Some(&name), path));
                 }
                 "referenceAttachment" => log::warn!(
-                    "{}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
+                    "{}: {}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
                      attached file; it was not deposited",
+                    self.label,
                     describe(message)
                 ),
                 other => log::warn!(
-                    "{}: attachment {name:?} of unknown kind {other:?} skipped",
+                    "{}: {}: attachment {name:?} of unknown kind {other:?} was not deposited",
+                    self.label,
                     describe(message)
                 ),
             }
@@ -408,28 +410,20 @@ impl Source for O365Source {
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
-        let result = (|| -> Result<()> {
-            if self.config.take != Take::Eml {
-                self.attachments(&message, &mut documents)?;
-            }
-            if self.config.take != Take::Attachments {
-                let url = format!("{}/$value", self.message_url(&message.id));
-                let (path, _) = self
-                    .graph
-                    .download(&url, &self.temp_dir)
-                    .context("cannot download the mail")?;
-                let name = format!("{}.eml", eml_stem(&message));
-                documents.push(self.document(&message, &name, None, path));
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => Ok(documents),
-            Err(err) if status_of(&err) == Some(404) => Err(err)
-                .context("the mail left the folder since it was listed; skipped")
-                .context(NotReady),
-            Err(err) => Err(err),
+        if self.config.take != Take::Eml {
+            self.attachments(&message, &mut documents)?;
         }
+        if self.config.take != Take::Attachments {
+            let url = format!("{}/$value", self.message_url(&message.id));
+            let (path, _) = self
+                .graph
+                .download(&url, &self.temp_dir)
+                .map_err(gone)
+                .context("cannot download the mail")?;
+            let name = format!("{}.eml", eml_stem(&message));
+            documents.push(self.document(&message, &name, None, path));
+        }
+        Ok(documents)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
@@ -528,6 +522,16 @@ fn resolve(graph: &mut Graph, root: &str, account: &AccountConfig, path: &str) -
     parent
         .ok_or_else(|| anyhow!("empty folder path"))
         .context(Failure::Usage)
+}
+
+/// A mail that answers 404 was moved or deleted since it was listed: not a failure, nothing to do.
+fn gone(err: anyhow::Error) -> anyhow::Error {
+    if status_of(&err) == Some(404) {
+        err.context("the mail left the folder since it was listed")
+            .context(NotReady)
+    } else {
+        err
+    }
 }
 
 /// A Graph error met while reaching the mailbox or folder stops the run, tagged with its kind and
