@@ -506,7 +506,17 @@ fn throttling_is_waited_out_with_retry_after() {
 
 #[test]
 fn attachments_of_each_kind() {
+    attachments_of_each_kind_when(false);
+}
+
+#[test]
+fn attachments_of_each_kind_even_without_their_odata_type() {
+    attachments_of_each_kind_when(true);
+}
+
+fn attachments_of_each_kind_when(untyped: bool) {
     let t = O365::new();
+    t.fake.state().untyped_selected_attachments = untyped;
     t.login(&[]).expect_code(0);
     let attached_mail = b"From: a@b\r\nSubject: Reminder\r\n\r\nplease bring laptop\r\n";
     let id = t.fake.add_mail(

@@ -228,6 +228,8 @@ pub struct State {
     /// Most items per page, whatever `$top` asks.
     pub page_cap: usize,
     pub faults: Vec<Fault>,
+    /// Leave `@odata.type` out of attachments listed with `$select` (some answers seen in the wild).
+    pub untyped_selected_attachments: bool,
     received_clock: u64,
 }
 
@@ -267,6 +269,7 @@ impl FakeGraph {
             mailboxes,
             page_cap: 1000,
             faults: Vec::new(),
+            untyped_selected_attachments: false,
             received_clock: 0,
         }));
         let panics = Arc::new(Mutex::new(Vec::new()));
@@ -1034,6 +1037,7 @@ fn graph(state: &mut State, request: &Request, rest: &str) -> Response {
         _ => return graph_error(400, "BadRequest", "Resource not found for the segment."),
     };
     let (addr, page_cap) = (state.addr, state.page_cap);
+    let untyped = state.untyped_selected_attachments;
     let mailbox = state.mailboxes.get_mut(&owner).unwrap();
     let id_of = |m: &Message| {
         if immutable {
@@ -1086,7 +1090,13 @@ fn graph(state: &mut State, request: &Request, rest: &str) -> Response {
                     let value: Vec<Value> = mailbox.messages[index]
                         .attachments
                         .iter()
-                        .map(|a| attachment_json(a, selected))
+                        .map(|a| {
+                            let mut value = attachment_json(a, selected);
+                            if selected && untyped {
+                                value.as_object_mut().unwrap().remove("@odata.type");
+                            }
+                            value
+                        })
                         .collect();
                     Response::json(
                         200,

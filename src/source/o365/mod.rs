@@ -194,75 +194,92 @@ impl O365Source {
             other => other.map_err(gone)?,
         };
         for attachment in attachments {
-            let name = attachment.name.clone().unwrap_or_default();
-            let kind = attachment
-                .kind
-                .trim_start_matches('#')
-                .trim_start_matches("microsoft.graph.");
-            let value_url = format!("{base}/{}/$value", encode(&attachment.id));
-            match kind {
-                "fileAttachment" => {
-                    let content_type = attachment
-                        .content_type
-                        .as_deref()
-                        .unwrap_or("")
-                        .to_ascii_lowercase();
-                    if attachment.is_inline && content_type.starts_with("image/") {
-                        log::info!(
-                            "{}: inline image {name:?} skipped (a logo or a picture of the body)",
-                            describe(message)
-                        );
-                        continue;
-                    }
-                    let (path, _) = self
-                        .graph
-                        .download(&value_url, &self.temp_dir)
-                        .with_context(|| format!("cannot download attachment {name:?}"))?;
-                    let name = if name.trim().is_empty() {
-                        "attachment".to_string()
-                    } else {
-                        name
-                    };
-                    documents.push(self.document(message, &name, Some(&name), path));
-                }
-                "itemAttachment" => {
-                    let (path, content_type) = self
-                        .graph
-                        .download(&value_url, &self.temp_dir)
-                        .with_context(|| format!("cannot download attached item {name:?}"))?;
-                    let extension = match content_type.as_deref().unwrap_or("") {
-                        t if t.contains("calendar") => "ics",
-                        t if t.contains("vcard") => "vcf",
-                        _ => "eml",
-                    };
-                    let stem = if name.trim().is_empty() {
-                        "attached message"
-                    } else {
-                        name.as_str()
-                    };
-                    let file_name = if stem
-                        .to_ascii_lowercase()
-                        .ends_with(&format!(".{extension}"))
-                    {
-                        stem.to_string()
-                    } else {
-                        format!("{stem}.{extension}")
-                    };
-                    documents.push(self.document(message, &file_name, Some(&name), path));
-                }
-                "referenceAttachment" => log::warn!(
-                    "{}: {}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
-                     attached file; it was not deposited",
-                    self.label,
-                    describe(message)
-                ),
-                other => log::warn!(
+            self.attachment(message, &base, attachment, documents)?;
+        }
+        Ok(())
+    }
+
+    /// One attachment's document, if it has one. Graph names the kind in `@odata.type`; should a
+    /// `$select` leave it out, the answer to `$value` tells: 405 for a link, a mail's MIME type
+    /// for an attached item.
+    fn attachment(
+        &mut self,
+        message: &Message,
+        base: &str,
+        attachment: Attachment,
+        documents: &mut Vec<Document>,
+    ) -> Result<()> {
+        let name = attachment.name.clone().unwrap_or_default();
+        let kind = attachment
+            .kind
+            .trim_start_matches('#')
+            .trim_start_matches("microsoft.graph.");
+        let linked = || {
+            log::warn!(
+                "{}: {}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
+                 attached file; it was not deposited",
+                self.label,
+                describe(message)
+            );
+            Ok(())
+        };
+        match kind {
+            "fileAttachment" | "itemAttachment" | "" => {}
+            "referenceAttachment" => return linked(),
+            other => {
+                log::warn!(
                     "{}: {}: attachment {name:?} of unknown kind {other:?} was not deposited",
                     self.label,
                     describe(message)
-                ),
+                );
+                return Ok(());
             }
         }
+        let content_type = attachment
+            .content_type
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if attachment.is_inline && content_type.starts_with("image/") {
+            log::info!(
+                "{}: inline image {name:?} skipped (a logo or a picture of the body)",
+                describe(message)
+            );
+            return Ok(());
+        }
+        let url = format!("{base}/{}/$value", encode(&attachment.id));
+        let (path, served_type) = match self.graph.download(&url, &self.temp_dir) {
+            Err(err) if kind.is_empty() && status_of(&err) == Some(405) => return linked(),
+            other => other.with_context(|| format!("cannot download attachment {name:?}"))?,
+        };
+        let served_type = served_type.unwrap_or_default().to_ascii_lowercase();
+        let item_extension = match served_type.as_str() {
+            t if t.starts_with("message/rfc822") => Some("eml"),
+            t if t.starts_with("text/calendar") => Some("ics"),
+            t if t.starts_with("text/vcard") || t.starts_with("text/x-vcard") => Some("vcf"),
+            _ => None,
+        };
+        let file_name = match (kind, item_extension) {
+            ("itemAttachment", extension) | ("", extension @ Some(_)) => {
+                let extension = extension.unwrap_or("eml");
+                let stem = if name.trim().is_empty() {
+                    "attached message"
+                } else {
+                    name.as_str()
+                };
+                if stem
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{extension}"))
+                {
+                    stem.to_string()
+                } else {
+                    format!("{stem}.{extension}")
+                }
+            }
+            _ if name.trim().is_empty() => "attachment".to_string(),
+            _ => name.clone(),
+        };
+        documents.push(self.document(message, &file_name, Some(&name), path));
         Ok(())
     }
 
