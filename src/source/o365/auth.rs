@@ -258,15 +258,34 @@ pub fn scope(account: &AccountConfig) -> String {
 /// The command that signs this launcher in again, for messages.
 pub fn login_command(account: &AccountConfig, launcher: &str) -> String {
     let mut command = format!(
-        "lanceur o365 login --client-id {} --tenant {} --mailbox {} --name {launcher}",
+        "lanceur o365 login --client-id {} --tenant {} --mailbox {}",
         account.client_id,
         account.tenant,
-        account.mailbox.display()
+        quoted(account.mailbox.display())
     );
+    if !account.folder.eq_ignore_ascii_case("inbox") {
+        command.push_str(&format!(" --folder {}", quoted(&account.folder)));
+    }
+    command.push_str(&format!(" --name {launcher}"));
     if account.login_url != "https://login.microsoftonline.com" {
         command.push_str(&format!(" --login-url {}", account.login_url));
     }
+    if account.graph_url != "https://graph.microsoft.com/v1.0" {
+        command.push_str(&format!(" --graph-url {}", account.graph_url));
+    }
     command
+}
+
+/// A value as a shell would need it.
+fn quoted(value: &str) -> String {
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "@._-:/".contains(c))
+    {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 fn token_url(account: &AccountConfig, endpoint: &str) -> String {
@@ -695,6 +714,24 @@ mod tests {
         );
         account.mailbox = Mailbox::User("a@b.fr".into());
         assert!(scope(&account).ends_with(" https://graph.microsoft.com/Mail.ReadWrite.Shared"));
+    }
+
+    #[test]
+    fn login_command_repeats_what_the_run_was_given() {
+        let account = AccountConfig {
+            mailbox: Mailbox::User("factures@example.fr".into()),
+            folder: "Inbox/L'été".into(),
+            client_id: "c".into(),
+            tenant: "example.fr".into(),
+            login_url: "https://login.microsoftonline.us".into(),
+            graph_url: "https://graph.microsoft.us/v1.0".into(),
+        };
+        assert_eq!(
+            login_command(&account, "box"),
+            "lanceur o365 login --client-id c --tenant example.fr --mailbox factures@example.fr \
+             --folder 'Inbox/L'\\''été' --name box --login-url https://login.microsoftonline.us \
+             --graph-url https://graph.microsoft.us/v1.0"
+        );
     }
 
     #[test]
