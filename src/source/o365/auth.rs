@@ -1,10 +1,8 @@
-//! Signing in to Microsoft's identity platform: the device code login, refresh-token rotation, app-only
-//! client credentials, and the token cache.
+//! Access tokens for a run: refresh-token rotation for delegated launchers (whose first tokens come
+//! from the device code login, `device.rs`), client credentials for app-only ones, and the identity
+//! platform's error answers.
 //!
-//! The cache (`o365-tokens.json` in the launcher's state folder) holds the refresh token and the
-//! current access token. It is readable by its owner only (0600 on Unix; on Windows the state folder
-//! is under the user's own profile) and always replaced atomically: written under a temporary name,
-//! fsynced, renamed over the old one. Microsoft answers each refresh with a *new* refresh token; it is
+//! The tokens live in the cache (`cache.rs`). Microsoft answers each refresh with a *new* refresh token; it is
 //! saved before the new access token is used, every time, because a launcher that kept using its
 //! first refresh token would stop working once that one expires (90 days at most). The one window
 //! left is a kill between Microsoft's answer and the rename; the next run then needs a login.
@@ -14,81 +12,38 @@
 //! `interaction_required`) is `Failure::Auth` with the exact `lanceur o365 login` to run again.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::{anyhow, Context, Result};
+use serde::Deserialize;
 use ureq::Agent;
 
+use super::cache::{save, tighten_permissions, Cache, CACHE_FILE};
 use super::graph;
 use crate::config::o365::{AccountConfig, Mailbox};
-use crate::durable;
 use crate::exit::Failure;
 use crate::secret::Secret;
-
-pub const CACHE_FILE: &str = "o365-tokens.json";
 /// An access token closer than this to its expiry is renewed before use.
 const MARGIN: Duration = Duration::from_secs(300);
 
-/// The token cache, as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Cache {
-    pub version: u32,
-    pub client_id: String,
-    pub tenant: String,
-    pub login_url: String,
-    /// The scopes granted at login, space-separated, as requested.
-    pub scope: String,
-    pub refresh_token: String,
-    #[serde(default)]
-    pub access_token: String,
-    /// Seconds since the epoch.
-    #[serde(default)]
-    pub expires_at: u64,
-}
-
 #[derive(Deserialize)]
-struct TokenReply {
-    access_token: String,
+pub(super) struct TokenReply {
+    pub(super) access_token: String,
     #[serde(default)]
-    refresh_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
     #[serde(default)]
-    expires_in: Option<u64>,
+    pub(super) expires_in: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
-struct TokenError {
+pub(super) struct TokenError {
     #[serde(default)]
-    error: String,
+    pub(super) error: String,
     #[serde(default)]
-    error_description: String,
+    pub(super) error_description: String,
     #[serde(default)]
-    error_codes: Vec<u64>,
-}
-
-#[derive(Deserialize)]
-struct DeviceCode {
-    device_code: String,
-    #[serde(default)]
-    user_code: String,
-    #[serde(default)]
-    verification_uri: String,
-    #[serde(default = "default_expiry")]
-    expires_in: u64,
-    #[serde(default = "default_interval")]
-    interval: u64,
-    #[serde(default)]
-    message: String,
-}
-
-fn default_expiry() -> u64 {
-    900
-}
-
-fn default_interval() -> u64 {
-    5
+    pub(super) error_codes: Vec<u64>,
 }
 
 /// How a run gets access tokens.
@@ -288,7 +243,7 @@ fn quoted(value: &str) -> String {
     }
 }
 
-fn token_url(account: &AccountConfig, endpoint: &str) -> String {
+pub(super) fn token_url(account: &AccountConfig, endpoint: &str) -> String {
     format!(
         "{}/{}/oauth2/v2.0/{endpoint}",
         account.login_url,
@@ -297,7 +252,7 @@ fn token_url(account: &AccountConfig, endpoint: &str) -> String {
 }
 
 /// POSTs a form to the identity platform. `Ok(Err(..))` is Microsoft's own error answer.
-fn post_form(
+pub(super) fn post_form(
     agent: &Agent,
     url: &str,
     form: &[(&str, &str)],
@@ -337,7 +292,7 @@ fn post_form(
 }
 
 /// Microsoft's error as one line: the AADSTS sentence without its trace lines, and advice.
-fn describe(error: &TokenError) -> String {
+pub(super) fn describe(error: &TokenError) -> String {
     let first = error
         .error_description
         .lines()
@@ -480,200 +435,11 @@ fn client_credentials(
     })
 }
 
-/// The device code login: prints Microsoft's instructions on `out`, polls until the administrator
-/// has signed in, and saves the tokens. Returns the cache's path.
-pub fn device_login(
-    agent: &Agent,
-    account: &AccountConfig,
-    state_dir: &Path,
-    out: &mut dyn Write,
-) -> Result<PathBuf> {
-    let scope = scope(account);
-    let mut response = agent
-        .post(token_url(account, "devicecode"))
-        .header("Accept", "application/json")
-        .send_form([("client_id", account.client_id.as_str()), ("scope", &scope)])
-        .map_err(|err| {
-            anyhow!(err).context(format!(
-                "cannot reach Microsoft's sign-in service at {} (network, proxy or firewall?)",
-                account.login_url
-            ))
-        })
-        .context(Failure::Source)?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))
-        .context(Failure::Source)?;
-    if !(200..300).contains(&status) {
-        let error = serde_json::from_str::<TokenError>(&text).unwrap_or_default();
-        let failure = if status >= 500 {
-            Failure::Source
-        } else {
-            Failure::Auth
-        };
-        return Err(anyhow!(
-            "Microsoft refused to start the sign-in: {}",
-            if error.error.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                describe(&error)
-            }
-        ))
-        .context(failure);
-    }
-    let code: DeviceCode = serde_json::from_str(&text)
-        .map_err(|err| anyhow!("the sign-in service sent an unexpected answer: {err}"))
-        .context(Failure::Source)?;
-    let message = if code.message.is_empty() {
-        format!(
-            "To sign in, use a web browser to open the page {} and enter the code {} to \
-             authenticate.",
-            code.verification_uri, code.user_code
-        )
-    } else {
-        code.message.clone()
-    };
-    // The administrator must see this at once, whatever buffering stdout has.
-    writeln!(out, "{message}")
-        .and_then(|()| out.flush())
-        .context("cannot print the sign-in instructions")?;
-
-    let deadline = Instant::now() + Duration::from_secs(code.expires_in);
-    let mut interval = Duration::from_secs(code.interval);
-    let expired = || {
-        anyhow!(
-            "the code expired before the sign-in was completed; run the login again and enter \
-             the new code within {} minutes",
-            code.expires_in / 60
-        )
-        .context(Failure::Auth)
-    };
-    loop {
-        if Instant::now() + interval > deadline {
-            return Err(expired());
-        }
-        std::thread::sleep(interval);
-        let reply = post_form(
-            agent,
-            &token_url(account, "token"),
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("client_id", &account.client_id),
-                ("device_code", &code.device_code),
-            ],
-        )?;
-        let error = match reply {
-            Ok(reply) => {
-                let Some(refresh_token) = reply.refresh_token else {
-                    bail!(
-                        "Microsoft granted no refresh token (was offline_access refused?); runs \
-                         could not renew their access"
-                    );
-                };
-                let cache = Cache {
-                    version: 1,
-                    client_id: account.client_id.clone(),
-                    tenant: account.tenant.clone(),
-                    login_url: account.login_url.clone(),
-                    scope,
-                    refresh_token,
-                    access_token: reply.access_token,
-                    expires_at: expiry(reply.expires_in),
-                };
-                fs::create_dir_all(state_dir)
-                    .with_context(|| format!("cannot create {}", state_dir.display()))
-                    .context(Failure::Cold)?;
-                let path = state_dir.join(CACHE_FILE);
-                save(&path, &cache)?;
-                return Ok(path);
-            }
-            Err((_, error)) => error,
-        };
-        match error.error.as_str() {
-            "authorization_pending" => {}
-            "slow_down" => {
-                interval += Duration::from_secs(5);
-                log::debug!("asked to slow down; polling every {}s", interval.as_secs());
-            }
-            "authorization_declined" => {
-                return Err(anyhow!(
-                    "the sign-in was declined in the browser; run the login again and accept the \
-                     permissions"
-                ))
-                .context(Failure::Auth)
-            }
-            "expired_token" => return Err(expired()),
-            "bad_verification_code" => {
-                return Err(anyhow!(
-                    "Microsoft does not know this sign-in code ({}); run the login again",
-                    describe(&error)
-                ))
-                .context(Failure::Auth)
-            }
-            _ => {
-                return Err(anyhow!("the sign-in failed: {}", describe(&error)))
-                    .context(Failure::Auth)
-            }
-        }
-    }
-}
-
-fn expiry(expires_in: Option<u64>) -> u64 {
+pub(super) fn expiry(expires_in: Option<u64>) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     now + expires_in.unwrap_or(3599)
-}
-
-/// Replaces the cache atomically, readable by its owner only.
-pub fn save(path: &Path, cache: &Cache) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let tmp = dir.join(format!(".{CACHE_FILE}.{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let result = options.open(&tmp).and_then(|mut file| {
-            let text = serde_json::to_vec_pretty(cache).map_err(std::io::Error::other)?;
-            file.write_all(&text)?;
-            file.sync_all()
-        });
-        let result = result.and_then(|()| fs::rename(&tmp, path));
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result?;
-        durable::sync_dir(dir)
-    };
-    write()
-        .with_context(|| format!("cannot save the token cache {}", path.display()))
-        .context(Failure::Cold)
-}
-
-/// A cache someone made readable to others is made private again.
-fn tighten_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                log::warn!(
-                    "{} was readable by others; making it private again",
-                    path.display()
-                );
-                let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 #[cfg(test)]
@@ -732,33 +498,5 @@ mod tests {
              --folder 'Inbox/L'\\''été' --name box --login-url https://login.microsoftonline.us \
              --graph-url https://graph.microsoft.us/v1.0"
         );
-    }
-
-    #[test]
-    fn cache_is_private_and_replaced_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(CACHE_FILE);
-        let mut cache = Cache {
-            version: 1,
-            client_id: "c".into(),
-            tenant: "t".into(),
-            login_url: "u".into(),
-            scope: "s".into(),
-            refresh_token: "one".into(),
-            access_token: String::new(),
-            expires_at: 0,
-        };
-        save(&path, &cache).unwrap();
-        cache.refresh_token = "two".into();
-        save(&path, &cache).unwrap();
-        let read: Cache = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(read.refresh_token, "two");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 }

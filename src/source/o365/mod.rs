@@ -23,19 +23,27 @@
 //! Errors: authentication problems are `Failure::Auth` and network or throttling problems
 //! `Failure::Source` (both stop the run); a problem with one mail (an attachment Graph cannot
 //! serve) fails that mail only, which stays unread for the next run.
+//!
+//! Files: `graph.rs` HTTP, retries and paging; `auth.rs` access tokens (refresh, client
+//! credentials, AADSTS advice); `device.rs` the login step; `cache.rs` the token cache;
+//! `folder.rs` folder names and paths.
 
 mod auth;
+mod cache;
+mod device;
+mod folder;
 mod graph;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::json;
 
 use self::auth::Tokens;
-use self::graph::{encode, odata_string, status_of, Graph, GraphError, Method};
+use self::folder::{resolve, resolve_folder};
+use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::{Content, Document, Item, ItemKey, Listing, NotReady, Source};
 use crate::cli::o365::{PostAction, Select};
 use crate::cli::Take;
@@ -44,26 +52,6 @@ use crate::exit::Failure;
 
 /// Mails per listing page; their few selected fields are small.
 const PAGE_SIZE: u32 = 100;
-
-/// Folder names Graph knows in every language.
-const WELL_KNOWN: [&str; 16] = [
-    "inbox",
-    "archive",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "msgfolderroot",
-    "clutter",
-    "conversationhistory",
-    "scheduled",
-    "searchfolders",
-    "syncissues",
-    "conflicts",
-    "localfailures",
-    "serverfailures",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -107,14 +95,6 @@ struct Attachment {
     content_type: Option<String>,
     #[serde(default)]
     is_inline: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Folder {
-    id: String,
-    #[serde(default)]
-    display_name: String,
 }
 
 pub struct O365Source {
@@ -457,7 +437,7 @@ impl Source for O365Source {
 /// The device code login of `lanceur o365 login`, then a check that the folder can be read.
 pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
     let agent = graph::agent();
-    let path = auth::device_login(&agent, &config.account, &config.state_dir, out)?;
+    let path = device::device_login(&agent, &config.account, &config.state_dir, out)?;
     writeln!(out, "signed in; tokens saved in {}", path.display())
         .context("cannot print to standard output")?;
     let mut tokens = Tokens::delegated(&config.account, &config.launcher, &config.state_dir)?;
@@ -495,50 +475,6 @@ fn root(graph: &Graph, mailbox: &Mailbox) -> String {
         Mailbox::Me => graph.url("/me"),
         Mailbox::User(address) => graph.url(&format!("/users/{}", encode(address))),
     }
-}
-
-fn resolve_folder(graph: &mut Graph, root: &str, account: &AccountConfig) -> Result<String> {
-    resolve(graph, root, account, &account.folder)
-}
-
-/// A folder's path segment: a well-known name as is, a path of display names resolved one level
-/// at a time to the last folder's id.
-fn resolve(graph: &mut Graph, root: &str, account: &AccountConfig, path: &str) -> Result<String> {
-    let mut parent: Option<String> = None;
-    for (depth, part) in path.split('/').map(str::trim).enumerate() {
-        let lower = part.to_ascii_lowercase();
-        if depth == 0 && WELL_KNOWN.contains(&lower.as_str()) {
-            parent = Some(lower);
-            continue;
-        }
-        let filter = encode(&format!("displayName eq {}", odata_string(part)));
-        let url = match &parent {
-            None => format!("{root}/mailFolders?$filter={filter}"),
-            Some(id) => format!(
-                "{root}/mailFolders/{}/childFolders?$filter={filter}",
-                encode(id)
-            ),
-        };
-        let folders: Vec<Folder> = graph
-            .get_all(&url)
-            .map_err(|err| whole_run(err, account))
-            .with_context(|| format!("cannot look for folder {path:?}"))?;
-        let found = folders
-            .into_iter()
-            .find(|f| f.display_name.to_lowercase() == part.to_lowercase())
-            .ok_or_else(|| {
-                anyhow!(
-                    "no folder {part:?} in {} (looking for {path:?}); check the name, or give a \
-                     well-known one such as inbox",
-                    parent.as_deref().unwrap_or("the top of the mailbox")
-                )
-            })
-            .context(Failure::Source)?;
-        parent = Some(found.id);
-    }
-    parent
-        .ok_or_else(|| anyhow!("empty folder path"))
-        .context(Failure::Usage)
 }
 
 /// A mail that answers 404 was moved or deleted since it was listed: not a failure, nothing to do.
