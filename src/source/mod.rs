@@ -143,6 +143,7 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
             config.clone(),
             &launcher.name,
             &launcher.state_dir,
+            launcher.dry_run,
         )?)),
     }
 }

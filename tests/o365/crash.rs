@@ -97,6 +97,14 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
         "documents lost\n{}",
         t.env.listing()
     );
+    let left: Vec<String> = names(&t.env.state.join(NAME))
+        .into_iter()
+        .filter(|n| n.ends_with(".part") || n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "downloads left in the state folder: {left:?}"
+    );
     assert!(
         ids.iter().all(|id| t.fake.mail("me", id).unwrap().is_read),
         "mails left unread"

@@ -489,3 +489,26 @@ fn a_mail_that_leaves_the_folder_before_its_fetch_is_not_a_failure() {
     t.run(&[]).expect_code(0);
     assert_eq!(t.env.cold_names(), vec!["x.pdf"]);
 }
+
+#[test]
+fn downloads_left_by_a_killed_run_are_removed() {
+    let t = O365::new();
+    t.login(&[]).expect_code(0);
+    let state = t.env.state.join(NAME);
+    fs::write(
+        state.join(".lanceur-o365-Ab12Cd.part"),
+        b"half an attachment",
+    )
+    .unwrap();
+    fs::write(state.join("notes.txt"), b"someone else's").unwrap();
+    t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("x").file("x.pdf", "application/pdf", b"x"),
+    );
+    t.run(&[]).expect_code(0).expect_quiet();
+    assert_eq!(
+        names(&state),
+        vec!["journal", "lock", "notes.txt", "o365-tokens.json"]
+    );
+}

@@ -35,6 +35,11 @@ pub struct Cache {
     pub expires_at: u64,
 }
 
+/// Whether `name` is a draft of the cache, as `save` writes it before the rename.
+pub fn is_draft(name: &str) -> bool {
+    name.starts_with(&format!(".{CACHE_FILE}.")) && name.ends_with(".tmp")
+}
+
 /// Replaces the cache atomically, readable by its owner only.
 pub fn save(path: &Path, cache: &Cache) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -108,6 +113,8 @@ mod tests {
         let read: Cache = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(read.refresh_token, "two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(is_draft(&format!(".{CACHE_FILE}.1234.tmp")));
+        assert!(!is_draft(CACHE_FILE));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -34,6 +34,9 @@ use crate::exit::Failure;
 const MAX_ATTEMPTS: u32 = 5;
 /// Longest single pause; a longer `Retry-After` stops the run instead of blocking cron for ages.
 const MAX_WAIT: Duration = Duration::from_secs(120);
+/// Names of attachments being downloaded: `.lanceur-o365-XXXXXX.part`.
+pub const DOWNLOAD_PREFIX: &str = ".lanceur-o365-";
+pub const DOWNLOAD_SUFFIX: &str = ".part";
 /// Most pages followed for one listing, against a server sending the same link forever.
 const MAX_PAGES: usize = 100_000;
 
@@ -302,8 +305,8 @@ impl Graph {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let mut file = tempfile::Builder::new()
-            .prefix(".lanceur-o365-")
-            .suffix(".part")
+            .prefix(DOWNLOAD_PREFIX)
+            .suffix(DOWNLOAD_SUFFIX)
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
             .context(Failure::Cold)?;

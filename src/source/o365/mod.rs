@@ -113,7 +113,13 @@ pub struct O365Source {
 }
 
 impl O365Source {
-    pub fn open(config: O365Config, launcher: &str, state_dir: &Path) -> Result<O365Source> {
+    /// `state_dir` holds the token cache and, unless `dry_run`, the downloads in progress.
+    pub fn open(
+        config: O365Config,
+        launcher: &str,
+        state_dir: &Path,
+        dry_run: bool,
+    ) -> Result<O365Source> {
         let label = format!(
             "o365 {}:{}",
             config.account.mailbox.display(),
@@ -137,10 +143,12 @@ impl O365Source {
             None => None,
         };
         // A dry run has no state folder; the system's temporary folder does then.
-        let temp_dir = if state_dir.is_dir() {
-            state_dir.to_path_buf()
-        } else {
+        // A dry run leaves the state folder alone (a real run may be downloading there).
+        let temp_dir = if dry_run || !state_dir.is_dir() {
             std::env::temp_dir()
+        } else {
+            sweep_downloads(state_dir);
+            state_dir.to_path_buf()
         };
         Ok(O365Source {
             config,
@@ -474,6 +482,30 @@ fn root(graph: &Graph, mailbox: &Mailbox) -> String {
     match mailbox {
         Mailbox::Me => graph.url("/me"),
         Mailbox::User(address) => graph.url(&format!("/users/{}", encode(address))),
+    }
+}
+
+/// Removes what a killed run left in the state folder: downloads (the cycle holds the launcher's
+/// lock, so none is in use) and token cache drafts older than a minute (a login, which takes no
+/// lock, may be writing a fresh one).
+fn sweep_downloads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let download =
+            name.starts_with(graph::DOWNLOAD_PREFIX) && name.ends_with(graph::DOWNLOAD_SUFFIX);
+        let draft = cache::is_draft(&name)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+        if download || draft {
+            log::debug!("removing {name}, left by an interrupted run");
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
