@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::deposit::IndexFormat;
 
+pub mod o365;
+
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  the cycle ran to its end (including when there was nothing new)
@@ -87,6 +89,12 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = ADULLACT_AFTER_HELP
     )]
     Adullact(AdullactArgs),
+    #[command(
+        about = o365::O365_ABOUT,
+        long_about = o365::O365_LONG_ABOUT,
+        after_help = o365::O365_AFTER_HELP
+    )]
+    O365(o365::O365Command),
 }
 
 const ADULLACT_AFTER_HELP: &str = "\
@@ -265,7 +273,6 @@ pub enum Take {
 /// Options shared by the mail protocols (imap, pop, o365).
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Mail options")]
-#[allow(dead_code)] // read by the mail protocols as they land
 pub struct MailArgs {
     /// What to deposit from each mail: attachments, eml or both
     #[arg(
@@ -583,7 +590,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Dir(args) = cli.command else {
-            panic!("not dir");
+            panic!("not dir")
         };
         assert_eq!(args.source, PathBuf::from("in"));
         assert_eq!(args.common.filter, vec!["a", "b"]);

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cli::o365::O365Command;
 use crate::cli::{AdullactArgs, Command, CommonArgs, DirArgs, EnvelopeType};
 use crate::deposit::IndexFormat;
 use crate::exit::Failure;
 use crate::extract::archive::Limits;
 use crate::filter::Filter;
 use crate::source::adullact::Kind;
+
+pub mod o365;
 
 /// A launcher, ready to run one cycle.
 #[derive(Debug)]
@@ -38,6 +41,7 @@ pub struct Launcher {
 pub enum SourceConfig {
     Dir(DirConfig),
     Adullact(AdullactConfig),
+    O365(o365::O365Config),
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +70,10 @@ impl Launcher {
         match command {
             Command::Dir(args) => dir_launcher(args),
             Command::Adullact(args) => adullact_launcher(args),
+            Command::O365(O365Command::Run(args)) => o365::launcher(args),
+            Command::O365(O365Command::Login(_)) => {
+                bail!("the login step has no launcher to run (main dispatches it)")
+            }
         }
         .context(Failure::Usage)
     }

@@ -18,7 +18,6 @@ mod filter;
 mod journal;
 mod lock;
 mod report;
-#[allow(dead_code)] // used by the mail sources
 mod secret;
 mod source;
 
@@ -32,7 +31,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> u8 {
-    let launcher = match Launcher::from_command(cli.command) {
+    let command = match cli.command {
+        cli::Command::O365(cli::o365::O365Command::Login(args)) => return o365_login(args),
+        command => command,
+    };
+    let launcher = match Launcher::from_command(command) {
         Ok(launcher) => launcher,
         Err(err) => {
             eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
@@ -63,6 +66,27 @@ fn run(cli: cli::Cli) -> u8 {
                 report::print_json(&summary, code, Some(&message));
             }
             code
+        }
+    }
+}
+
+/// `lanceur o365 login`: an interactive step with no cycle; it prints Microsoft's instructions.
+fn o365_login(args: cli::o365::O365LoginArgs) -> u8 {
+    let config = match config::o365::login(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
+            return exit::code_for(&err);
+        }
+    };
+    start_logging(0);
+    let reporter = Reporter::new(&config.launcher);
+    let mut stdout = std::io::stdout();
+    match source::o365::login(&config, &mut stdout) {
+        Ok(()) => exit::OK,
+        Err(err) => {
+            reporter.problem(&exit::message_for(&err));
+            exit::code_for(&err)
         }
     }
 }

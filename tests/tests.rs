@@ -18,3 +18,4 @@ mod cli;
 mod crash;
 mod dir;
 mod filter;
+mod o365;

@@ -39,6 +39,7 @@ use crate::config::{Launcher, SourceConfig};
 pub mod adullact;
 pub mod dir;
 pub mod folder;
+pub mod o365;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -125,7 +126,6 @@ pub struct Document {
 
 /// Where a document's bytes are.
 #[derive(Debug)]
-#[allow(dead_code)] // Bytes and Temp are produced by the mail and envelope sources
 pub enum Content {
     Bytes(Vec<u8>),
     /// A file of the source. With `movable`, acknowledging the item removes it anyway (a folder
@@ -161,5 +161,11 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
         SourceConfig::Adullact(config) => {
             Ok(Box::new(adullact::AdullactSource::open(config.clone())?))
         }
+        SourceConfig::O365(config) => Ok(Box::new(o365::O365Source::open(
+            config.clone(),
+            &launcher.name,
+            &launcher.state_dir,
+            launcher.dry_run,
+        )?)),
     }
 }

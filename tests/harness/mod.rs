@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+pub mod graph;
+
 pub struct TestEnv {
     root: tempfile::TempDir,
     pub source: PathBuf,

@@ -1,0 +1,357 @@
+//! `lanceur o365` options checked into an `O365Config` (runs) or a `LoginConfig` (the login step).
+//!
+//! Both derive the launcher's name, hence its state folder, from the same account options, so that
+//! `lanceur o365 login --mailbox X` saves the tokens where `lanceur o365 --mailbox X` looks for them.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+
+use super::SourceConfig;
+use super::{absolute, check_name, common, default_state_root, derived_name_from, Launcher};
+use crate::cli::o365::{AccountArgs, O365Args, O365LoginArgs, PostAction, Select};
+use crate::cli::Take;
+use crate::exit::Failure;
+use crate::secret::{self, Secret};
+
+/// Whose mailbox: the signed-in account's, or another one by address (shared mailboxes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mailbox {
+    Me,
+    User(String),
+}
+
+impl Mailbox {
+    /// How the seed writes it: `me` or the address.
+    pub fn display(&self) -> &str {
+        match self {
+            Mailbox::Me => "me",
+            Mailbox::User(address) => address,
+        }
+    }
+}
+
+/// Who lanceur signs in as, where, and which folder it reads.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub mailbox: Mailbox,
+    /// A well-known name (`inbox`) or a `/`-separated path of display names.
+    pub folder: String,
+    pub client_id: String,
+    pub tenant: String,
+    /// Without a trailing slash.
+    pub login_url: String,
+    /// Without a trailing slash, version included.
+    pub graph_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Tokens from `lanceur o365 login`, refreshed by each run.
+    Delegated,
+    /// Client credentials with a secret.
+    AppOnly(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct O365Config {
+    pub account: AccountConfig,
+    pub auth: Auth,
+    pub select: Select,
+    /// RFC 3339 instant; mails received before it are not considered.
+    pub since: Option<String>,
+    pub post_action: PostAction,
+    pub move_to: Option<String>,
+    pub take: Take,
+}
+
+/// What the login step needs.
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    pub account: AccountConfig,
+    pub launcher: String,
+    pub state_dir: PathBuf,
+}
+
+pub fn launcher(args: O365Args) -> Result<Launcher> {
+    let account = account(&args.account)?;
+    let env_secret = std::env::var("LANCEUR_O365_CLIENT_SECRET").ok();
+    let secret = secret::resolve(
+        args.client_secret_file.as_deref(),
+        env_secret.as_deref(),
+        "the application secret",
+        "put it in LANCEUR_O365_CLIENT_SECRET or in a file given with --client-secret-file",
+    )?;
+    let auth = match secret {
+        Some(secret) => {
+            if account.mailbox == Mailbox::Me {
+                bail!(
+                    "app-only authentication (client secret) has no \"me\": give the mailbox's \
+                     address with --mailbox"
+                );
+            }
+            if matches!(
+                account.tenant.to_ascii_lowercase().as_str(),
+                "organizations" | "common" | "consumers"
+            ) {
+                bail!(
+                    "app-only authentication needs your tenant id or domain in --tenant, not {:?}",
+                    account.tenant
+                );
+            }
+            Auth::AppOnly(secret)
+        }
+        None => Auth::Delegated,
+    };
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    if args.select == Select::All && since.is_none() {
+        bail!(
+            "--select all needs --since (e.g. --since 30d or --since 2024-01-31), or the first run \
+             takes the whole folder; --since 1900-01-01 takes everything"
+        );
+    }
+    if args.move_to.is_some() && args.post_action != PostAction::Move {
+        bail!("--move-to only makes sense with --post-action move");
+    }
+    if let Some(target) = &args.move_to {
+        check_folder(target, "--move-to")?;
+        if target.trim().eq_ignore_ascii_case(&account.folder) {
+            bail!("--move-to {target:?} is the folder being read; give another folder");
+        }
+    }
+    let dest = absolute(&args.common.dest)?;
+    let derived = derived(&account);
+    let source = SourceConfig::O365(O365Config {
+        account,
+        auth,
+        select: args.select,
+        since,
+        post_action: args.post_action,
+        move_to: args.move_to,
+        take: args.mail.take,
+    });
+    common(args.common, dest, &derived, source)
+}
+
+pub fn login(args: O365LoginArgs) -> Result<LoginConfig> {
+    let run = || -> Result<LoginConfig> {
+        let account = account(&args.account)?;
+        let name = match args.state.name {
+            Some(name) => {
+                check_name(&name)?;
+                name
+            }
+            None => derived(&account),
+        };
+        let root = match args.state.state_dir {
+            Some(dir) => absolute(&dir)?,
+            None => default_state_root()?,
+        };
+        Ok(LoginConfig {
+            account,
+            state_dir: root.join(&name),
+            launcher: name,
+        })
+    };
+    run().context(Failure::Usage)
+}
+
+fn account(args: &AccountArgs) -> Result<AccountConfig> {
+    let (mailbox, folder_in_mailbox) = match args.mailbox.split_once(':') {
+        Some((mailbox, folder)) => (mailbox.trim(), Some(folder.trim())),
+        None => (args.mailbox.trim(), None),
+    };
+    let folder = match (folder_in_mailbox, &args.folder) {
+        (Some(_), Some(_)) => bail!(
+            "the folder is given twice, in --mailbox {:?} and in --folder; keep one",
+            args.mailbox
+        ),
+        (Some(folder), None) => folder.to_string(),
+        (None, Some(folder)) => folder.trim().to_string(),
+        (None, None) => "inbox".to_string(),
+    };
+    check_folder(&folder, "the folder")?;
+    let mailbox = if mailbox.eq_ignore_ascii_case("me") {
+        Mailbox::Me
+    } else {
+        let valid = !mailbox.is_empty()
+            && !mailbox
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/?#%\\'\"".contains(c));
+        if !valid {
+            bail!("invalid --mailbox {mailbox:?}: give me, an address, or address:folder");
+        }
+        Mailbox::User(mailbox.to_string())
+    };
+    let client_id = args.client_id.trim().to_string();
+    if client_id.is_empty() || client_id.contains(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+    {
+        bail!(
+            "invalid --client-id {client_id:?}: give the application (client) id of your app \
+             registration"
+        );
+    }
+    let tenant = args.tenant.trim().to_string();
+    if tenant.is_empty()
+        || tenant.contains(|c: char| !c.is_ascii_alphanumeric() && !".-_".contains(c))
+    {
+        bail!("invalid --tenant {tenant:?}: give organizations, a tenant id or a domain");
+    }
+    Ok(AccountConfig {
+        mailbox,
+        folder,
+        client_id,
+        tenant,
+        login_url: check_url(&args.login_url, "--login-url")?,
+        graph_url: check_url(&args.graph_url, "--graph-url")?,
+    })
+}
+
+/// `o365-factures-inbox-1f3a9c0e`: the mailbox's local part and the folder for people, a hash of the
+/// account for uniqueness.
+fn derived(account: &AccountConfig) -> String {
+    let mailbox = account.mailbox.display().to_ascii_lowercase();
+    let identity = format!(
+        "{}|{}|{}|{}",
+        account.tenant.to_ascii_lowercase(),
+        account.client_id.to_ascii_lowercase(),
+        mailbox,
+        account.folder.to_lowercase()
+    );
+    let local = mailbox.split('@').next().unwrap_or("");
+    let readable = format!("{local} {}", account.folder);
+    derived_name_from("o365", &identity, Some(readable.into()))
+}
+
+fn check_folder(folder: &str, what: &str) -> Result<()> {
+    if folder.is_empty() || folder.split('/').any(|part| part.trim().is_empty()) {
+        bail!("{what} {folder:?} is not a folder name or a path such as Inbox/Factures");
+    }
+    Ok(())
+}
+
+/// An https URL, or plain http to this machine only (tests, a local proxy); without trailing slash.
+fn check_url(url: &str, option: &str) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let lower = url.to_ascii_lowercase();
+    let rest = if let Some(rest) = lower.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = if let Some(bracketed) = authority.strip_prefix('[') {
+            bracketed.split(']').next().unwrap_or("")
+        } else {
+            authority.split(':').next().unwrap_or("")
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            bail!(
+                "{option} {url}: plain http:// would send tokens unencrypted; use https:// (http \
+                 is only accepted to this machine)"
+            );
+        }
+        rest
+    } else {
+        bail!("{option} {url}: give an https:// URL");
+    };
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+        bail!("{option} {url} is not a valid base URL");
+    }
+    Ok(url.to_string())
+}
+
+/// `2024-01-31`, `2024-01-31T08:00:00Z` or a duration before now (`30d`) as an RFC 3339 instant.
+fn parse_since(text: &str) -> Result<String> {
+    let text = text.trim();
+    if let Ok(duration) = humantime::parse_duration(text) {
+        let instant = SystemTime::now()
+            .checked_sub(duration)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        return Ok(humantime::format_rfc3339_seconds(instant).to_string());
+    }
+    let invalid =
+        || format!("invalid --since {text:?} (examples: 2024-01-31, 2024-01-31T08:00:00Z, 30d)");
+    // Before 1970 means "everything"; Graph's own floor is 1900.
+    let year: u32 = text
+        .get(..4)
+        .and_then(|y| y.parse().ok())
+        .with_context(invalid)?;
+    if year < 1970 {
+        return Ok("1900-01-01T00:00:00Z".to_string());
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    let instant = humantime::parse_rfc3339_weak(&full)
+        .or_else(|_| humantime::parse_rfc3339(&full))
+        .with_context(invalid)?;
+    Ok(humantime::format_rfc3339_seconds(instant).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            check_url("https://graph.microsoft.com/v1.0/", "x").unwrap(),
+            "https://graph.microsoft.com/v1.0"
+        );
+        check_url("http://127.0.0.1:8080/v1.0", "x").unwrap();
+        check_url("http://localhost:1", "x").unwrap();
+        check_url("http://[::1]:1/v1.0", "x").unwrap();
+        assert!(check_url("http://graph.example.com/v1.0", "x").is_err());
+        assert!(check_url("ftp://x", "x").is_err());
+        assert!(check_url("https://", "x").is_err());
+    }
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(parse_since("2024-01-31").unwrap(), "2024-01-31T00:00:00Z");
+        assert_eq!(
+            parse_since("2024-01-31T08:00:00Z").unwrap(),
+            "2024-01-31T08:00:00Z"
+        );
+        assert_eq!(parse_since("1900-01-01").unwrap(), "1900-01-01T00:00:00Z");
+        assert!(parse_since("30d").unwrap().ends_with('Z'));
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    fn args(mailbox: &str, folder: Option<&str>) -> AccountArgs {
+        AccountArgs {
+            mailbox: mailbox.into(),
+            folder: folder.map(Into::into),
+            client_id: "abc-123".into(),
+            tenant: "organizations".into(),
+            login_url: "https://login.microsoftonline.com".into(),
+            graph_url: "https://graph.microsoft.com/v1.0".into(),
+        }
+    }
+
+    #[test]
+    fn mailbox_forms() {
+        let a = account(&args("factures@example.fr:inbox", None)).unwrap();
+        assert_eq!(a.mailbox, Mailbox::User("factures@example.fr".into()));
+        assert_eq!(a.folder, "inbox");
+        let b = account(&args("factures@example.fr", Some("inbox"))).unwrap();
+        assert_eq!(derived(&a), derived(&b));
+        assert!(
+            derived(&a).starts_with("o365-factures-inbox-"),
+            "{}",
+            derived(&a)
+        );
+        let me = account(&args("Me", None)).unwrap();
+        assert_eq!(me.mailbox, Mailbox::Me);
+        assert_eq!(me.folder, "inbox");
+        assert!(account(&args("a@b:inbox", Some("inbox"))).is_err());
+        assert!(account(&args("a b@c", None)).is_err());
+        assert!(account(&args("me", Some("Inbox//x"))).is_err());
+    }
+}

@@ -1,0 +1,606 @@
+//! `lanceur o365`: mails of an Office 365 mailbox, through Microsoft Graph.
+//!
+//! Each mail of the folder is an item, keyed `o365:<immutable id>`: every request asks for immutable
+//! ids (`graph.rs`), so a mail moved to another folder and back, by us or by someone in Outlook,
+//! keeps its key and is never deposited twice. `list` takes the folder's mails oldest first (unread
+//! ones by default, or all since `--since`), following every page; `fetch` turns one mail into
+//! documents; `acknowledge` marks it read, moves or deletes it.
+//!
+//! Documents from a mail (`--take`):
+//! - file attachments, their bytes streamed from `/attachments/{id}/$value` into a temporary file in
+//!   the state folder (attachments reach 150 MB; none is held in memory);
+//! - attached mails (item attachments) as `.eml` (events and contacts as `.ics`/`.vcf`, as Graph
+//!   gives them);
+//! - inline attachments only when they are documents: an inline image is a signature logo or a
+//!   picture of the body, an inline PDF is a document;
+//! - reference attachments (links to OneDrive/SharePoint files) cannot be downloaded as mail: they
+//!   are reported and skipped;
+//! - with `--take eml` or `both`, the whole mail from `/messages/{id}/$value`.
+//!
+//! Sidecar fields are those of every mail protocol (`message_id`, `from`, `to`, `subject`, `date`,
+//! `mailbox`, `attachment_name`) plus `graph_id`.
+//!
+//! Errors: authentication problems are `Failure::Auth` and network or throttling problems
+//! `Failure::Source` (both stop the run); a problem with one mail (an attachment Graph cannot
+//! serve) fails that mail only, which stays unread for the next run.
+//!
+//! Files: `graph.rs` HTTP, retries and paging; `auth.rs` access tokens (refresh, client
+//! credentials, AADSTS advice); `device.rs` the login step; `cache.rs` the token cache;
+//! `folder.rs` folder names and paths.
+
+mod auth;
+mod cache;
+mod device;
+mod folder;
+mod graph;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::json;
+
+use self::auth::Tokens;
+use self::folder::{resolve, resolve_folder};
+use self::graph::{encode, status_of, Graph, GraphError, Method};
+use super::{Content, Document, Item, ItemKey, Listing, NotReady, Source};
+use crate::cli::o365::{PostAction, Select};
+use crate::cli::Take;
+use crate::config::o365::{AccountConfig, Auth, LoginConfig, Mailbox, O365Config};
+use crate::exit::Failure;
+
+/// Mails per listing page; their few selected fields are small.
+const PAGE_SIZE: u32 = 100;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Message {
+    id: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    received_date_time: Option<String>,
+    #[serde(default)]
+    internet_message_id: Option<String>,
+    #[serde(default)]
+    from: Option<Recipient>,
+    #[serde(default)]
+    to_recipients: Option<Vec<Recipient>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Recipient {
+    email_address: Option<EmailAddress>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct EmailAddress {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Attachment {
+    #[serde(rename = "@odata.type", default)]
+    kind: String,
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    is_inline: bool,
+}
+
+pub struct O365Source {
+    config: O365Config,
+    label: String,
+    graph: Graph,
+    /// `{graph}/me` or `{graph}/users/{address}`.
+    root: String,
+    /// The folder's path segment: a well-known name or an id.
+    folder: String,
+    /// Where `--post-action move` puts mails.
+    move_to: Option<String>,
+    /// Where large attachments are written before the deposit takes them.
+    temp_dir: PathBuf,
+    messages: Vec<Message>,
+}
+
+impl O365Source {
+    /// `state_dir` holds the token cache and, unless `dry_run`, the downloads in progress.
+    pub fn open(
+        config: O365Config,
+        launcher: &str,
+        state_dir: &Path,
+        dry_run: bool,
+    ) -> Result<O365Source> {
+        let label = format!(
+            "o365 {}:{}",
+            config.account.mailbox.display(),
+            config.account.folder
+        );
+        let agent = graph::agent();
+        let tokens = match &config.auth {
+            Auth::Delegated => Tokens::delegated(&config.account, launcher, state_dir)?,
+            Auth::AppOnly(secret) => Tokens::app_only(&config.account, secret.clone()),
+        };
+        let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
+        // Sign in first, so that an expired login is told as such before anything else.
+        graph.authenticate()?;
+        let root = root(&graph, &config.account.mailbox);
+        let folder = resolve_folder(&mut graph, &root, &config.account)?;
+        let move_to = match &config.move_to {
+            Some(path) => Some(
+                resolve(&mut graph, &root, &config.account, path)
+                    .context("the --move-to folder")?,
+            ),
+            None => None,
+        };
+        // A dry run has no state folder; the system's temporary folder does then.
+        // A dry run leaves the state folder alone (a real run may be downloading there).
+        let temp_dir = if dry_run || !state_dir.is_dir() {
+            std::env::temp_dir()
+        } else {
+            sweep_downloads(state_dir);
+            state_dir.to_path_buf()
+        };
+        Ok(O365Source {
+            config,
+            label,
+            graph,
+            root,
+            folder,
+            move_to,
+            temp_dir,
+            messages: Vec::new(),
+        })
+    }
+
+    fn message_url(&self, id: &str) -> String {
+        format!("{}/messages/{}", self.root, encode(id))
+    }
+
+    /// The documents of a mail's attachments.
+    fn attachments(&mut self, message: &Message, documents: &mut Vec<Document>) -> Result<()> {
+        let base = format!("{}/attachments", self.message_url(&message.id));
+        // Without the bytes: they come one attachment at a time through $value.
+        let selected = format!(
+            "{base}?$select={}",
+            encode("id,name,contentType,size,isInline")
+        );
+        let attachments: Vec<Attachment> = match self.graph.get_all(&selected) {
+            Err(err) if status_of(&err) == Some(400) => {
+                log::debug!("attachments with $select refused ({err:#}); asking without");
+                self.graph.get_all(&base).map_err(gone)?
+            }
+            other => other.map_err(gone)?,
+        };
+        for attachment in attachments {
+            self.attachment(message, &base, attachment, documents)?;
+        }
+        Ok(())
+    }
+
+    /// One attachment's document, if it has one. Graph names the kind in `@odata.type`; should a
+    /// `$select` leave it out, the answer to `$value` tells: 405 for a link, a mail's MIME type
+    /// for an attached item.
+    fn attachment(
+        &mut self,
+        message: &Message,
+        base: &str,
+        attachment: Attachment,
+        documents: &mut Vec<Document>,
+    ) -> Result<()> {
+        let name = attachment.name.clone().unwrap_or_default();
+        let kind = attachment
+            .kind
+            .trim_start_matches('#')
+            .trim_start_matches("microsoft.graph.");
+        let linked = || {
+            log::warn!(
+                "{}: {}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
+                 attached file; it was not deposited",
+                self.label,
+                describe(message)
+            );
+            Ok(())
+        };
+        match kind {
+            "fileAttachment" | "itemAttachment" | "" => {}
+            "referenceAttachment" => return linked(),
+            other => {
+                log::warn!(
+                    "{}: {}: attachment {name:?} of unknown kind {other:?} was not deposited",
+                    self.label,
+                    describe(message)
+                );
+                return Ok(());
+            }
+        }
+        let content_type = attachment
+            .content_type
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if attachment.is_inline && content_type.starts_with("image/") {
+            log::info!(
+                "{}: inline image {name:?} skipped (a logo or a picture of the body)",
+                describe(message)
+            );
+            return Ok(());
+        }
+        let url = format!("{base}/{}/$value", encode(&attachment.id));
+        let (path, served_type) = match self.graph.download(&url, &self.temp_dir) {
+            Err(err) if kind.is_empty() && status_of(&err) == Some(405) => return linked(),
+            other => other.with_context(|| format!("cannot download attachment {name:?}"))?,
+        };
+        let served_type = served_type.unwrap_or_default().to_ascii_lowercase();
+        let item_extension = match served_type.as_str() {
+            t if t.starts_with("message/rfc822") => Some("eml"),
+            t if t.starts_with("text/calendar") => Some("ics"),
+            t if t.starts_with("text/vcard") || t.starts_with("text/x-vcard") => Some("vcf"),
+            _ => None,
+        };
+        let file_name = match (kind, item_extension) {
+            ("itemAttachment", extension) | ("", extension @ Some(_)) => {
+                let extension = extension.unwrap_or("eml");
+                let stem = if name.trim().is_empty() {
+                    "attached message"
+                } else {
+                    name.as_str()
+                };
+                if stem
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{extension}"))
+                {
+                    stem.to_string()
+                } else {
+                    format!("{stem}.{extension}")
+                }
+            }
+            _ if name.trim().is_empty() => "attachment".to_string(),
+            _ => name.clone(),
+        };
+        documents.push(self.document(message, &file_name, Some(&name), path));
+        Ok(())
+    }
+
+    fn document(
+        &self,
+        message: &Message,
+        name: &str,
+        attachment: Option<&str>,
+        path: tempfile::TempPath,
+    ) -> Document {
+        let mut fields = vec![
+            (
+                "message_id".to_string(),
+                message.internet_message_id.clone().unwrap_or_default(),
+            ),
+            (
+                "from".to_string(),
+                message.from.as_ref().map(person).unwrap_or_default(),
+            ),
+            (
+                "to".to_string(),
+                message
+                    .to_recipients
+                    .iter()
+                    .flatten()
+                    .map(person)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "subject".to_string(),
+                message.subject.clone().unwrap_or_default(),
+            ),
+            (
+                "date".to_string(),
+                message.received_date_time.clone().unwrap_or_default(),
+            ),
+            (
+                "mailbox".to_string(),
+                format!(
+                    "{}:{}",
+                    self.config.account.mailbox.display(),
+                    self.config.account.folder
+                ),
+            ),
+        ];
+        if let Some(attachment) = attachment {
+            fields.push(("attachment_name".to_string(), attachment.to_string()));
+        }
+        fields.push(("graph_id".to_string(), message.id.clone()));
+        Document {
+            name: name.to_string(),
+            content: Content::Temp(path),
+            fields,
+        }
+    }
+
+    fn acknowledge_one(&mut self, message: &Message) -> Result<()> {
+        let url = self.message_url(&message.id);
+        let result = match self.config.post_action {
+            PostAction::None => return Ok(()),
+            PostAction::Read => self
+                .graph
+                .call(Method::Patch, &url, Some(&json!({ "isRead": true })))
+                .context("cannot mark it read"),
+            PostAction::Move => {
+                let destination = self.move_to.clone().unwrap_or_default();
+                self.graph
+                    .call(
+                        Method::Post,
+                        &format!("{url}/move"),
+                        Some(&json!({ "destinationId": destination })),
+                    )
+                    .with_context(|| {
+                        format!(
+                            "cannot move it to {}",
+                            self.config.move_to.as_deref().unwrap_or("")
+                        )
+                    })
+            }
+            PostAction::Delete => self
+                .graph
+                .call(Method::Delete, &url, None)
+                .context("cannot delete it"),
+        };
+        match result {
+            // Someone moved or deleted it meanwhile, or a killed run already did: done.
+            Err(err) if status_of(&err) == Some(404) => {
+                log::info!("{} was already gone from the folder", describe(message));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl Source for O365Source {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+        // Graph wants the $orderby property first in $filter, or answers InefficientFilter.
+        let since = self
+            .config
+            .since
+            .clone()
+            .unwrap_or_else(|| "1900-01-01T00:00:00Z".to_string());
+        let mut filter = format!("receivedDateTime ge {since}");
+        if self.config.select == Select::Unread {
+            filter.push_str(" and isRead eq false");
+        }
+        let url = format!(
+            "{}/mailFolders/{}/messages?$filter={}&$select={}&$top={PAGE_SIZE}&$orderby={}",
+            self.root,
+            encode(&self.folder),
+            encode(&filter),
+            encode("id,subject,receivedDateTime,internetMessageId,from,toRecipients,isRead"),
+            encode("receivedDateTime asc"),
+        );
+        let messages: Vec<Message> = self
+            .graph
+            .get_all(&url)
+            .map_err(|err| whole_run(err, &self.config.account))?;
+        let items = messages
+            .iter()
+            .enumerate()
+            .map(|(slot, message)| Item {
+                key: ItemKey(format!("o365:{}", message.id)),
+                label: describe(message),
+                name: None,
+                // Graph's listing has no size; --max-bytes counts these mails as empty.
+                size: 0,
+                slot,
+            })
+            .collect();
+        self.messages = messages;
+        Ok(Listing {
+            items,
+            skipped: Vec::new(),
+            complete: true,
+        })
+    }
+
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+        let message = self.messages[item.slot].clone();
+        let mut documents = Vec::new();
+        if self.config.take != Take::Eml {
+            self.attachments(&message, &mut documents)?;
+        }
+        if self.config.take != Take::Attachments {
+            let url = format!("{}/$value", self.message_url(&message.id));
+            let (path, _) = self
+                .graph
+                .download(&url, &self.temp_dir)
+                .map_err(gone)
+                .context("cannot download the mail")?;
+            let name = format!("{}.eml", eml_stem(&message));
+            documents.push(self.document(&message, &name, None, path));
+        }
+        Ok(documents)
+    }
+
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+        items
+            .iter()
+            .map(|item| {
+                let message = self.messages[item.slot].clone();
+                self.acknowledge_one(&message)
+            })
+            .collect()
+    }
+}
+
+/// The device code login of `lanceur o365 login`, then a check that the folder can be read.
+pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
+    let agent = graph::agent();
+    let path = device::device_login(&agent, &config.account, &config.state_dir, out)?;
+    writeln!(out, "signed in; tokens saved in {}", path.display())
+        .context("cannot print to standard output")?;
+    let mut tokens = Tokens::delegated(&config.account, &config.launcher, &config.state_dir)?;
+    tokens.mark_fresh();
+    let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
+    let root = root(&graph, &config.account.mailbox);
+    let folder = resolve_folder(&mut graph, &root, &config.account)?;
+    let probe = format!(
+        "{root}/mailFolders/{}/messages?$select=id&$top=1",
+        encode(&folder)
+    );
+    graph
+        .get_json::<serde_json::Value>(&probe)
+        .map_err(|err| whole_run(err, &config.account))
+        .with_context(|| {
+            format!(
+                "signed in, but cannot read {}:{}",
+                config.account.mailbox.display(),
+                config.account.folder
+            )
+        })?;
+    writeln!(
+        out,
+        "{}:{} is readable; launcher {} is ready for its runs",
+        config.account.mailbox.display(),
+        config.account.folder,
+        config.launcher
+    )
+    .context("cannot print to standard output")?;
+    Ok(())
+}
+
+fn root(graph: &Graph, mailbox: &Mailbox) -> String {
+    match mailbox {
+        Mailbox::Me => graph.url("/me"),
+        Mailbox::User(address) => graph.url(&format!("/users/{}", encode(address))),
+    }
+}
+
+/// Removes what a killed run left in the state folder: downloads (the cycle holds the launcher's
+/// lock, so none is in use) and token cache drafts older than a minute (a login, which takes no
+/// lock, may be writing a fresh one).
+fn sweep_downloads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let download =
+            name.starts_with(graph::DOWNLOAD_PREFIX) && name.ends_with(graph::DOWNLOAD_SUFFIX);
+        let draft = cache::is_draft(&name)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+        if download || draft {
+            log::debug!("removing {name}, left by an interrupted run");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A mail that answers 404 was moved or deleted since it was listed: not a failure, nothing to do.
+fn gone(err: anyhow::Error) -> anyhow::Error {
+    if status_of(&err) == Some(404) {
+        err.context("the mail left the folder since it was listed")
+            .context(NotReady)
+    } else {
+        err
+    }
+}
+
+/// A Graph error met while reaching the mailbox or folder stops the run, tagged with its kind and
+/// an explanation the administrator can act on.
+fn whole_run(err: anyhow::Error, account: &AccountConfig) -> anyhow::Error {
+    if crate::exit::failure_of(&err).is_some() {
+        return err;
+    }
+    let Some(graph_error) = err.downcast_ref::<GraphError>().cloned() else {
+        return err.context(Failure::Source);
+    };
+    let mailbox = account.mailbox.display();
+    match graph_error.status {
+        403 => {
+            let advice = match account.mailbox {
+                Mailbox::Me => {
+                    "the application needs the Mail.ReadWrite permission, granted at login"
+                        .to_string()
+                }
+                Mailbox::User(_) => format!(
+                    "the signed-in account needs Full Access to {mailbox} and the application \
+                     Mail.ReadWrite.Shared (or, app-only, Mail.ReadWrite with no access policy \
+                     excluding this mailbox)"
+                ),
+            };
+            err.context(format!("access to {mailbox} denied: {advice}"))
+                .context(Failure::Auth)
+        }
+        404 => err
+            .context(format!(
+                "mailbox {mailbox} or folder {:?} not found",
+                account.folder
+            ))
+            .context(Failure::Source),
+        _ => err.context(Failure::Source),
+    }
+}
+
+/// `mail «Invoice 42» from adele@contoso.com, 2018-02-13T03:53:55Z`
+fn describe(message: &Message) -> String {
+    let subject: String = message
+        .subject
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect();
+    let from = message
+        .from
+        .as_ref()
+        .and_then(|r| r.email_address.as_ref())
+        .and_then(|e| e.address.clone())
+        .unwrap_or_default();
+    format!(
+        "mail «{subject}» from {from}, {}",
+        message.received_date_time.as_deref().unwrap_or("undated")
+    )
+}
+
+/// `Adele Vance <AdeleV@contoso.com>`, or the address alone.
+fn person(recipient: &Recipient) -> String {
+    let Some(email) = &recipient.email_address else {
+        return String::new();
+    };
+    let address = email.address.as_deref().unwrap_or("");
+    match email.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() && name != address => format!("{name} <{address}>"),
+        _ => address.to_string(),
+    }
+}
+
+/// The whole mail's file name: its subject, or `message` when it has none.
+fn eml_stem(message: &Message) -> String {
+    let subject: String = message
+        .subject
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
+    if subject.is_empty() {
+        "message".to_string()
+    } else {
+        subject
+    }
+}
