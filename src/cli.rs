@@ -34,7 +34,7 @@ without depositing anything twice.";
 #[derive(Debug, Parser)]
 #[command(
     name = "lanceur",
-    version,
+    version = env!("LANCEUR_VERSION"),
     about = "Feeds documents from folders, mailboxes and Adullact envelopes into an EzGED COLD input folder",
     long_about = ABOUT_LONG,
     after_help = EXIT_CODES,

@@ -32,7 +32,16 @@ fn version() {
     let env = TestEnv::new();
     let ran = env.run(&["--version"]);
     ran.expect_code(0);
-    assert!(ran.stdout.starts_with("lanceur "), "{}", ran.explain());
+    let expected = format!("lanceur {} (", env!("CARGO_PKG_VERSION"));
+    assert!(ran.stdout.starts_with(&expected), "{}", ran.explain());
+    // Built from a git checkout, the version names the commit.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert!(!head.is_empty() && ran.stdout.contains(&head), "{head}\n{}", ran.explain());
 }
 
 #[test]
