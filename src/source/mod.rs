@@ -63,6 +63,10 @@ pub struct Item {
     pub size: u64,
     /// The source's own index for this item in its listing; opaque to everyone else.
     pub slot: usize,
+    /// Other identities of the same item, which the journal may know it by: an IMAP mail by its
+    /// Message-ID, should the mailbox's UIDVALIDITY change and its UIDs become new keys. The cycle
+    /// takes an item known under any of them as known, and records them all.
+    pub aliases: Vec<ItemKey>,
 }
 
 /// What `Source::list` found.
