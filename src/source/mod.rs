@@ -36,6 +36,7 @@ use anyhow::Result;
 use crate::config::{Launcher, SourceConfig};
 
 pub mod dir;
+pub mod imap;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -142,5 +143,6 @@ pub trait Source {
 pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
     match &launcher.source {
         SourceConfig::Dir(config) => Ok(Box::new(dir::DirSource::open(config.clone())?)),
+        SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(config.clone())?)),
     }
 }
