@@ -29,19 +29,21 @@
 //! the run, leaving every mail not yet acknowledged for the next run. A mail that cannot be read is
 //! an item failure: it stays on the server, unseen, and the others go on.
 
+mod session;
 mod utf7;
-
-use std::collections::{HashMap, HashSet};
-use std::net::TcpStream;
+mod wire;
 
 use anyhow::{anyhow, Context, Result};
-use imap::{Client, Session};
+use imap::Session;
+use std::collections::{HashMap, HashSet};
 
 use super::{Document, Item, ItemKey, Listing, NotReady, Source};
-use crate::config::{Auth, ImapAfter, ImapConfig};
+use crate::config::{ImapAfter, ImapConfig};
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::tls::{self, Connector, Stream, TlsMode};
+use crate::tls::Connector;
+use session::{connect, login, lost};
+use wire::{FetchError, Shared};
 
 /// UIDs per listing `UID FETCH`, to keep command lines short.
 const LIST_CHUNK: usize = 2000;
@@ -53,7 +55,11 @@ const PREFETCH_ITEMS: usize = 128;
 pub struct ImapSource {
     config: ImapConfig,
     label: String,
-    session: Session<Stream>,
+    session: Session<Shared>,
+    /// The same connection, for bulk body fetches (`wire`).
+    wire: Shared,
+    /// Numbers the tags of `wire`'s commands.
+    wire_tag: u32,
     uidvalidity: u32,
     can_move: bool,
     uidplus: bool,
@@ -79,7 +85,7 @@ impl ImapSource {
         );
         let connector = Connector::new(&server.tls)?;
         let address = connector.address();
-        let client = connect(&connector, server.tls.mode)?;
+        let (client, wire) = connect(&connector, server.tls.mode)?;
         let mut session = login(client, &server.account, &server.auth, &address)?;
         let capabilities = session
             .capabilities()
@@ -126,6 +132,8 @@ impl ImapSource {
             config,
             label,
             session,
+            wire,
+            wire_tag: 0,
             uidvalidity,
             can_move,
             uidplus,
@@ -158,15 +166,37 @@ impl ImapSource {
         query
     }
 
-    /// Fetches the bodies of `uids` in one command into the cache.
+    /// Fetches the bodies of `uids` in one command into the cache. Bodies the bulk reader did not
+    /// find are fetched again through the crate.
     fn fetch_bodies(&mut self, uids: &[u32]) -> Result<()> {
         let set = uid_set(uids);
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let address = self.address();
-        let fetches = match self.session.uid_fetch(&set, "(UID BODY.PEEK[])") {
+        self.wire_tag += 1;
+        let tag = format!("L{}", self.wire_tag);
+        match wire::fetch_bodies(&self.wire, &tag, &set, &wanted) {
+            Ok(bodies) => self.cache.extend(bodies),
+            Err(FetchError::Refused(why)) => {
+                // Some mails were expunged meanwhile, say: the others are fetched below.
+                log::debug!("bulk fetch of {set} refused: {why}");
+            }
+            Err(FetchError::Io(err)) => {
+                return Err(lost(imap::Error::Io(err), &address, "fetching mails"))
+            }
+        }
+        let missing: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|uid| !self.cache.contains_key(uid))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let fetches = match self
+            .session
+            .uid_fetch(uid_set(&missing), "(UID BODY.PEEK[])")
+        {
             Ok(fetches) => fetches,
-            // Some mails were expunged meanwhile: the others still came, in the unsolicited
-            // responses we cannot see; fetch them one by one below.
             Err(imap::Error::No(why)) => {
                 return Err(anyhow!("the server refused to send mails {set}: {why}"))
             }
@@ -179,6 +209,7 @@ impl ImapSource {
                 }
             }
         }
+        drop(fetches);
         self.drain_unsolicited();
         Ok(())
     }
@@ -210,7 +241,7 @@ impl ImapSource {
     fn post_action(&mut self, set: &str) -> Result<()> {
         let address = self.address();
         let after = self.config.after.clone();
-        let run = |session: &mut Session<Stream>, command: String, what: &str| -> Result<()> {
+        let run = |session: &mut Session<Shared>, command: String, what: &str| -> Result<()> {
             session
                 .run_command_and_check_ok(&command)
                 .map_err(|err| match err {
@@ -432,130 +463,6 @@ impl Source for ImapSource {
     }
 }
 
-/// Connects and reads the greeting; with STARTTLS, upgrades first.
-fn connect(connector: &Connector, mode: TlsMode) -> Result<Client<Stream>> {
-    let address = connector.address();
-    let stream = connector.connect()?;
-    if mode == TlsMode::Starttls {
-        let Stream::Plain(mut tcp) = stream else {
-            unreachable!("STARTTLS starts in plaintext")
-        };
-        starttls(&mut tcp, &address)?;
-        // No greeting after the upgrade (RFC 3501 §6.2.1).
-        return Ok(Client::new(connector.upgrade(tcp)?));
-    }
-    let mut client = Client::new(stream);
-    client
-        .read_greeting()
-        .map_err(|err| lost(err, &address, "waiting for its greeting"))?;
-    Ok(client)
-}
-
-/// The plaintext part of STARTTLS: greeting, command, tagged OK. Nothing is read past that line.
-fn starttls(tcp: &mut TcpStream, address: &str) -> Result<()> {
-    use std::io::Write;
-    let io_lost = |err: std::io::Error| {
-        anyhow!(err)
-            .context(format!("connection to {address} lost before STARTTLS"))
-            .context(Failure::Source)
-    };
-    let greeting = tls::read_line(tcp, 8192).map_err(io_lost)?;
-    if !greeting.starts_with(b"* OK") {
-        return Err(anyhow!(
-            "unexpected greeting from {address}: {}",
-            String::from_utf8_lossy(&greeting).trim_end()
-        ))
-        .context(Failure::Source);
-    }
-    tcp.write_all(b"a0 STARTTLS\r\n").map_err(io_lost)?;
-    loop {
-        let line = tls::read_line(tcp, 8192).map_err(io_lost)?;
-        if line.starts_with(b"a0 OK") {
-            return Ok(());
-        }
-        if line.starts_with(b"a0 ") {
-            return Err(anyhow!(
-                "{address} refused STARTTLS: {}; use --tls implicit (port 993)",
-                String::from_utf8_lossy(&line).trim_end()
-            ))
-            .context(Failure::Source);
-        }
-    }
-}
-
-struct XOAuth2<'a> {
-    user: &'a str,
-    token: &'a str,
-}
-
-impl imap::Authenticator for XOAuth2<'_> {
-    type Response = String;
-    fn process(&self, challenge: &[u8]) -> String {
-        // After a refused token the server sends its error as a challenge and waits for an empty
-        // answer before its final NO (Gmail, Outlook).
-        if challenge.is_empty() {
-            format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
-        } else {
-            String::new()
-        }
-    }
-}
-
-fn login(
-    client: Client<Stream>,
-    account: &str,
-    auth: &Auth,
-    address: &str,
-) -> Result<Session<Stream>> {
-    let result = match auth {
-        Auth::Password(password) => client.login(account, password.expose()),
-        Auth::XOAuth2(token) => client.authenticate(
-            "XOAUTH2",
-            &XOAuth2 {
-                user: account,
-                token: token.expose(),
-            },
-        ),
-    };
-    result.map_err(|(err, _client)| match err {
-        imap::Error::No(why) | imap::Error::Bad(why) => {
-            let remedy = if why.contains("PRIVACYREQUIRED") || why.contains("Plaintext") {
-                "the server will not log in without encryption; use --tls implicit or --tls \
-                 starttls"
-            } else if matches!(auth, Auth::XOAuth2(_)) {
-                "check --account and that the token is fresh and allows IMAP"
-            } else {
-                "check --account and the password (Gmail: an app password, not the account's)"
-            };
-            anyhow!("{address} refused the login of {account}: {why}; {remedy}")
-                .context(Failure::Auth)
-        }
-        err => lost(err, address, "logging in"),
-    })
-}
-
-/// A protocol or connection error that stops the run (exit 4).
-fn lost(err: imap::Error, address: &str, doing: &str) -> anyhow::Error {
-    let what = match &err {
-        imap::Error::Io(io) if is_timeout(io) => "the server stopped answering".to_string(),
-        imap::Error::Io(_) | imap::Error::ConnectionLost => "the connection was lost".to_string(),
-        imap::Error::No(_) | imap::Error::Bad(_) => "the server refused".to_string(),
-        _ => "the server's answer could not be read".to_string(),
-    };
-    anyhow!("{err}")
-        .context(format!(
-            "{what} while {doing} ({address}); mails not yet acknowledged are taken by the next run"
-        ))
-        .context(Failure::Source)
-}
-
-fn is_timeout(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-    )
-}
-
 /// An IMAP quoted string.
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -602,16 +509,5 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
-    }
-
-    #[test]
-    fn xoauth2_answer() {
-        use imap::Authenticator;
-        let auth = XOAuth2 {
-            user: "a@b",
-            token: "t",
-        };
-        assert_eq!(auth.process(b""), "user=a@b\x01auth=Bearer t\x01\x01");
-        assert_eq!(auth.process(b"{\"status\":\"401\"}"), "");
     }
 }
