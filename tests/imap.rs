@@ -688,3 +688,82 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         "20 kills, {finished} runs finished before their kill, {seen_by_then} mails done by then"
     );
 }
+
+#[test]
+fn since_limits_a_first_run_and_dry_run_changes_nothing() {
+    let user = Dovecot::get().user("since");
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(400 * 24 * 3600);
+    user.deliver_received(&pdf_mail(90, 2000).0, long_ago);
+    user.deliver(&pdf_mail(91, 2000).0);
+    let env = TestEnv::new();
+    let args = ["--select", "all", "--since", "30d"];
+    let mut with_dry_run = args.to_vec();
+    with_dry_run.push("--dry-run");
+    let ran = run(&env, &user, &with_dry_run);
+    ran.expect_code(0);
+    assert!(
+        ran.stdout.contains("facture-0091.pdf") && !ran.stdout.contains("facture-0090.pdf"),
+        "{}",
+        ran.explain()
+    );
+    assert!(env.cold_visible().is_empty());
+    assert!(user.messages("INBOX").iter().all(|m| !m.seen()));
+    run(&env, &user, &args).expect_code(0).expect_quiet();
+    assert_eq!(env.cold_visible(), vec!["facture-0091.pdf"]);
+    let seen: Vec<bool> = user.messages("INBOX").iter().map(|m| m.seen()).collect();
+    assert_eq!(seen, vec![false, true]);
+}
+
+#[test]
+fn a_mail_whose_documents_are_all_filtered_out_is_still_acknowledged() {
+    let user = Dovecot::get().user("filtered");
+    user.deliver(&mail(
+        "Compte rendu",
+        "docx@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("ci-joint"),
+                Part::base64(
+                    &[
+                        "Content-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name=\"cr.docx\"",
+                        "Content-Disposition: attachment; filename=\"cr.docx\"",
+                    ],
+                    b"PK\x03\x04 docx",
+                ),
+            ],
+        ),
+    ));
+    user.deliver(&pdf_mail(95, 2000).0);
+    let env = TestEnv::new();
+    let ran = run(&env, &user, &["--filter", r"/.*\.pdf$/i", "--json"]);
+    ran.expect_code(0);
+    assert_eq!(ran.summary()["deposited"], 2, "{}", ran.explain());
+    assert_eq!(env.cold_visible(), vec!["facture-0095.pdf"]);
+    assert!(user.messages("INBOX").iter().all(|m| m.seen()));
+}
+
+#[test]
+fn without_move_and_uidplus_a_move_is_copy_delete_expunge() {
+    let user = Dovecot::legacy().user("legacy");
+    for n in 0..3 {
+        user.deliver(&pdf_mail(96 + n, 2000).0);
+    }
+    user.folder("Archives");
+    let env = TestEnv::new();
+    run(&env, &user, &["--move-to", "Archives", "-vv"])
+        .expect_code(0)
+        .expect_stderr_contains("MOVE false, UIDPLUS false");
+    assert_eq!(env.cold_visible().len(), 3);
+    assert!(
+        user.messages("INBOX").is_empty(),
+        "{:?}",
+        user.messages("INBOX")
+    );
+    let archived = user.messages("Archives");
+    assert_eq!(archived.len(), 3);
+    assert!(
+        archived.iter().all(|m| !m.flags.contains('T')),
+        "{archived:?}"
+    );
+}

@@ -49,6 +49,7 @@ pub struct Dovecot {
 
 static LOCAL: OnceLock<Dovecot> = OnceLock::new();
 static REMOTE: OnceLock<Dovecot> = OnceLock::new();
+static LEGACY: OnceLock<Dovecot> = OnceLock::new();
 static CERT: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -78,15 +79,25 @@ impl Stored {
 impl Dovecot {
     /// The shared instance on 127.0.0.1.
     pub fn get() -> &'static Dovecot {
-        LOCAL.get_or_init(|| Dovecot::start("127.0.0.1"))
+        LOCAL.get_or_init(|| Dovecot::start("127.0.0.1", ""))
     }
 
     /// A second instance on 127.0.0.2, where plaintext logins from 127.0.0.1 are refused.
     pub fn remote() -> &'static Dovecot {
-        REMOTE.get_or_init(|| Dovecot::start("127.0.0.2"))
+        REMOTE.get_or_init(|| Dovecot::start("127.0.0.2", ""))
     }
 
-    fn start(host: &str) -> Dovecot {
+    /// An instance that advertises neither MOVE nor UIDPLUS after login, like older servers.
+    pub fn legacy() -> &'static Dovecot {
+        LEGACY.get_or_init(|| {
+            Dovecot::start(
+                "127.0.0.1",
+                "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE\n",
+            )
+        })
+    }
+
+    fn start(host: &str, extra_config: &str) -> Dovecot {
         assert!(
             is_root(),
             "the Dovecot tests need root: Dovecot's mail processes run as nobody"
@@ -111,14 +122,12 @@ impl Dovecot {
         fs::create_dir_all(dir.join("users")).unwrap();
         fs::set_permissions(dir.join("users"), fs::Permissions::from_mode(0o755)).unwrap();
         let [imap_port, imaps_port, pop3_port, pop3s_port] = free_ports(host);
-        fs::write(
-            dir.join("dovecot.conf"),
-            config(&dir, host, imap_port, imaps_port, pop3_port, pop3s_port),
-        )
-        .unwrap();
+        let mut text = config(&dir, host, imap_port, imaps_port, pop3_port, pop3s_port);
+        text.push_str(extra_config);
+        fs::write(dir.join("dovecot.conf"), text).unwrap();
         // Dovecot in the foreground under a shell that kills it once our end of the pipe closes.
-        let script = "dovecot -F -c \"$1/dovecot.conf\" & pid=$!; cat >/dev/null; \
-                      kill -KILL $pid 2>/dev/null; sleep 0.2; rm -rf \"$1\"";
+        let script = "PATH=/usr/sbin:/usr/bin:$PATH; dovecot -F -c \"$1/dovecot.conf\" & \
+                      pid=$!; cat >/dev/null; kill -KILL $pid 2>/dev/null; sleep 0.2; rm -rf \"$1\"";
         let keeper = Command::new("sh")
             .args(["-c", script, "sh"])
             .arg(&dir)
@@ -258,6 +267,22 @@ impl User {
 
     pub fn deliver(&self, raw: &[u8]) {
         self.deliver_to("INBOX", raw);
+    }
+
+    /// Puts a mail into INBOX as received at `when` (Maildir's arrival date is the file's mtime).
+    pub fn deliver_received(&self, raw: &[u8], when: std::time::SystemTime) {
+        self.deliver_to("INBOX", raw);
+        let newest = self
+            .messages("INBOX")
+            .into_iter()
+            .last()
+            .expect("the mail just delivered");
+        fs::File::options()
+            .write(true)
+            .open(&newest.file)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
     }
 
     /// The mails of `mailbox` as the server stores them, in delivery order.
