@@ -77,9 +77,9 @@ LANCEUR_TOKEN or --token-file (XOAUTH2, Gmail and Outlook).",
 const IMAP_AFTER_HELP: &str = "\
 Examples:
   LANCEUR_PASSWORD='abcd efgh ijkl mnop' lanceur imap --server imap.gmail.com \\
-      --account factures@example.fr --folder INBOX --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
+      --account factures@example.fr --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
   lanceur imap --server mail.example.fr --account scan --password-file /etc/lanceur/scan.pw \\
-      --folder 'Reçus' --select all --since 2025-01-01 --after move --move-to Archivé --dest /srv/cold/in
+      --folder 'Reçus' --select all --since 2025-01-01 --move-to Archivé --dest /srv/cold/in
 
 crontab line (every 5 minutes; overlapping runs exit with code 6 and do nothing):
   */5 * * * *  lanceur imap --server imap.gmail.com --account f@example.fr \\
@@ -402,10 +402,8 @@ pub enum After {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Mailbox options")]
 pub struct ImapArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
-
     /// The mailbox to read, e.g. INBOX, Factures, [Gmail]/All Mail
     #[arg(
         long,
@@ -464,6 +462,9 @@ is never downloaded again."
 [Gmail]/Corbeille. Implies --after move."
     )]
     pub move_to: Option<String>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
 
     #[command(flatten)]
     pub mail: MailArgs,
@@ -606,6 +607,51 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn imap_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "lanceur",
+            "imap",
+            "--server",
+            "imap.gmail.com",
+            "--account",
+            "f@example.fr",
+            "--folder",
+            "[Gmail]/All Mail",
+            "--select",
+            "all",
+            "--since",
+            "2025-01-31",
+            "--after",
+            "keep",
+            "--tls",
+            "starttls",
+            "--take",
+            "both",
+            "--timeout",
+            "10s",
+            "-d",
+            "cold",
+        ])
+        .unwrap();
+        let Command::Imap(args) = cli.command else {
+            panic!("not imap")
+        };
+        assert_eq!(args.folder, "[Gmail]/All Mail");
+        assert_eq!(args.select, Select::All);
+        assert_eq!(args.since, Some(Since::Date(2025, 1, 31)));
+        assert_eq!(args.after, Some(After::Keep));
+        assert_eq!(args.server.tls, TlsMode::Starttls);
+        assert_eq!(args.server.timeout, Duration::from_secs(10));
+        assert_eq!(args.mail.take, Take::Both);
+        assert_eq!(
+            parse_since("30d"),
+            Ok(Since::Age(Duration::from_secs(30 * 86_400)))
+        );
+        assert!(parse_since("2025-13-01").is_err());
+        assert!(parse_since("soon").is_err());
     }
 
     #[test]
