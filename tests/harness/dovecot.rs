@@ -126,8 +126,10 @@ impl Dovecot {
         text.push_str(extra_config);
         fs::write(dir.join("dovecot.conf"), text).unwrap();
         // Dovecot in the foreground under a shell that kills it once our end of the pipe closes.
-        let script = "PATH=/usr/sbin:/usr/bin:$PATH; dovecot -F -c \"$1/dovecot.conf\" & \
-                      pid=$!; cat >/dev/null; kill -KILL $pid 2>/dev/null; sleep 0.2; rm -rf \"$1\"";
+        // The shell ignores Ctrl-C and TERM sent to the whole group, so that it still cleans up.
+        let script = "trap '' INT TERM HUP; PATH=/usr/sbin:/usr/bin:$PATH; \
+                      dovecot -F -c \"$1/dovecot.conf\" & pid=$!; cat >/dev/null; \
+                      kill -KILL $pid 2>/dev/null; sleep 0.2; rm -rf \"$1\"";
         let keeper = Command::new("sh")
             .args(["-c", script, "sh"])
             .arg(&dir)
