@@ -4,7 +4,7 @@
 //! every line, to learn whether it is complete. A mail is mostly base64 in 76-byte lines, so a
 //! batch of PDFs costs one parse per 76 bytes: a third of lanceur's CPU time on a mailbox of
 //! invoices. For `UID FETCH <set> BODY.PEEK[]` alone, lanceur therefore sends the command and reads
-//! the answer itself, each literal with one `read_exact`; everything else goes through the crate.
+//! the answer itself, each literal in one bulk read; everything else goes through the crate.
 //!
 //! Both share the connection through `Shared`. That is sound because the crate reads only while a
 //! command of its own is running, and the server sends nothing between the tagged end of one
@@ -108,8 +108,15 @@ fn read_answer(
             match literal_start(&line) {
                 Some((open, size)) => {
                     let before = &line[..open];
-                    let mut literal = vec![0u8; size];
-                    reader.read_exact(&mut literal)?;
+                    // Grown as bytes arrive, not allocated at the size the server announces.
+                    let mut literal = Vec::with_capacity(size.min(16 << 20));
+                    let got = (&mut *reader).take(size as u64).read_to_end(&mut literal)?;
+                    if got < size {
+                        return Err(FetchError::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the server closed the connection in the middle of a mail",
+                        )));
+                    }
                     if ends_with_ignore_case(trim_end(before), b"BODY[]") {
                         body = Some(literal);
                     }
