@@ -50,7 +50,8 @@ pub struct Dovecot {
 static LOCAL: OnceLock<Dovecot> = OnceLock::new();
 static REMOTE: OnceLock<Dovecot> = OnceLock::new();
 static LEGACY: OnceLock<Dovecot> = OnceLock::new();
-static CERT: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
+/// The certificate and its key (PEM), made once per process and shared by the instances.
+static CERT: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A user of one instance, with an empty Maildir.
@@ -102,7 +103,7 @@ impl Dovecot {
             is_root(),
             "the Dovecot tests need root: Dovecot's mail processes run as nobody"
         );
-        let (_, cert, key) = CERT.get_or_init(make_certificate);
+        let (cert, key) = CERT.get_or_init(make_certificate);
         let dir = tempfile::Builder::new()
             .prefix("lanceur-dovecot-")
             .tempdir()
@@ -114,8 +115,8 @@ impl Dovecot {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         std::os::unix::fs::chown(dir.join("mail"), Some(MAIL_UID), Some(MAIL_GID)).unwrap();
-        fs::copy(cert, dir.join("ssl/cert.pem")).unwrap();
-        fs::copy(key, dir.join("ssl/key.pem")).unwrap();
+        fs::write(dir.join("ssl/cert.pem"), cert).unwrap();
+        fs::write(dir.join("ssl/key.pem"), key).unwrap();
         fs::set_permissions(dir.join("ssl/key.pem"), fs::Permissions::from_mode(0o600)).unwrap();
         // One passwd-file per user: Dovecot re-reads a changed file only when its mtime moves,
         // which two users added within the same second would not do.
@@ -453,7 +454,7 @@ fn free_ports(host: &str) -> [u16; 4] {
 }
 
 /// A self-signed certificate for localhost, 127.0.0.1 and 127.0.0.2, made once per process.
-fn make_certificate() -> (tempfile::TempDir, PathBuf, PathBuf) {
+fn make_certificate() -> (Vec<u8>, Vec<u8>) {
     let dir = tempfile::Builder::new()
         .prefix("lanceur-cert-")
         .tempdir()
@@ -485,7 +486,7 @@ fn make_certificate() -> (tempfile::TempDir, PathBuf, PathBuf) {
         "openssl failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    (dir, cert, key)
+    (fs::read(cert).unwrap(), fs::read(key).unwrap())
 }
 
 fn chown_tree(path: &Path) {
