@@ -20,6 +20,7 @@ mod lock;
 mod report;
 mod secret;
 mod source;
+mod tls;
 
 use config::Launcher;
 use report::Reporter;

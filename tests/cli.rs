@@ -41,7 +41,11 @@ fn version() {
         .output()
         .expect("git");
     let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
-    assert!(!head.is_empty() && ran.stdout.contains(&head), "{head}\n{}", ran.explain());
+    assert!(
+        !head.is_empty() && ran.stdout.contains(&head),
+        "{head}\n{}",
+        ran.explain()
+    );
 }
 
 #[test]

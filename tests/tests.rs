@@ -18,4 +18,5 @@ mod cli;
 mod crash;
 mod dir;
 mod filter;
+mod imap;
 mod o365;

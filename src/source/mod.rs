@@ -39,6 +39,7 @@ use crate::config::{Launcher, SourceConfig};
 pub mod adullact;
 pub mod dir;
 pub mod folder;
+pub mod imap;
 pub mod o365;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
@@ -67,6 +68,10 @@ pub struct Item {
     pub size: u64,
     /// The source's own index for this item in its listing; opaque to everyone else.
     pub slot: usize,
+    /// Other identities of the same item, which the journal may know it by: an IMAP mail by its
+    /// Message-ID, should the mailbox's UIDVALIDITY change and its UIDs become new keys. The cycle
+    /// takes an item known under any of them as known, and records them all.
+    pub aliases: Vec<ItemKey>,
 }
 
 /// What `Source::list` found.
@@ -167,5 +172,6 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
             &launcher.state_dir,
             launcher.dry_run,
         )?)),
+        SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(config.clone())?)),
     }
 }

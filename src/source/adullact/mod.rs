@@ -405,6 +405,7 @@ impl Source for AdullactSource {
                 name: None,
                 size: envelope.size,
                 slot,
+                aliases: Vec::new(),
             })
             .collect();
         self.envelopes = envelopes;

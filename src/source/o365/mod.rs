@@ -402,6 +402,7 @@ impl Source for O365Source {
                 // Graph's listing has no size; --max-bytes counts these mails as empty.
                 size: 0,
                 slot,
+                aliases: Vec::new(),
             })
             .collect();
         self.messages = messages;

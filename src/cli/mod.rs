@@ -10,7 +10,17 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::deposit::IndexFormat;
 
+mod adullact;
+mod dir;
+mod imap;
 pub mod o365;
+mod server;
+
+pub use crate::tls::TlsMode;
+pub use adullact::{AdullactArgs, EnvelopeType};
+pub use dir::DirArgs;
+pub use imap::{After, ImapArgs, Select, Since};
+pub use server::ServerArgs;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -57,7 +67,7 @@ upload folder) into the COLD folder, then deletes them or moves them to an archi
 A file is taken only when it has not changed for --min-age and does not look like a file still \
 being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or system clutter \
 (Thumbs.db, desktop.ini).",
-        after_help = DIR_AFTER_HELP
+        after_help = dir::AFTER_HELP
     )]
     Dir(DirArgs),
 
@@ -86,7 +96,7 @@ Use --index idx or json to write them.
 An envelope that cannot be decoded (corrupt, incomplete, hostile: archive entries with .. or \
 absolute paths or links, archives that expand past the bounds, XML with a DTD, bad base64) is \
 reported and left where it is, or moved to --failed; the other envelopes go on.",
-        after_help = ADULLACT_AFTER_HELP
+        after_help = adullact::AFTER_HELP
     )]
     Adullact(AdullactArgs),
     #[command(
@@ -95,34 +105,14 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = o365::O365_AFTER_HELP
     )]
     O365(o365::O365Command),
+
+    /// Deposit the attachments of the mails of an IMAP mailbox (Gmail, Outlook, Dovecot…)
+    #[command(
+        long_about = imap::LONG_ABOUT,
+        after_help = imap::AFTER_HELP
+    )]
+    Imap(ImapArgs),
 }
-
-const ADULLACT_AFTER_HELP: &str = "\
-Examples:
-  lanceur adullact --source /srv/pastell/depot --dest /srv/ezged/cold/actes --index idx
-  lanceur adullact -s /srv/s2low/in -d /srv/cold/helios --type helios --archive /srv/s2low/done \\
-      --failed /srv/s2low/failed
-
-crontab line (every minute; overlapping runs exit with code 6 and do nothing):
-  * * * * *  lanceur adullact --source /srv/pastell/depot --dest /srv/ezged/cold/actes --index idx
-
-Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
-
-Exit codes: 0 done, 1 some envelopes failed, 2 usage, 4 source folder unavailable,
-5 COLD folder not writable, 6 already running.";
-
-const DIR_AFTER_HELP: &str = "\
-Examples:
-  lanceur dir --source /srv/scans --dest /srv/ezged/cold/scans --filter '/.*\\.pdf/i'
-  lanceur dir -s /mnt/share/in -d /srv/cold/in --archive /mnt/share/done --index idx
-
-crontab line (every minute; overlapping runs exit with code 6 and do nothing):
-  * * * * *  lanceur dir --source /srv/scans --dest /srv/ezged/cold/scans
-
-Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
-
-Exit codes: 0 done, 1 some items failed, 2 usage, 3 authentication, 4 source unavailable,
-5 COLD folder not writable, 6 already running.";
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.
 #[derive(Debug, Args, Clone)]
@@ -258,17 +248,8 @@ RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
     pub verbose: u8,
 }
 
-/// What to deposit from a mail; shared by every mail protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum Take {
-    /// The files attached to the mail, under their own names
-    #[default]
-    Attachments,
-    /// The whole mail, as one .eml file
-    Eml,
-    /// Both the attachments and the whole mail
-    Both,
-}
+/// What to deposit from a mail; defined beside the code that does it.
+pub use crate::extract::mail::Take;
 
 /// Options shared by the mail protocols (imap, pop, o365).
 #[derive(Debug, Args, Clone)]
@@ -289,168 +270,7 @@ that has none) is still acknowledged and journaled, so it is never downloaded ag
     pub take: Take,
 }
 
-#[derive(Debug, Args, Clone)]
-pub struct DirArgs {
-    /// The folder to take files from
-    #[arg(
-        short = 's',
-        long,
-        value_name = "FOLDER",
-        long_help = "The folder to take files from (\"chemin source\" in the EzGED form). Only \
-regular files directly inside it are taken, unless --recursive."
-    )]
-    pub source: PathBuf,
-
-    /// Also take files from subfolders
-    #[arg(
-        short = 'r',
-        long,
-        long_help = "Also take files from subfolders, at any depth (hidden folders excepted). \
-The folders themselves are left in place, even when emptied."
-    )]
-    pub recursive: bool,
-
-    /// Take a file only once it has not changed for this long
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "5s",
-        value_parser = parse_duration,
-        long_help = "A file whose modification time is more recent than this is left for a later \
-run, because a scanner, a copy or an upload may still be writing it; its size and time are \
-checked again just before it is taken. Examples: 5s (default), 1m, 0s to take files at once."
-    )]
-    pub min_age: Duration,
-
-    /// Move taken files here instead of deleting them
-    #[arg(
-        long,
-        value_name = "FOLDER",
-        long_help = "After a file is deposited and journaled, move it to FOLDER instead of \
-deleting it (subfolders are recreated with --recursive). A name already present in FOLDER gets \
-a number. Moving across volumes is a copy, fsync and delete."
-    )]
-    pub archive: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// `--type`: which envelopes a launcher takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum EnvelopeType {
-    /// Recognise each envelope's type from its content
-    #[default]
-    Auto,
-    /// Actes (collectivity and prefecture): ACTES XML, S²LOW tarballs, Pastell actes
-    #[value(name = "acte_nature")]
-    ActeNature,
-    /// PES V2 (collectivity and treasury): PES_Aller, PES_Retour, PES_ACQUIT
-    Helios,
-    /// Chorus Pro invoices: CPPFacturePivot, CPPStatut
-    #[value(name = "chorus_fact")]
-    ChorusFact,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct AdullactArgs {
-    /// The folder where the platform drops its envelopes
-    #[arg(
-        short = 's',
-        long,
-        value_name = "FOLDER",
-        long_help = "The folder where Pastell's depot connector or S²LOW drops envelopes. Its \
-subfolders are folder envelopes (taken once their --marker is there); its .zip, .tar.gz and \
-.tgz files are archive envelopes; its other files are grouped around the file that names them \
-(metadata file, ACTES or PES XML). A file that nothing names is left alone."
-    )]
-    pub source: PathBuf,
-
-    /// Envelope type: auto, acte_nature, helios or chorus_fact
-    #[arg(
-        long = "type",
-        value_enum,
-        default_value_t = EnvelopeType::Auto,
-        value_name = "TYPE",
-        long_help = "auto (default): recognise each envelope's type from its content (ACTES, PES \
-or Chorus XML, Pastell's flux type or keys); an envelope with none of them is deposited as \
-ENVELOPE_TYPE = generic. acte_nature, helios, chorus_fact: this folder holds that type only; an \
-envelope recognised as another type fails (and goes to --failed), and one without a recognisable \
-type is taken as this type."
-    )]
-    pub envelope_type: EnvelopeType,
-
-    /// Take an envelope only once it has not changed for this long
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "5s",
-        value_parser = parse_duration,
-        long_help = "An envelope with a file more recent than this is left for a later run, \
-because the platform may still be writing it; sizes and times are checked again just before it \
-is taken. Examples: 5s (default), 1m, 0s to take envelopes at once."
-    )]
-    pub min_age: Duration,
-
-    /// Name of the file that marks a folder envelope complete
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "fichier_termine.txt",
-        long_help = "A folder envelope is taken only once this file is in it: Pastell's depot \
-connector writes it after everything else when its \"create a completion file\" option is on \
-(turn it on; its name is configurable there too). The marker itself is not deposited. Default: \
-fichier_termine.txt."
-    )]
-    pub marker: String,
-
-    /// Move deposited envelopes here instead of deleting them
-    #[arg(
-        long,
-        value_name = "FOLDER",
-        long_help = "After an envelope's documents are deposited and journaled, move the \
-envelope (folder, archive or files) to FOLDER instead of deleting it. A name already present \
-gets a number. The folder must exist."
-    )]
-    pub archive: Option<PathBuf>,
-
-    /// Move envelopes that cannot be decoded here
-    #[arg(
-        long,
-        value_name = "FOLDER",
-        long_help = "An envelope that cannot be decoded is reported (exit code 1) and, without \
-this option, left in place, so it is reported again on every run until someone removes it. With \
-it, the envelope is moved to FOLDER and the message says so. The folder must exist."
-    )]
-    pub failed: Option<PathBuf>,
-
-    /// Refuse an envelope that expands to more than this (e.g. 500M, 2G)
-    #[arg(
-        long,
-        value_name = "SIZE",
-        default_value = "2G",
-        value_parser = parse_size,
-        long_help = "Bound on the bytes an envelope's archives expand to, counted as they are \
-read (nested attachments included): past it the envelope is refused as a possible zip bomb and \
-nothing of it is deposited. Suffixes K, M, G. Default: 2G."
-    )]
-    pub max_expanded_size: u64,
-
-    /// Refuse an envelope whose archives hold more files than this
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 10_000,
-        long_help = "Bound on the number of files in an envelope's archives (nested attachments \
-included): past it the envelope is refused. Default: 10000."
-    )]
-    pub max_entries: usize,
-
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" {
         return Ok(Duration::ZERO);
     }
@@ -508,97 +328,10 @@ mod tests {
     }
 
     #[test]
-    fn adullact_flags_parse() {
-        let cli = Cli::try_parse_from([
-            "lanceur",
-            "adullact",
-            "-s",
-            "in",
-            "-d",
-            "cold",
-            "--type",
-            "chorus_fact",
-            "--marker",
-            "FIN",
-            "--archive",
-            "a",
-            "--failed",
-            "f",
-            "--max-expanded-size",
-            "500M",
-            "--max-entries",
-            "50",
-            "--index",
-            "json",
-        ])
-        .unwrap();
-        let Command::Adullact(args) = cli.command else {
-            panic!("not adullact");
-        };
-        assert_eq!(args.envelope_type, EnvelopeType::ChorusFact);
-        assert_eq!(args.marker, "FIN");
-        assert_eq!(args.archive, Some(PathBuf::from("a")));
-        assert_eq!(args.failed, Some(PathBuf::from("f")));
-        assert_eq!(args.max_expanded_size, 500 << 20);
-        assert_eq!(args.max_entries, 50);
-        assert_eq!(args.min_age, Duration::from_secs(5));
-        assert_eq!(args.common.index, IndexFormat::Json);
-        let defaults = Cli::try_parse_from(["lanceur", "adullact", "-s", "i", "-d", "c"]).unwrap();
-        let Command::Adullact(args) = defaults.command else {
-            panic!("not adullact");
-        };
-        assert_eq!(args.envelope_type, EnvelopeType::Auto);
-        assert_eq!(args.marker, "fichier_termine.txt");
-        assert!(Cli::try_parse_from([
-            "lanceur", "adullact", "-s", "i", "-d", "c", "--type", "pes"
-        ])
-        .is_err());
-    }
-
-    #[test]
     fn durations() {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("soon").is_err());
-    }
-
-    #[test]
-    fn dir_flags_parse() {
-        let cli = Cli::try_parse_from([
-            "lanceur",
-            "dir",
-            "-s",
-            "in",
-            "-d",
-            "cold",
-            "-f",
-            "a",
-            "-f",
-            "b",
-            "-x",
-            "c",
-            "--index",
-            "idx",
-            "--max-items",
-            "3",
-            "--max-bytes",
-            "1M",
-            "--min-age",
-            "0s",
-            "-vv",
-        ])
-        .unwrap();
-        let Command::Dir(args) = cli.command else {
-            panic!("not dir")
-        };
-        assert_eq!(args.source, PathBuf::from("in"));
-        assert_eq!(args.common.filter, vec!["a", "b"]);
-        assert_eq!(args.common.exclude, vec!["c"]);
-        assert_eq!(args.common.index, IndexFormat::Idx);
-        assert_eq!(args.common.max_items, Some(3));
-        assert_eq!(args.common.max_bytes, Some(1 << 20));
-        assert_eq!(args.min_age, Duration::ZERO);
-        assert_eq!(args.common.verbose, 2);
     }
 }

@@ -17,7 +17,12 @@ use crate::extract::archive::Limits;
 use crate::filter::Filter;
 use crate::source::adullact::Kind;
 
+mod imap;
 pub mod o365;
+mod server;
+
+pub use imap::{ImapAfter, ImapConfig};
+pub use server::Auth;
 
 /// A launcher, ready to run one cycle.
 #[derive(Debug)]
@@ -42,6 +47,7 @@ pub enum SourceConfig {
     Dir(DirConfig),
     Adullact(AdullactConfig),
     O365(o365::O365Config),
+    Imap(ImapConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +77,7 @@ impl Launcher {
             Command::Dir(args) => dir_launcher(args),
             Command::Adullact(args) => adullact_launcher(args),
             Command::O365(O365Command::Run(args)) => o365::launcher(args),
+            Command::Imap(args) => imap::launcher(args),
             Command::O365(O365Command::Login(_)) => {
                 bail!("the login step has no launcher to run (main dispatches it)")
             }
@@ -183,7 +190,7 @@ fn adullact_launcher(args: AdullactArgs) -> Result<Launcher> {
     common(args.common, dest, &derived, source)
 }
 
-fn common(
+pub(crate) fn common(
     args: CommonArgs,
     dest: PathBuf,
     derived: &str,
@@ -280,7 +287,7 @@ pub fn derived_name_from(
     }
 }
 
-fn absolute(path: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("invalid path {}", path.display()))
 }
 
@@ -296,11 +303,11 @@ fn default_state_root() -> Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser;
 
-    fn launcher(args: &[&str]) -> Result<Launcher> {
+    pub(crate) fn launcher(args: &[&str]) -> Result<Launcher> {
         let cli = crate::cli::Cli::try_parse_from(args).unwrap();
         Launcher::from_command(cli.command)
     }

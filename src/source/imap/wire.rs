@@ -1,0 +1,251 @@
+//! Reading mail bodies in bulk straight off the connection.
+//!
+//! The `imap` crate reads a response line by line and parses the response again from its start at
+//! every line, to learn whether it is complete. A mail is mostly base64 in 76-byte lines, so a
+//! batch of PDFs costs one parse per 76 bytes: a third of lanceur's CPU time on a mailbox of
+//! invoices. For `UID FETCH <set> BODY.PEEK[]` alone, lanceur therefore sends the command and reads
+//! the answer itself, each literal in one bulk read; everything else goes through the crate.
+//!
+//! Both share the connection through `Shared`. That is sound because the crate reads only while a
+//! command of its own is running, and the server sends nothing between the tagged end of one
+//! command and the next command (RFC 3501 §5.3: untagged data outside a command is only allowed
+//! while the client waits, which lanceur never does): the crate's buffer is empty whenever this
+//! module speaks, and this module reads exactly up to the end of its own command. A mail that this
+//! reader does not find in the answer (a server sending `BODY[]` as a quoted string, say) is simply
+//! missing, and the caller fetches it again through the crate.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::rc::Rc;
+
+use crate::tls::Stream;
+
+/// One connection, used by the `imap` crate and by `fetch_bodies` in turn.
+#[derive(Clone)]
+pub struct Shared(Rc<RefCell<Stream>>);
+
+impl Shared {
+    pub fn new(stream: Stream) -> Shared {
+        Shared(Rc::new(RefCell::new(stream)))
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared(stream)")
+    }
+}
+
+impl Read for Shared {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// How a bulk fetch ended badly.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The connection failed or the answer made no sense: the run stops.
+    Io(io::Error),
+    /// The server answered NO or BAD, with its text.
+    Refused(String),
+}
+
+impl From<io::Error> for FetchError {
+    fn from(err: io::Error) -> FetchError {
+        FetchError::Io(err)
+    }
+}
+
+/// Largest literal accepted, far above any mail a server delivers.
+const MAX_LITERAL: usize = 1 << 31;
+
+/// Sends `<tag> UID FETCH <set> BODY.PEEK[]` and returns the bodies of the `wanted` UIDs found in
+/// the answer. `tag` must differ from the crate's own tags (`a1`, `a2`, …).
+pub fn fetch_bodies(
+    stream: &Shared,
+    tag: &str,
+    set: &str,
+    wanted: &HashSet<u32>,
+) -> Result<HashMap<u32, Vec<u8>>, FetchError> {
+    let mut connection = stream.clone();
+    connection.write_all(format!("{tag} UID FETCH {set} BODY.PEEK[]\r\n").as_bytes())?;
+    connection.flush()?;
+    let mut reader = BufReader::with_capacity(64 << 10, connection);
+    read_answer(&mut reader, tag, wanted)
+}
+
+fn read_answer(
+    reader: &mut impl BufRead,
+    tag: &str,
+    wanted: &HashSet<u32>,
+) -> Result<HashMap<u32, Vec<u8>>, FetchError> {
+    let mut bodies = HashMap::new();
+    let tagged = format!("{tag} ");
+    loop {
+        // One response: its text outside literals, and the literal that follows `BODY[]`.
+        let mut text: Vec<u8> = Vec::new();
+        let mut body: Option<Vec<u8>> = None;
+        loop {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                return Err(FetchError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                )));
+            }
+            match literal_start(&line) {
+                Some((open, size)) => {
+                    let before = &line[..open];
+                    // Grown as bytes arrive, not allocated at the size the server announces.
+                    let mut literal = Vec::with_capacity(size.min(16 << 20));
+                    let got = (&mut *reader).take(size as u64).read_to_end(&mut literal)?;
+                    if got < size {
+                        return Err(FetchError::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the server closed the connection in the middle of a mail",
+                        )));
+                    }
+                    if ends_with_ignore_case(trim_end(before), b"BODY[]") {
+                        body = Some(literal);
+                    }
+                    text.extend_from_slice(before);
+                    text.extend_from_slice(b"\"\"");
+                }
+                None => {
+                    text.extend_from_slice(&line);
+                    break;
+                }
+            }
+        }
+        if text.starts_with(tagged.as_bytes()) {
+            let status = String::from_utf8_lossy(&text[tagged.len()..])
+                .trim_end()
+                .to_string();
+            return if status
+                .get(..2)
+                .is_some_and(|s| s.eq_ignore_ascii_case("OK"))
+            {
+                Ok(bodies)
+            } else {
+                Err(FetchError::Refused(status))
+            };
+        }
+        if let (Some(uid), Some(body)) = (fetch_uid(&text), body) {
+            if wanted.contains(&uid) {
+                bodies.insert(uid, body);
+            }
+        }
+    }
+}
+
+/// Where a literal `{N}` at the end of `line` opens, and N.
+fn literal_start(line: &[u8]) -> Option<(usize, usize)> {
+    let line = line.strip_suffix(b"\n")?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let digits = &inner[open + 1..];
+    if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let size: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    (size <= MAX_LITERAL).then_some((open, size))
+}
+
+/// The UID of an untagged FETCH response, from its text outside literals.
+fn fetch_uid(text: &[u8]) -> Option<u32> {
+    if !text.starts_with(b"* ") {
+        return None;
+    }
+    let upper = text.to_ascii_uppercase();
+    let fetch = find(&upper, b" FETCH (")?;
+    let items = &upper[fetch..];
+    let mut at = 0;
+    while let Some(found) = find(&items[at..], b"UID ") {
+        let start = at + found;
+        let boundary = start == 0 || matches!(items[start - 1], b'(' | b' ');
+        let digits: Vec<u8> = items[start + 4..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
+        if boundary && !digits.is_empty() {
+            return std::str::from_utf8(&digits).ok()?.parse().ok();
+        }
+        at = start + 4;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    &bytes[..end]
+}
+
+fn ends_with_ignore_case(bytes: &[u8], suffix: &[u8]) -> bool {
+    bytes.len() >= suffix.len() && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(text: &[u8], wanted: &[u32]) -> Result<HashMap<u32, Vec<u8>>, FetchError> {
+        let wanted: HashSet<u32> = wanted.iter().copied().collect();
+        read_answer(&mut &text[..], "L1", &wanted)
+    }
+
+    #[test]
+    fn literals_are_read_whole_whatever_they_hold() {
+        // A mail that looks like IMAP itself must not confuse the reader.
+        let tricky = b"UID 9 {3}\r\n\r\n) FETCH (\r\nL1 OK".to_vec();
+        let mut text = format!("* 1 FETCH (UID 7 BODY[] {{{}}}\r\n", tricky.len()).into_bytes();
+        text.extend_from_slice(&tricky);
+        text.extend_from_slice(
+            b")\r\n* 2 FETCH (BODY[] {2}\r\nhi UID 8)\r\n\
+* 3 FETCH (FLAGS (\\Seen) UID 10)\r\n\
+* 4 EXISTS\r\n\
+L1 OK Fetch completed.\r\n",
+        );
+        let bodies = answer(&text, &[7, 8, 10]).unwrap();
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[&7], tricky);
+        assert_eq!(bodies[&8], b"hi");
+    }
+
+    #[test]
+    fn refusals_and_cuts_are_told_apart() {
+        let text = b"L1 NO [SERVERBUG] oops\r\n";
+        assert!(matches!(answer(text, &[1]), Err(FetchError::Refused(s)) if s.contains("oops")));
+        let text = b"* 1 FETCH (UID 1 BODY[] {100}\r\nshort";
+        assert!(matches!(answer(text, &[1]), Err(FetchError::Io(_))));
+        let text = b"* 1 FETCH (UID 1 BODY[] {2}\r\nok)\r\n";
+        assert!(matches!(answer(text, &[1]), Err(FetchError::Io(_))));
+    }
+
+    #[test]
+    fn literal_markers() {
+        assert_eq!(literal_start(b"* 1 FETCH (BODY[] {42}\r\n"), Some((18, 42)));
+        assert_eq!(literal_start(b"text {x}\r\n"), None);
+        assert_eq!(literal_start(b"no marker\r\n"), None);
+    }
+}
