@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::deposit::IndexFormat;
+pub use crate::tls::TlsMode;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -58,7 +59,36 @@ being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or sy
         after_help = DIR_AFTER_HELP
     )]
     Dir(DirArgs),
+
+    /// Deposit the attachments of the mails of an IMAP mailbox (Gmail, Outlook, Dovecot…)
+    #[command(
+        long_about = "Deposits the attachments (or whole mails, --take) of new mails of one IMAP \
+mailbox into the COLD folder, then marks them seen (or moves or deletes them, --after).
+
+The password comes from the environment variable LANCEUR_PASSWORD or from --password-file, never \
+from the command line, where every user of the machine could read it with ps. For Gmail, use an \
+app password (Google account > Security > App passwords), or an OAuth2 access token with \
+LANCEUR_TOKEN or --token-file (XOAUTH2, Gmail and Outlook).",
+        after_help = IMAP_AFTER_HELP
+    )]
+    Imap(ImapArgs),
 }
+
+const IMAP_AFTER_HELP: &str = "\
+Examples:
+  LANCEUR_PASSWORD='abcd efgh ijkl mnop' lanceur imap --server imap.gmail.com \\
+      --account factures@example.fr --folder INBOX --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
+  lanceur imap --server mail.example.fr --account scan --password-file /etc/lanceur/scan.pw \\
+      --folder 'Reçus' --select all --since 2025-01-01 --after move --move-to Archivé --dest /srv/cold/in
+
+crontab line (every 5 minutes; overlapping runs exit with code 6 and do nothing):
+  */5 * * * *  lanceur imap --server imap.gmail.com --account f@example.fr \\
+      --password-file /etc/lanceur/f.pw --dest /srv/ezged/cold/factures
+
+Environment: LANCEUR_PASSWORD, LANCEUR_TOKEN, LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG.
+
+Exit codes: 0 done, 1 some mails failed (left on the server), 2 usage, 3 login refused,
+4 server unreachable, TLS failure or missing folder, 5 COLD folder not writable, 6 already running.";
 
 const DIR_AFTER_HELP: &str = "\
 Examples:
@@ -207,22 +237,12 @@ RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
     pub verbose: u8,
 }
 
-/// What to deposit from a mail; shared by every mail protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum Take {
-    /// The files attached to the mail, under their own names
-    #[default]
-    Attachments,
-    /// The whole mail, as one .eml file
-    Eml,
-    /// Both the attachments and the whole mail
-    Both,
-}
+/// What to deposit from a mail; defined beside the code that does it.
+pub use crate::extract::mail::Take;
 
 /// Options shared by the mail protocols (imap, pop, o365).
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Mail options")]
-#[allow(dead_code)] // read by the mail protocols as they land
 pub struct MailArgs {
     /// What to deposit from each mail: attachments, eml or both
     #[arg(
@@ -237,6 +257,243 @@ both: the two. The filters apply to these names. A mail whose documents are all 
 that has none) is still acknowledged and journaled, so it is never downloaded again."
     )]
     pub take: Take,
+}
+
+/// How to reach a mail server and log in; shared by the mail protocols (imap, pop). The protocol
+/// chooses the default port.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Server options")]
+pub struct ServerArgs {
+    /// The mail server's host name, e.g. imap.gmail.com
+    #[arg(
+        long,
+        value_name = "HOST",
+        long_help = "The mail server (\"serveur\" in the EzGED form), e.g. imap.gmail.com, \
+outlook.office365.com, pop.gmail.com, or 127.0.0.1 for a local stunnel. With TLS, the server's \
+certificate must name this host."
+    )]
+    pub server: String,
+
+    /// The server's port [default: 993 for IMAP, 995 for POP3; 143/110 with --tls starttls|none]
+    #[arg(
+        long,
+        value_name = "PORT",
+        long_help = "The server's port. Default: the protocol's TLS port (IMAP 993, POP3 995), \
+or its plaintext port (IMAP 143, POP3 110) with --tls starttls or --tls none."
+    )]
+    pub port: Option<u16>,
+
+    /// The account to log in as, e.g. factures@example.fr
+    #[arg(
+        long,
+        value_name = "USER",
+        long_help = "The account (\"compte\" in the EzGED form): usually the full mail address."
+    )]
+    pub account: String,
+
+    /// Read the password from this file (or set LANCEUR_PASSWORD; never on the command line)
+    #[arg(
+        long,
+        value_name = "FILE",
+        long_help = "Read the password from FILE (one trailing line break is ignored). Make it \
+readable by the user running lanceur only (chmod 600). Without it, the password comes from the \
+environment variable LANCEUR_PASSWORD. There is deliberately no --password option: a command \
+line is visible to every user of the machine (ps) and in the Task Scheduler's history. For Gmail, \
+use an app password."
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// The password, from LANCEUR_PASSWORD only (a value typed on the command line is refused)
+    #[arg(
+        long = "password",
+        env = "LANCEUR_PASSWORD",
+        hide_env_values = true,
+        hide = true,
+        value_name = "PASSWORD"
+    )]
+    pub password: Option<String>,
+
+    /// Log in with XOAUTH2, reading the OAuth2 access token from this file (or LANCEUR_TOKEN)
+    #[arg(
+        long,
+        value_name = "FILE",
+        long_help = "Log in with SASL XOAUTH2 (Gmail, Outlook) using the OAuth2 access token in \
+FILE instead of a password. The environment variable LANCEUR_TOKEN does the same. lanceur does \
+not refresh the token: whatever obtains it (a cron job before lanceur) must keep it fresh."
+    )]
+    pub token_file: Option<PathBuf>,
+
+    /// The OAuth2 token, from LANCEUR_TOKEN only (a value typed on the command line is refused)
+    #[arg(
+        long = "token",
+        env = "LANCEUR_TOKEN",
+        hide_env_values = true,
+        hide = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// implicit (TLS from the start, default), starttls, or none (only for a local tunnel)
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = TlsMode::Implicit,
+        value_name = "MODE",
+        long_help = "How the connection is encrypted. implicit (default): TLS from the first byte \
+(ports 993, 995). starttls: a plaintext connection upgraded with STARTTLS/STLS before the login \
+(ports 143, 110); lanceur stops if the server cannot upgrade. none: no encryption at all, only \
+for a tunnel on this machine such as stunnel (accept = 127.0.0.1:110, connect = pop.gmail.com:995); \
+lanceur warns when the server is not on loopback."
+    )]
+    pub tls: TlsMode,
+
+    /// Trust the certificate authority in this PEM file (a private server's CA)
+    #[arg(
+        long,
+        value_name = "FILE",
+        long_help = "Also trust the certificate authority (or self-signed certificate) in FILE, \
+PEM format, besides the system's store. For servers with a private CA. The certificate must still \
+name --server."
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// DANGER: accept any certificate (no verification); warned on every run
+    #[arg(
+        long,
+        long_help = "Accept any certificate and any host name: the connection is encrypted but \
+anyone on the network path can pretend to be the server and read the password. Every run warns \
+about it. Prefer --ca-file."
+    )]
+    pub danger_accept_invalid_certs: bool,
+
+    /// Give up on a server that does not answer for this long
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = parse_duration,
+        long_help = "How long to wait for the connection, and for each answer of the server, \
+before giving up with exit code 4. Examples: 60s (default), 2m."
+    )]
+    pub timeout: Duration,
+}
+
+/// Which mails of the mailbox are candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Select {
+    /// Mails not marked seen (read)
+    #[default]
+    Unseen,
+    /// Every mail lanceur has not taken yet, read or not
+    All,
+}
+
+/// What happens to a mail on the server once its documents are deposited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum After {
+    /// Mark it seen (read)
+    Seen,
+    /// Move it to --move-to
+    Move,
+    /// Delete it (expunge)
+    Delete,
+    /// Leave it as it is; the journal remembers it
+    Keep,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImapArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// The mailbox to read, e.g. INBOX, Factures, [Gmail]/All Mail
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        default_value = "INBOX",
+        long_help = "The mailbox (\"chemin source\" in the EzGED form), as the server names it, \
+with its own hierarchy separator: INBOX (default), Factures, Clients/Reçus (non-ASCII names \
+work), [Gmail]/Tous les messages. Names are case-sensitive, except INBOX."
+    )]
+    pub folder: String,
+
+    /// Which mails to take: unseen (default) or all that lanceur has not taken yet
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Select::Unseen,
+        value_name = "WHICH",
+        long_help = "unseen (default): mails not marked read. Simple, but a mail that someone \
+opens in a webmail or on a phone before the run is never taken, silently. all: every mail that \
+the journal says lanceur has not taken, read or not, so nothing is missed; on the first run that \
+is the whole mailbox, so give --since as well (and --max-items to spread a big backlog over \
+several runs)."
+    )]
+    pub select: Select,
+
+    /// Only mails received on or after this date (2025-01-31) or within this long (30d)
+    #[arg(
+        long,
+        value_name = "DATE|AGE",
+        value_parser = parse_since,
+        long_help = "Only consider mails the server received on or after DATE (YYYY-MM-DD), or \
+within AGE before the run (e.g. 30d, 2w). Mainly for --select all, so that a first run on an old \
+mailbox does not flood the COLD. Dates are whole days, as IMAP searches them."
+    )]
+    pub since: Option<Since>,
+
+    /// After deposit: seen (default), move (to --move-to), delete, or keep
+    #[arg(
+        long,
+        value_enum,
+        value_name = "ACTION",
+        long_help = "What happens to a mail once its documents are in the COLD folder and the \
+journal: seen (default; move when --move-to is given) marks it read; move puts it into \
+--move-to (MOVE, or COPY + delete where the server lacks MOVE); delete removes it for good (on \
+Gmail it only leaves the folder); keep leaves it untouched, and the journal alone remembers it. \
+A mail whose documents were all filtered out, or that has none, is acknowledged the same way: it \
+is never downloaded again."
+    )]
+    pub after: Option<After>,
+
+    /// The mailbox taken mails are moved to (implies --after move)
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        long_help = "Move each taken mail into MAILBOX, which must exist, e.g. Archives or \
+[Gmail]/Corbeille. Implies --after move."
+    )]
+    pub move_to: Option<String>,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The first-run window of `--since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// A calendar day: year, month, day.
+    Date(i32, u32, u32),
+    /// A time before the run.
+    Age(Duration),
+}
+
+fn parse_since(text: &str) -> Result<Since, String> {
+    let parts: Vec<&str> = text.trim().split('-').collect();
+    if let [y, m, d] = parts.as_slice() {
+        if let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i32>(), m.parse::<u32>(), d.parse::<u32>()) {
+            if (1970..=9999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d) {
+                return Ok(Since::Date(y, m, d));
+            }
+        }
+        return Err(format!("invalid date {text:?} (example: 2025-01-31)"));
+    }
+    humantime::parse_duration(text)
+        .map(Since::Age)
+        .map_err(|_| format!("invalid --since {text:?} (examples: 2025-01-31, 30d, 2w)"))
 }
 
 #[derive(Debug, Args, Clone)]
@@ -377,7 +634,9 @@ mod tests {
             "-vv",
         ])
         .unwrap();
-        let Command::Dir(args) = cli.command;
+        let Command::Dir(args) = cli.command else {
+            panic!("not dir")
+        };
         assert_eq!(args.source, PathBuf::from("in"));
         assert_eq!(args.common.filter, vec!["a", "b"]);
         assert_eq!(args.common.exclude, vec!["c"]);

@@ -179,8 +179,13 @@ impl Run<'_> {
         let mut to_reacknowledge: Vec<&Item> = Vec::new();
         let mut fresh: Vec<&Item> = Vec::new();
         for item in &listing.items {
-            match self.journal.state(&item.key) {
-                Some(State::Acked) => {}
+            match self.known_state(item) {
+                Some(State::Acked) => {
+                    // Known only by an alias (new UIDVALIDITY): remember it under its new key too.
+                    if !self.launcher.dry_run && self.journal.state(&item.key).is_none() {
+                        self.record_acked(item)?;
+                    }
+                }
                 Some(State::Done) | Some(State::Staged(_)) => to_reacknowledge.push(item),
                 None => fresh.push(item),
             }
@@ -213,7 +218,12 @@ impl Run<'_> {
         }
 
         if !self.launcher.dry_run {
-            let listed: HashSet<ItemKey> = listing.items.iter().map(|i| i.key.clone()).collect();
+            let listed: HashSet<ItemKey> = listing
+                .items
+                .iter()
+                .flat_map(|i| std::iter::once(&i.key).chain(&i.aliases))
+                .cloned()
+                .collect();
             self.journal.compact(listing.complete.then_some(&listed))?;
         }
         Ok(())
@@ -397,7 +407,7 @@ impl Run<'_> {
             self.deposit.finish_commit()?;
         }
         for p in pending.iter() {
-            self.journal.record_done(&p.item.key)?;
+            self.record_done(p.item)?;
             self.summary.deposited += 1;
             self.summary.documents += p.staged.len();
             self.summary.bytes += p.staged.iter().map(|s| s.bytes).sum::<u64>();
@@ -406,7 +416,7 @@ impl Run<'_> {
             }
         }
         for item in nothing_kept {
-            self.journal.record_done(&item.key)?;
+            self.record_done(item)?;
             self.summary.deposited += 1;
             log::info!("took {} (no document kept by the filters)", item.label);
         }
@@ -420,7 +430,7 @@ impl Run<'_> {
         for (item, result) in items.iter().zip(results) {
             match result {
                 Ok(()) => {
-                    self.journal.record_acked(&item.key)?;
+                    self.record_acked(item)?;
                     if again {
                         self.summary.reacknowledged += 1;
                     }
@@ -441,6 +451,28 @@ impl Run<'_> {
         // Losing these lines only means acknowledging again: no need to wait for the disk.
         self.journal.flush(false)?;
         stop.map_or(Ok(()), Err)
+    }
+
+    /// The journal's state for the item, under its key or else under one of its aliases.
+    fn known_state(&self, item: &Item) -> Option<State> {
+        std::iter::once(&item.key)
+            .chain(&item.aliases)
+            .find_map(|key| self.journal.state(key))
+            .cloned()
+    }
+
+    fn record_done(&mut self, item: &Item) -> Result<()> {
+        for key in std::iter::once(&item.key).chain(&item.aliases) {
+            self.journal.record_done(key)?;
+        }
+        Ok(())
+    }
+
+    fn record_acked(&mut self, item: &Item) -> Result<()> {
+        for key in std::iter::once(&item.key).chain(&item.aliases) {
+            self.journal.record_acked(key)?;
+        }
+        Ok(())
     }
 
     fn common_fields(&self, item: &Item) -> Vec<(String, String)> {

@@ -26,7 +26,6 @@ pub const LOCKED: u8 = 6;
 
 /// Kinds of whole-run failure. Attach one as context where the failure is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Auth is raised by the mail sources
 pub enum Failure {
     Usage,
     Auth,

@@ -13,13 +13,14 @@ mod cycle;
 mod deposit;
 mod durable;
 mod exit;
+mod extract;
 mod filter;
 mod journal;
 mod lock;
 mod report;
-#[allow(dead_code)] // used by the mail sources
 mod secret;
 mod source;
+mod tls;
 
 use config::Launcher;
 use report::Reporter;

@@ -226,6 +226,7 @@ impl Source for DirSource {
                 name: Some(file_name(&file.path)),
                 size: file.size,
                 slot,
+                aliases: Vec::new(),
             })
             .collect();
         self.files = found;

@@ -36,6 +36,7 @@ use anyhow::Result;
 use crate::config::{Launcher, SourceConfig};
 
 pub mod dir;
+pub mod imap;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -63,6 +64,10 @@ pub struct Item {
     pub size: u64,
     /// The source's own index for this item in its listing; opaque to everyone else.
     pub slot: usize,
+    /// Other identities of the same item, which the journal may know it by: an IMAP mail by its
+    /// Message-ID, should the mailbox's UIDVALIDITY change and its UIDs become new keys. The cycle
+    /// takes an item known under any of them as known, and records them all.
+    pub aliases: Vec<ItemKey>,
 }
 
 /// What `Source::list` found.
@@ -139,5 +144,6 @@ pub trait Source {
 pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
     match &launcher.source {
         SourceConfig::Dir(config) => Ok(Box::new(dir::DirSource::open(config.clone())?)),
+        SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(config.clone())?)),
     }
 }

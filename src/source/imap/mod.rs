@@ -1,0 +1,617 @@
+//! `lanceur imap`: the mails of one IMAP mailbox, each an item whose documents are its attachments
+//! (see `extract::mail`).
+//!
+//! Round trips are what make a mail client slow, so everything goes in batches:
+//! - `list`: one `UID SEARCH` (unseen, or all; `SINCE` the first-run window), then `UID FETCH` of
+//!   size, arrival date, Message-ID and Subject for the found UIDs, in chunks of `LIST_CHUNK`;
+//!   no content. Oldest (lowest UID) first.
+//! - `prefetch`/`fetch`: `UID FETCH <set> BODY.PEEK[]` for as many upcoming mails as fit in
+//!   `PREFETCH_BYTES` (by their listed sizes; a bigger mail comes alone). PEEK: fetching does not
+//!   mark a mail seen, only the acknowledgement does, after the deposit. Memory holds one such
+//!   chunk (twice, while it is parsed), never the mailbox.
+//! - `acknowledge`: one command for the whole batch: `UID STORE +FLAGS.SILENT (\Seen)`, `UID MOVE`
+//!   (or, without MOVE, `UID COPY` + `\Deleted` + `UID EXPUNGE`, or plain `EXPUNGE` without
+//!   UIDPLUS), or `\Deleted` + expunge.
+//!
+//! The journal key is `imap:<mailbox>:<uidvalidity>:<uid>`, the identity RFC 3501 guarantees. When
+//! a mailbox is recreated or restored the server changes its UIDVALIDITY and every UID means
+//! something else: the old keys no longer match, which is right (an old UID 7 is not the new
+//! UID 7), but every mail would look new, and with `--select all` be deposited again. So each item
+//! also carries an alias, `imap:<mailbox>:msgid:<Message-ID>:<arrival time>`, which the cycle
+//! journals beside the key: after a UIDVALIDITY change a mail already taken is recognised by it
+//! and not taken again, while a mail that was never taken has no journaled alias and is taken.
+//! The arrival time (INTERNALDATE, kept by servers and migration tools) keeps apart two mails that
+//! reuse one Message-ID; a mail without a Message-ID has no alias and may come twice after such a
+//! change, never be lost.
+//!
+//! Errors: a refused login is `Failure::Auth` (exit 3); a host that does not answer, a TLS
+//! failure, a missing mailbox or a connection lost mid-way is `Failure::Source` (exit 4) and stops
+//! the run, leaving every mail not yet acknowledged for the next run. A mail that cannot be read is
+//! an item failure: it stays on the server, unseen, and the others go on.
+
+mod utf7;
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpStream;
+
+use anyhow::{anyhow, Context, Result};
+use imap::{Client, Session};
+
+use super::{Document, Item, ItemKey, Listing, NotReady, Source};
+use crate::config::{Auth, ImapAfter, ImapConfig};
+use crate::exit::Failure;
+use crate::extract::mail::{self, Origin};
+use crate::tls::{self, Connector, Stream, TlsMode};
+
+/// UIDs per listing `UID FETCH`, to keep command lines short.
+const LIST_CHUNK: usize = 2000;
+/// Bytes of mail (by listed size) fetched in one `UID FETCH … BODY.PEEK[]`.
+const PREFETCH_BYTES: u64 = 8 << 20;
+/// Most mails in one body fetch.
+const PREFETCH_ITEMS: usize = 128;
+
+pub struct ImapSource {
+    config: ImapConfig,
+    label: String,
+    session: Session<Stream>,
+    uidvalidity: u32,
+    can_move: bool,
+    uidplus: bool,
+    listed: Vec<Listed>,
+    /// Slots of the items the cycle is about to fetch, in order (from `prefetch`).
+    upcoming: Vec<usize>,
+    /// Raw mails fetched ahead, by UID.
+    cache: HashMap<u32, Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+struct Listed {
+    uid: u32,
+    size: u64,
+}
+
+impl ImapSource {
+    pub fn open(config: ImapConfig) -> Result<ImapSource> {
+        let server = &config.server;
+        let label = format!(
+            "imap {}@{}:{}/{}",
+            server.account, server.tls.host, server.tls.port, config.mailbox
+        );
+        let connector = Connector::new(&server.tls)?;
+        let address = connector.address();
+        let client = connect(&connector, server.tls.mode)?;
+        let mut session = login(client, &server.account, &server.auth, &address)?;
+        let capabilities = session
+            .capabilities()
+            .map_err(|err| lost(err, &address, "reading its capabilities"))?;
+        let can_move = capabilities.has_str("MOVE");
+        let uidplus = capabilities.has_str("UIDPLUS");
+        drop(capabilities);
+        // `select` quotes the name itself.
+        let mailbox = match session.select(utf7::encode(&config.mailbox)) {
+            Ok(mailbox) => mailbox,
+            Err(imap::Error::No(why) | imap::Error::Bad(why)) => {
+                return Err(anyhow!(
+                    "cannot open mailbox «{}» ({why}); check --folder: names are \
+                     case-sensitive (except INBOX) and use the server's separator, e.g. \
+                     [Gmail]/All Mail",
+                    config.mailbox
+                ))
+                .context(Failure::Source)
+            }
+            Err(err) => return Err(lost(err, &address, "opening the mailbox")),
+        };
+        let uidvalidity = mailbox.uid_validity.unwrap_or_else(|| {
+            log::warn!("the server gave no UIDVALIDITY for {}", config.mailbox);
+            0
+        });
+        if let ImapAfter::Move(target) = &config.after {
+            let pattern = quote(&utf7::encode(target));
+            let names = session
+                .list(Some(""), Some(&pattern))
+                .map_err(|err| lost(err, &address, "looking for the --move-to mailbox"))?;
+            if names.is_empty() {
+                return Err(anyhow!(
+                    "the --move-to mailbox «{target}» does not exist on the server; create it or \
+                     fix --move-to"
+                ))
+                .context(Failure::Source);
+            }
+        }
+        log::debug!(
+            "{label}: UIDVALIDITY {uidvalidity}, {} mails, MOVE {can_move}, UIDPLUS {uidplus}",
+            mailbox.exists
+        );
+        Ok(ImapSource {
+            config,
+            label,
+            session,
+            uidvalidity,
+            can_move,
+            uidplus,
+            listed: Vec::new(),
+            upcoming: Vec::new(),
+            cache: HashMap::new(),
+        })
+    }
+
+    fn address(&self) -> String {
+        format!(
+            "{}:{}",
+            self.config.server.tls.host, self.config.server.tls.port
+        )
+    }
+
+    fn search_query(&self) -> String {
+        let mut query = String::from(if self.config.unseen_only {
+            "UNSEEN"
+        } else {
+            "ALL"
+        });
+        if let Some((year, month, day)) = self.config.since {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let month = MONTHS[(month.clamp(1, 12) - 1) as usize];
+            query.push_str(&format!(" SINCE {day}-{month}-{year}"));
+        }
+        query
+    }
+
+    /// Fetches the bodies of `uids` in one command into the cache.
+    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<()> {
+        let set = uid_set(uids);
+        let wanted: HashSet<u32> = uids.iter().copied().collect();
+        let address = self.address();
+        let fetches = match self.session.uid_fetch(&set, "(UID BODY.PEEK[])") {
+            Ok(fetches) => fetches,
+            // Some mails were expunged meanwhile: the others still came, in the unsolicited
+            // responses we cannot see; fetch them one by one below.
+            Err(imap::Error::No(why)) => {
+                return Err(anyhow!("the server refused to send mails {set}: {why}"))
+            }
+            Err(err) => return Err(lost(err, &address, "fetching mails")),
+        };
+        for fetch in fetches.iter() {
+            if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
+                if wanted.contains(&uid) {
+                    self.cache.insert(uid, body.to_vec());
+                }
+            }
+        }
+        self.drain_unsolicited();
+        Ok(())
+    }
+
+    /// The next chunk of upcoming mails from `position`, bounded in bytes and count.
+    fn chunk_from(&self, position: usize) -> Vec<u32> {
+        let mut uids = Vec::new();
+        let mut bytes = 0u64;
+        for &slot in &self.upcoming[position..] {
+            let listed = &self.listed[slot];
+            if !uids.is_empty()
+                && (bytes + listed.size > PREFETCH_BYTES || uids.len() >= PREFETCH_ITEMS)
+            {
+                break;
+            }
+            if !self.cache.contains_key(&listed.uid) {
+                uids.push(listed.uid);
+                bytes += listed.size;
+            }
+        }
+        uids
+    }
+
+    fn drain_unsolicited(&mut self) {
+        while self.session.unsolicited_responses.try_recv().is_ok() {}
+    }
+
+    /// Runs the post-action on `uids`.
+    fn post_action(&mut self, set: &str) -> Result<()> {
+        let address = self.address();
+        let after = self.config.after.clone();
+        let run = |session: &mut Session<Stream>, command: String, what: &str| -> Result<()> {
+            session
+                .run_command_and_check_ok(&command)
+                .map_err(|err| match err {
+                    imap::Error::No(why) | imap::Error::Bad(why) => {
+                        anyhow!("the server refused to {what}: {why}")
+                    }
+                    err => lost(err, &address, what),
+                })
+        };
+        match after {
+            ImapAfter::Keep => Ok(()),
+            ImapAfter::Seen => run(
+                &mut self.session,
+                format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
+                "mark mails seen",
+            ),
+            ImapAfter::Delete => {
+                run(
+                    &mut self.session,
+                    format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+                    "flag mails deleted",
+                )?;
+                self.expunge(set)
+            }
+            ImapAfter::Move(target) => {
+                let target = quote(&utf7::encode(&target));
+                if self.can_move {
+                    run(
+                        &mut self.session,
+                        format!("UID MOVE {set} {target}"),
+                        "move mails",
+                    )
+                } else {
+                    run(
+                        &mut self.session,
+                        format!("UID COPY {set} {target}"),
+                        "copy mails",
+                    )?;
+                    run(
+                        &mut self.session,
+                        format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+                        "flag moved mails deleted",
+                    )?;
+                    self.expunge(set)
+                }
+            }
+        }
+    }
+
+    /// Removes the mails flagged deleted: only ours with UIDPLUS; without it, `EXPUNGE` also removes
+    /// any other mail someone flagged deleted in this mailbox, which a mail client would do too.
+    fn expunge(&mut self, set: &str) -> Result<()> {
+        let address = self.address();
+        let result = if self.uidplus {
+            self.session.uid_expunge(set).map(|_| ())
+        } else {
+            self.session.expunge().map(|_| ())
+        };
+        self.drain_unsolicited();
+        result.map_err(|err| match err {
+            imap::Error::No(why) | imap::Error::Bad(why) => {
+                anyhow!("the server refused to expunge: {why}")
+            }
+            err => lost(err, &address, "expunging mails"),
+        })
+    }
+}
+
+impl Source for ImapSource {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+        let address = self.address();
+        let query = self.search_query();
+        let found = self
+            .session
+            .uid_search(&query)
+            .map_err(|err| lost(err, &address, "searching the mailbox"))?;
+        let mut uids: Vec<u32> = found.into_iter().collect();
+        uids.sort_unstable();
+        let mut listing = Listing {
+            complete: true,
+            ..Listing::default()
+        };
+        self.listed.clear();
+        self.cache.clear();
+        self.upcoming.clear();
+        let mailbox = self.config.mailbox.clone();
+        let parser = mail_parser::MessageParser::default();
+        for chunk in uids.chunks(LIST_CHUNK) {
+            let wanted: HashSet<u32> = chunk.iter().copied().collect();
+            let fetches = self
+                .session
+                .uid_fetch(
+                    uid_set(chunk),
+                    "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID SUBJECT)])",
+                )
+                .map_err(|err| lost(err, &address, "listing the mails"))?;
+            let mut rows: Vec<(u32, u64, String, Option<ItemKey>)> = Vec::new();
+            for fetch in fetches.iter() {
+                let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
+                    continue;
+                };
+                let size = u64::from(fetch.size.unwrap_or(0));
+                let header = fetch.header().and_then(|h| parser.parse_headers(h));
+                let subject = header
+                    .as_ref()
+                    .and_then(|h| h.subject())
+                    .map(|s| s.chars().take(60).collect::<String>())
+                    .unwrap_or_default();
+                let message_id = header
+                    .as_ref()
+                    .and_then(|h| h.message_id())
+                    .map(str::to_string);
+                let arrival = fetch.internal_date().map(|d| d.timestamp());
+                let alias = match (message_id, arrival) {
+                    (Some(id), Some(arrival)) if !id.is_empty() => {
+                        Some(ItemKey(format!("imap:{mailbox}:msgid:{id}:{arrival}")))
+                    }
+                    _ => None,
+                };
+                rows.push((uid, size, subject, alias));
+            }
+            drop(fetches);
+            self.drain_unsolicited();
+            rows.sort_by_key(|row| row.0);
+            for (uid, size, subject, alias) in rows {
+                let slot = self.listed.len();
+                self.listed.push(Listed { uid, size });
+                let label = if subject.is_empty() {
+                    format!("UID {uid}")
+                } else {
+                    format!("UID {uid} «{subject}»")
+                };
+                listing.items.push(Item {
+                    key: ItemKey(format!("imap:{mailbox}:{}:{uid}", self.uidvalidity)),
+                    label,
+                    name: None,
+                    size,
+                    slot,
+                    aliases: alias.into_iter().collect(),
+                });
+            }
+        }
+        log::debug!(
+            "{}: {} candidate mails ({query})",
+            self.label,
+            listing.items.len()
+        );
+        Ok(listing)
+    }
+
+    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<()> {
+        self.cache.clear();
+        self.upcoming = upcoming.iter().map(|item| item.slot).collect();
+        let uids = self.chunk_from(0);
+        if uids.is_empty() {
+            return Ok(());
+        }
+        self.fetch_bodies(&uids)
+    }
+
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+        let uid = self.listed[item.slot].uid;
+        if !self.cache.contains_key(&uid) {
+            let chunk = match self.upcoming.iter().position(|&slot| slot == item.slot) {
+                Some(position) => self.chunk_from(position),
+                None => vec![uid],
+            };
+            self.fetch_bodies(&chunk)?;
+        }
+        let raw = self.cache.remove(&uid).ok_or_else(|| {
+            anyhow!("the mail is no longer in the mailbox (moved or deleted since it was listed)")
+                .context(NotReady)
+        })?;
+        let origin = Origin {
+            mailbox: self.config.mailbox.clone(),
+            id: format!("uid-{uid}"),
+            fields: vec![
+                ("uid".into(), uid.to_string()),
+                ("uidvalidity".into(), self.uidvalidity.to_string()),
+            ],
+        };
+        mail::documents(raw, self.config.take, &origin)
+    }
+
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+        if items.is_empty() {
+            return Vec::new();
+        }
+        let uids: Vec<u32> = items.iter().map(|i| self.listed[i.slot].uid).collect();
+        match self.post_action(&uid_set(&uids)) {
+            Ok(()) => items.iter().map(|_| Ok(())).collect(),
+            Err(err) => {
+                let tag = crate::exit::failure_of(&err);
+                let message = crate::exit::message_for(&err);
+                items
+                    .iter()
+                    .map(|_| {
+                        let err = anyhow!("{message}");
+                        match tag {
+                            Some(tag) => Err(err.context(tag)),
+                            None => Err(err),
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        // The work is done and journaled; a failed goodbye changes nothing.
+        if let Err(err) = self.session.logout() {
+            log::debug!("{}: logout failed: {err}", self.label);
+        }
+        Ok(())
+    }
+}
+
+/// Connects and reads the greeting; with STARTTLS, upgrades first.
+fn connect(connector: &Connector, mode: TlsMode) -> Result<Client<Stream>> {
+    let address = connector.address();
+    let stream = connector.connect()?;
+    if mode == TlsMode::Starttls {
+        let Stream::Plain(mut tcp) = stream else {
+            unreachable!("STARTTLS starts in plaintext")
+        };
+        starttls(&mut tcp, &address)?;
+        // No greeting after the upgrade (RFC 3501 §6.2.1).
+        return Ok(Client::new(connector.upgrade(tcp)?));
+    }
+    let mut client = Client::new(stream);
+    client
+        .read_greeting()
+        .map_err(|err| lost(err, &address, "waiting for its greeting"))?;
+    Ok(client)
+}
+
+/// The plaintext part of STARTTLS: greeting, command, tagged OK. Nothing is read past that line.
+fn starttls(tcp: &mut TcpStream, address: &str) -> Result<()> {
+    use std::io::Write;
+    let io_lost = |err: std::io::Error| {
+        anyhow!(err)
+            .context(format!("connection to {address} lost before STARTTLS"))
+            .context(Failure::Source)
+    };
+    let greeting = tls::read_line(tcp, 8192).map_err(io_lost)?;
+    if !greeting.starts_with(b"* OK") {
+        return Err(anyhow!(
+            "unexpected greeting from {address}: {}",
+            String::from_utf8_lossy(&greeting).trim_end()
+        ))
+        .context(Failure::Source);
+    }
+    tcp.write_all(b"a0 STARTTLS\r\n").map_err(io_lost)?;
+    loop {
+        let line = tls::read_line(tcp, 8192).map_err(io_lost)?;
+        if line.starts_with(b"a0 OK") {
+            return Ok(());
+        }
+        if line.starts_with(b"a0 ") {
+            return Err(anyhow!(
+                "{address} refused STARTTLS: {}; use --tls implicit (port 993)",
+                String::from_utf8_lossy(&line).trim_end()
+            ))
+            .context(Failure::Source);
+        }
+    }
+}
+
+struct XOAuth2<'a> {
+    user: &'a str,
+    token: &'a str,
+}
+
+impl imap::Authenticator for XOAuth2<'_> {
+    type Response = String;
+    fn process(&self, challenge: &[u8]) -> String {
+        // After a refused token the server sends its error as a challenge and waits for an empty
+        // answer before its final NO (Gmail, Outlook).
+        if challenge.is_empty() {
+            format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+        } else {
+            String::new()
+        }
+    }
+}
+
+fn login(
+    client: Client<Stream>,
+    account: &str,
+    auth: &Auth,
+    address: &str,
+) -> Result<Session<Stream>> {
+    let result = match auth {
+        Auth::Password(password) => client.login(account, password.expose()),
+        Auth::XOAuth2(token) => client.authenticate(
+            "XOAUTH2",
+            &XOAuth2 {
+                user: account,
+                token: token.expose(),
+            },
+        ),
+    };
+    result.map_err(|(err, _client)| match err {
+        imap::Error::No(why) | imap::Error::Bad(why) => {
+            let remedy = if why.contains("PRIVACYREQUIRED") || why.contains("Plaintext") {
+                "the server will not log in without encryption; use --tls implicit or --tls \
+                 starttls"
+            } else if matches!(auth, Auth::XOAuth2(_)) {
+                "check --account and that the token is fresh and allows IMAP"
+            } else {
+                "check --account and the password (Gmail: an app password, not the account's)"
+            };
+            anyhow!("{address} refused the login of {account}: {why}; {remedy}")
+                .context(Failure::Auth)
+        }
+        err => lost(err, address, "logging in"),
+    })
+}
+
+/// A protocol or connection error that stops the run (exit 4).
+fn lost(err: imap::Error, address: &str, doing: &str) -> anyhow::Error {
+    let what = match &err {
+        imap::Error::Io(io) if is_timeout(io) => "the server stopped answering".to_string(),
+        imap::Error::Io(_) | imap::Error::ConnectionLost => "the connection was lost".to_string(),
+        imap::Error::No(_) | imap::Error::Bad(_) => "the server refused".to_string(),
+        _ => "the server's answer could not be read".to_string(),
+    };
+    anyhow!("{err}")
+        .context(format!(
+            "{what} while {doing} ({address}); mails not yet acknowledged are taken by the next run"
+        ))
+        .context(Failure::Source)
+}
+
+fn is_timeout(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// An IMAP quoted string.
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `1:3,7,9:10` for the sorted or unsorted `uids`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[3, 1, 2, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[5, 5]), "5");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn xoauth2_answer() {
+        use imap::Authenticator;
+        let auth = XOAuth2 {
+            user: "a@b",
+            token: "t",
+        };
+        assert_eq!(auth.process(b""), "user=a@b\x01auth=Bearer t\x01\x01");
+        assert_eq!(auth.process(b"{\"status\":\"401\"}"), "");
+    }
+}

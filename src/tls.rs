@@ -1,0 +1,353 @@
+//! Connecting to a mail server: DNS, TCP with timeouts, then TLS, knowing nothing of the protocol
+//! spoken over it (IMAP and POP3 both use it).
+//!
+//! Three ways to connect (`TlsMode`):
+//! - `Implicit`: TLS from the first byte (IMAPS 993, POP3S 995). The default.
+//! - `StartTls`: plaintext first; the protocol sends its upgrade command (`STARTTLS`, `STLS`) with
+//!   `read_line` (which never reads past the line, so no TLS byte is swallowed), then hands the
+//!   socket to `Connector::upgrade`.
+//! - `Plain`: no TLS at all, only when the user asked for it (a local stunnel in front of an old
+//!   server): `Connector::connect` then warns unless the server is on loopback.
+//!
+//! Certificates are checked against the system's store (OpenSSL's on Linux, SChannel on Windows),
+//! plus the private CA of `--ca-file`. Turning verification off is possible, and warned about on
+//! every run.
+//!
+//! Every failure here is tagged `Failure::Source` (exit 4) with the remedy in its message: the name
+//! does not resolve, the port does not answer, the certificate is not trusted.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
+
+use crate::exit::Failure;
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum TlsMode {
+    /// TLS from the start (IMAPS 993, POP3S 995)
+    #[default]
+    Implicit,
+    /// Plaintext connection upgraded with STARTTLS (IMAP 143) or STLS (POP3 110)
+    Starttls,
+    /// No encryption at all: only for a local tunnel such as stunnel
+    None,
+}
+
+/// Where and how to connect; checked by `config.rs` before any socket opens.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub host: String,
+    pub port: u16,
+    pub mode: TlsMode,
+    /// A private CA to trust besides the system's store, as read (and checked) from `ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate and any name. Only for tests and emergencies.
+    pub accept_invalid_certs: bool,
+    /// For connecting, and for each read or write afterwards.
+    pub timeout: Duration,
+}
+
+/// Reads and checks a CA file (PEM). A mistake is a configuration error (exit 2).
+pub fn load_ca_file(path: &Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read CA file {}", path.display()))
+        .context(Failure::Usage)?;
+    Certificate::from_pem(&pem)
+        .with_context(|| {
+            format!(
+                "CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )
+        })
+        .context(Failure::Usage)?;
+    Ok(pem)
+}
+
+/// A connection, encrypted or not; one type so a protocol client need not be generic over it.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+pub struct Connector {
+    config: TlsConfig,
+    tls: TlsConnector,
+}
+
+impl Connector {
+    pub fn new(config: &TlsConfig) -> Result<Connector> {
+        let mut builder = TlsConnector::builder();
+        builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+        if let Some(pem) = &config.ca_pem {
+            let certificate = Certificate::from_pem(pem)
+                .context("invalid CA certificate")
+                .context(Failure::Usage)?;
+            builder.add_root_certificate(certificate);
+        }
+        if config.accept_invalid_certs {
+            builder.danger_accept_invalid_certs(true);
+            builder.danger_accept_invalid_hostnames(true);
+        }
+        let tls = builder
+            .build()
+            .context("cannot set up TLS")
+            .context(Failure::Source)?;
+        Ok(Connector {
+            config: config.clone(),
+            tls,
+        })
+    }
+
+    /// `host:port`, for messages.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.config.host, self.config.port)
+    }
+
+    /// Connects as the mode says: TLS for `Implicit`, plaintext for `StartTls` (upgrade it with
+    /// `upgrade` after the protocol's command) and `None`.
+    pub fn connect(&self) -> Result<Stream> {
+        if self.config.accept_invalid_certs && self.config.mode != TlsMode::None {
+            log::warn!(
+                "certificate verification is OFF for {} (--danger-accept-invalid-certs): anyone \
+                 on the network path can read the password and the mail; use --ca-file instead",
+                self.address()
+            );
+        }
+        let tcp = self.connect_tcp()?;
+        match self.config.mode {
+            TlsMode::Implicit => self.upgrade(tcp),
+            TlsMode::Starttls => Ok(Stream::Plain(tcp)),
+            TlsMode::None => {
+                if !tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback()) {
+                    log::warn!(
+                        "{} is not on this machine and --tls none sends the password and the mail \
+                         unencrypted; use --tls implicit or starttls",
+                        self.address()
+                    );
+                }
+                Ok(Stream::Plain(tcp))
+            }
+        }
+    }
+
+    /// The TLS handshake over an open socket (implicit TLS, or after STARTTLS/STLS).
+    pub fn upgrade(&self, tcp: TcpStream) -> Result<Stream> {
+        let host = self.config.host.as_str();
+        match self.tls.connect(host, tcp) {
+            Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
+            Err(HandshakeError::Failure(err)) => Err(anyhow!(err))
+                .with_context(|| self.handshake_advice())
+                .context(Failure::Source),
+            Err(HandshakeError::WouldBlock(_)) => Err(anyhow!(
+                "TLS handshake with {} timed out after {}",
+                self.address(),
+                humantime::format_duration(self.config.timeout)
+            ))
+            .context(Failure::Source),
+        }
+    }
+
+    fn handshake_advice(&self) -> String {
+        let mut advice = format!("TLS handshake with {} failed", self.address());
+        match (&self.config.ca_file, self.config.mode) {
+            (_, TlsMode::Implicit) if self.looks_like_plain_port() => advice.push_str(
+                "; this port usually speaks plaintext: use --tls starttls, or the TLS port",
+            ),
+            (Some(ca), _) => advice.push_str(&format!(
+                "; the server's certificate is not signed by {} nor trusted by the system, or \
+                 does not name {}",
+                ca.display(),
+                self.config.host
+            )),
+            (None, _) => advice.push_str(&format!(
+                "; if the server's certificate comes from a private CA, give it with --ca-file; \
+                 check that the certificate names {}",
+                self.config.host
+            )),
+        }
+        advice
+    }
+
+    fn looks_like_plain_port(&self) -> bool {
+        matches!(self.config.port, 143 | 110)
+    }
+
+    fn connect_tcp(&self) -> Result<TcpStream> {
+        let address = self.address();
+        let addrs: Vec<SocketAddr> = (self.config.host.as_str(), self.config.port)
+            .to_socket_addrs()
+            .with_context(|| {
+                format!(
+                    "cannot resolve {}; check --server and the DNS",
+                    self.config.host
+                )
+            })
+            .context(Failure::Source)?
+            .collect();
+        let mut last: Option<io::Error> = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, self.config.timeout) {
+                Ok(tcp) => {
+                    let timeouts = tcp
+                        .set_read_timeout(Some(self.config.timeout))
+                        .and_then(|()| tcp.set_write_timeout(Some(self.config.timeout)))
+                        .and_then(|()| tcp.set_nodelay(true));
+                    if let Err(err) = timeouts {
+                        log::debug!("cannot set socket options: {err}");
+                    }
+                    return Ok(tcp);
+                }
+                Err(err) => {
+                    log::debug!("cannot connect to {addr}: {err}");
+                    last = Some(err);
+                }
+            }
+        }
+        let err = last.unwrap_or_else(|| io::Error::other("no address"));
+        let hint = if err.kind() == io::ErrorKind::TimedOut {
+            format!(
+                "no answer within {}",
+                humantime::format_duration(self.config.timeout)
+            )
+        } else {
+            err.to_string()
+        };
+        Err(anyhow!(hint))
+            .with_context(|| {
+                format!("cannot connect to {address}; check --server, --port and the firewall")
+            })
+            .context(Failure::Source)
+    }
+}
+
+/// Reads one line (up to and including LF) without reading a byte beyond it, for the plaintext
+/// exchange before STARTTLS/STLS. Lines longer than `max` bytes are an error.
+pub fn read_line(stream: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte)? {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ))
+            }
+            _ => line.push(byte[0]),
+        }
+        if byte[0] == b'\n' {
+            return Ok(line);
+        }
+        if line.len() > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "line too long from the server",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn config(port: u16, mode: TlsMode) -> TlsConfig {
+        TlsConfig {
+            host: "127.0.0.1".into(),
+            port,
+            mode,
+            ca_pem: None,
+            ca_file: None,
+            accept_invalid_certs: false,
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn refused_connection_is_a_source_failure_with_a_remedy() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let connector = Connector::new(&config(port, TlsMode::Implicit)).unwrap();
+        let err = connector.connect().unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::SOURCE);
+        assert!(
+            format!("{err:#}").contains("check --server, --port"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_plaintext_server_fails_the_handshake_with_advice() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let _ = socket.write_all(b"* OK plaintext IMAP\r\n");
+            let mut sink = [0u8; 512];
+            let _ = socket.read(&mut sink);
+        });
+        let connector = Connector::new(&config(port, TlsMode::Implicit)).unwrap();
+        let err = connector.connect().unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::SOURCE);
+        assert!(
+            format!("{err:#}").contains("TLS handshake with 127.0.0.1"),
+            "{err:#}"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn read_line_stops_at_the_line_end() {
+        let mut input: &[u8] = b"* OK ready\r\nTLS bytes";
+        assert_eq!(read_line(&mut input, 100).unwrap(), b"* OK ready\r\n");
+        assert_eq!(input, b"TLS bytes");
+        let mut short: &[u8] = b"no end";
+        assert!(read_line(&mut short, 100).is_err());
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let err = load_ca_file(&path).unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE);
+    }
+}
