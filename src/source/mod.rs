@@ -26,6 +26,9 @@
 //! Defaulted methods:
 //! - `prefetch`: a hint with the items about to be fetched, so a protocol can fetch them in one round
 //!   trip; `fetch` must work without it.
+//! - `tidy`: the source's own housekeeping of items acknowledged by earlier runs, after this run's
+//!   batches (POP3 `--keep --delete-after DAYS` deletes kept mails once old enough). Not called in
+//!   dry runs, nor when the run stopped on an error; an error from it stops the run.
 //! - `finish`: orderly goodbye (IMAP LOGOUT, POP3 QUIT, which is what makes POP3 deletions happen).
 //!   Not called when the run stopped on an error.
 
@@ -135,6 +138,9 @@ pub trait Source {
     }
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>>;
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>>;
+    fn tidy(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())
     }
