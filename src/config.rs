@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::{After, Command, CommonArgs, DirArgs, ImapArgs, Select, ServerArgs, Since};
+use crate::cli::{
+    After, Command, CommonArgs, DirArgs, ImapArgs, PopArgs, Select, ServerArgs, Since,
+};
 use crate::deposit::IndexFormat;
 use crate::exit::Failure;
 use crate::extract::mail::Take;
@@ -39,6 +41,7 @@ pub struct Launcher {
 pub enum SourceConfig {
     Dir(DirConfig),
     Imap(ImapConfig),
+    Pop(PopConfig),
 }
 
 /// A mail server and how to log in to it; shared by the mail protocols.
@@ -54,6 +57,22 @@ pub enum Auth {
     Password(Secret),
     /// An OAuth2 access token, sent with SASL XOAUTH2.
     XOAuth2(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct PopConfig {
+    pub server: ServerConfig,
+    pub after: PopAfter,
+    pub take: Take,
+}
+
+/// What happens to a POP3 mail once deposited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PopAfter {
+    /// `DELE`, committed by `QUIT`.
+    Delete,
+    /// Left on the server; with a number of days, deleted that long after it was taken.
+    Keep { delete_after_days: Option<u32> },
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +108,7 @@ impl Launcher {
         match command {
             Command::Dir(args) => dir_launcher(args),
             Command::Imap(args) => imap_launcher(args),
+            Command::Pop(args) => pop_launcher(args),
         }
         .context(Failure::Usage)
     }
@@ -184,6 +204,27 @@ fn imap_launcher(args: ImapArgs) -> Result<Launcher> {
         mailbox,
         unseen_only: args.select == Select::Unseen,
         since,
+        after,
+        take: args.mail.take,
+    });
+    common(args.common, dest, &derived, source)
+}
+
+fn pop_launcher(args: PopArgs) -> Result<Launcher> {
+    let server = server_config(&args.server, 995, 110)?;
+    let after = if args.keep {
+        PopAfter::Keep {
+            delete_after_days: args.delete_after,
+        }
+    } else {
+        PopAfter::Delete
+    };
+    let identity = format!("{}@{}:{}", server.account, server.tls.host, server.tls.port);
+    let readable = format!("{} {}", server.account, server.tls.host);
+    let derived = derived_name_from("pop", &identity, Some(readable.into()));
+    let dest = absolute(&args.common.dest)?;
+    let source = SourceConfig::Pop(PopConfig {
+        server,
         after,
         take: args.mail.take,
     });
@@ -593,6 +634,60 @@ mod tests {
             panic!()
         };
         assert_eq!(config.server.tls.port, 143);
+    }
+
+    #[test]
+    fn pop_options_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let pw = pw.to_str().unwrap();
+        let base = [
+            "lanceur",
+            "pop",
+            "--server",
+            "pop.test",
+            "--account",
+            "a@b.c",
+            "-d",
+            "/y",
+            "--state-dir",
+            "/s",
+            "--password-file",
+            pw,
+        ];
+        let pop = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            launcher(&args)
+        };
+        let l = pop(&[]).unwrap();
+        let SourceConfig::Pop(config) = &l.source else {
+            panic!("not pop")
+        };
+        assert_eq!(config.after, PopAfter::Delete);
+        assert_eq!(config.server.tls.port, 995);
+        assert!(l.name.starts_with("pop-a-b-c-pop-test-"), "{}", l.name);
+        let l = pop(&["--keep", "--delete-after", "30", "--tls", "none"]).unwrap();
+        let SourceConfig::Pop(config) = &l.source else {
+            panic!("not pop")
+        };
+        assert_eq!(
+            config.after,
+            PopAfter::Keep {
+                delete_after_days: Some(30)
+            }
+        );
+        assert_eq!(config.server.tls.port, 110);
+        // --delete-after means nothing without --keep, and 0 days is refused by clap.
+        for extra in [
+            &["--delete-after", "30"][..],
+            &["--keep", "--delete-after", "0"],
+        ] {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            assert!(crate::cli::Cli::try_parse_from(&args).is_err(), "{extra:?}");
+        }
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::config::{Launcher, SourceConfig};
 
 pub mod dir;
 pub mod imap;
+pub mod pop;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -151,5 +152,9 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
     match &launcher.source {
         SourceConfig::Dir(config) => Ok(Box::new(dir::DirSource::open(config.clone())?)),
         SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(config.clone())?)),
+        SourceConfig::Pop(config) => Ok(Box::new(pop::PopSource::open(
+            config.clone(),
+            &launcher.state_dir,
+        )?)),
     }
 }
