@@ -289,13 +289,34 @@ impl<S: Read + Write> Client<S> {
         Ok(out)
     }
 
-    /// `RETR n`: the message, dot-unstuffed, with the line ends it was sent with. More than `limit`
-    /// bytes is an error (the connection is then unusable: the rest of the message is unread).
-    pub fn retr(&mut self, number: u32, limit: u64) -> Result<Vec<u8>> {
+    /// Whether the server announced PIPELINING (known after `capa`): several commands may then
+    /// be sent before their answers are read.
+    pub fn pipelining(&self) -> bool {
+        self.pipelining
+    }
+
+    /// `RETR n`: the message, dot-unstuffed, with the line ends it was sent with. `expected` is
+    /// its listed size (a hint); more than `limit` bytes is an error (the connection is then
+    /// unusable: the rest of the message is unread).
+    #[allow(dead_code)] // the client's API is whole; lanceur's source pipelines instead
+    pub fn retr(&mut self, number: u32, expected: u64, limit: u64) -> Result<Vec<u8>> {
+        self.send_retr(number)?;
+        self.read_retr(number, expected, limit)
+    }
+
+    /// Sends `RETR n` without waiting for the answer, which `read_retr` reads. Answers come in
+    /// the order the commands were sent; send several only when `pipelining` allows it.
+    pub fn send_retr(&mut self, number: u32) -> Result<()> {
+        self.send(&format!("RETR {number}"), &format!("RETR {number}"))
+    }
+
+    /// Reads the answer to a `RETR n` sent earlier: see `retr`.
+    pub fn read_retr(&mut self, number: u32, expected: u64, limit: u64) -> Result<Vec<u8>> {
         let doing = format!("receiving message {number} (RETR)");
-        self.simple(&format!("RETR {number}"), &format!("RETR {number}"), &doing)?;
+        self.status(&format!("RETR {number}"), &doing)?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut message = Vec::with_capacity(limit.min(64 << 20) / 2);
+        let expected = usize::try_from(expected).unwrap_or(0);
+        let mut message = Vec::with_capacity(expected.min(limit).min(256 << 20));
         loop {
             let start = message.len();
             let room = limit.saturating_sub(start).saturating_add(3);

@@ -28,7 +28,7 @@
 mod client;
 mod kept;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,6 +42,9 @@ use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
 use crate::tls::{Connector, Stream, TlsMode};
 
+/// Most `RETR` commands sent ahead, and most bytes (by listed size) they may bring; at least one.
+const AHEAD_ITEMS: usize = 32;
+const AHEAD_BYTES: u64 = 4 << 20;
 /// Bytes a message may exceed its listed size by before it is refused (servers count line ends
 /// differently, and some only estimate).
 const SIZE_SLACK: u64 = 16 << 20;
@@ -55,6 +58,20 @@ pub struct PopSource {
     /// `STATE_DIR/NAME/pop-kept`, for keep mode.
     kept_path: PathBuf,
     kept: Option<Kept>,
+    ahead: Ahead,
+}
+
+/// `RETR` commands sent ahead of `fetch` when the server allows pipelining, so that the server
+/// prepares the next mails while this one is parsed and deposited, and no round trip is waited
+/// for per mail. The mails wait in the socket's buffers, not in lanceur's memory.
+#[derive(Default)]
+struct Ahead {
+    /// Slots of the items the cycle is about to fetch, in order (from `prefetch`).
+    upcoming: Vec<usize>,
+    /// Index in `upcoming` of the next item to send `RETR` for.
+    next: usize,
+    /// (slot, message number) of each `RETR` sent and not yet read, in order.
+    in_flight: VecDeque<(usize, u32)>,
 }
 
 struct Session {
@@ -84,6 +101,7 @@ impl PopSource {
             listed: Vec::new(),
             kept_path: state_dir.join("pop-kept"),
             kept: None,
+            ahead: Ahead::default(),
             config,
         };
         // Log in now, so that a wrong password or an unreachable server stops the run at once.
@@ -100,6 +118,73 @@ impl PopSource {
         self.connector.address()
     }
 
+    /// Forgets the session (without `QUIT`: any `DELE` of it is undone) and the `RETR` commands
+    /// sent ahead on it.
+    fn drop_session(&mut self) -> Option<Session> {
+        self.ahead.in_flight.clear();
+        self.session.take()
+    }
+
+    /// The session with no `RETR` answer pending, for commands whose answers must come next.
+    fn quiet_session(&mut self) -> Result<&mut Session> {
+        if !self.ahead.in_flight.is_empty() {
+            // Mails sent ahead that nobody fetched (the run is stopping): start afresh rather
+            // than read them.
+            self.drop_session();
+        }
+        self.session()
+    }
+
+    /// Makes sure `RETR` was sent for the item in `slot`, and for as many following items as
+    /// the window allows when the server pipelines.
+    fn send_ahead(&mut self, slot: usize) -> Result<()> {
+        if self.ahead.in_flight.front().map(|&(s, _)| s) != Some(slot) {
+            if !self.ahead.in_flight.is_empty() {
+                self.drop_session();
+            }
+            match self.ahead.upcoming.iter().position(|&s| s == slot) {
+                Some(position) => self.ahead.next = position,
+                None => {
+                    // Not announced by prefetch: this item alone.
+                    self.ahead.upcoming = vec![slot];
+                    self.ahead.next = 0;
+                }
+            }
+        }
+        let address = self.address();
+        self.session()?;
+        let Some(session) = self.session.as_mut() else {
+            unreachable!("just opened")
+        };
+        let ahead = &mut self.ahead;
+        let pipelining = session.client.pipelining();
+        let mut bytes: u64 = ahead
+            .in_flight
+            .iter()
+            .map(|&(s, _)| self.listed[s].size)
+            .sum();
+        while ahead.next < ahead.upcoming.len() {
+            let full = !pipelining || ahead.in_flight.len() >= AHEAD_ITEMS || bytes >= AHEAD_BYTES;
+            if !ahead.in_flight.is_empty() && full {
+                break;
+            }
+            let next = ahead.upcoming[ahead.next];
+            ahead.next += 1;
+            // A mail gone from the server gets no RETR; fetch reports it.
+            let Some(&number) = session.numbers.get(&self.listed[next].uidl) else {
+                continue;
+            };
+            if let Err(err) = session.client.send_retr(number) {
+                self.ahead.in_flight.clear();
+                self.session = None;
+                return Err(lost(err, &address, "asking for mails"));
+            }
+            ahead.in_flight.push_back((next, number));
+            bytes += self.listed[next].size;
+        }
+        Ok(())
+    }
+
     /// The open session, or a new one (after the `QUIT` of a batch's deletions): connect, STLS if
     /// asked, log in, then `UIDL` to learn the message numbers of this session.
     fn session(&mut self) -> Result<&mut Session> {
@@ -109,6 +194,11 @@ impl PopSource {
             let uidls = client
                 .uidl()
                 .map_err(|err| lost(err, &address, "listing the mails"))?;
+            log::debug!(
+                "{}: new session, {} mails on the server",
+                self.label,
+                uidls.len()
+            );
             let numbers = uidls.into_iter().map(|(n, uidl)| (uidl, n)).collect();
             self.session = Some(Session { client, numbers });
         }
@@ -225,7 +315,7 @@ impl PopSource {
             .iter()
             .map(|item| self.listed[item.slot].uidl.clone())
             .collect();
-        let session = match self.session() {
+        let session = match self.quiet_session() {
             Ok(session) => session,
             Err(err) => return same_error_for_all(items.len(), &err),
         };
@@ -238,7 +328,7 @@ impl PopSource {
         let mut answers = match session.client.dele_all(&present) {
             Ok(answers) => answers.into_iter(),
             Err(err) => {
-                self.session = None;
+                self.drop_session();
                 let err = lost(err, &address, "deleting mails");
                 return same_error_for_all(items.len(), &err);
             }
@@ -254,7 +344,7 @@ impl PopSource {
                 },
             })
             .collect();
-        let session = self.session.take().expect("open");
+        let session = self.drop_session().expect("open");
         if let Err(err) = session.client.quit() {
             let err = match err {
                 PopError::Refused { line, .. } => anyhow!(
@@ -264,6 +354,8 @@ impl PopSource {
                 err => lost(err, &address, "ending the session that deletes the mails"),
             };
             results = same_error_for_all(items.len(), &err);
+        } else {
+            log::debug!("{}: QUIT deleted {} mails", self.label, present.len());
         }
         results
     }
@@ -353,20 +445,41 @@ impl Source for PopSource {
         Ok(listing)
     }
 
+    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<()> {
+        if !self.ahead.in_flight.is_empty() {
+            self.drop_session();
+        }
+        self.ahead.upcoming = upcoming.iter().map(|item| item.slot).collect();
+        self.ahead.next = 0;
+        Ok(())
+    }
+
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
         let address = self.address();
         let Listed { uidl, size } = self.listed[item.slot].clone();
-        let session = self.session()?;
-        let Some(&number) = session.numbers.get(&uidl) else {
-            return Err(anyhow!("the mail is no longer on the server")).context(NotReady);
+        let gone = || anyhow!("the mail is no longer on the server").context(NotReady);
+        if let Some(session) = &self.session {
+            if !session.numbers.contains_key(&uidl) {
+                return Err(gone());
+            }
+        }
+        self.send_ahead(item.slot)?;
+        let number = match self.ahead.in_flight.front() {
+            Some(&(slot, number)) if slot == item.slot => number,
+            _ => return Err(gone()),
         };
-        let raw = match session.client.retr(number, size * 2 + SIZE_SLACK) {
+        self.ahead.in_flight.pop_front();
+        let session = self.session.as_mut().expect("open");
+        let raw = match session
+            .client
+            .read_retr(number, size, size * 2 + SIZE_SLACK)
+        {
             Ok(raw) => raw,
             Err(PopError::Refused { line, .. }) => {
                 return Err(anyhow!("the server would not send it: {line}"))
             }
             Err(err) => {
-                self.session = None;
+                self.drop_session();
                 return Err(lost(err, &address, "receiving a mail"));
             }
         };
@@ -407,7 +520,7 @@ impl Source for PopSource {
             return Ok(());
         }
         let address = self.address();
-        let session = self.session()?;
+        let session = self.quiet_session()?;
         let numbers: Vec<u32> = expired
             .iter()
             .filter_map(|uidl| session.numbers.get(uidl).copied())
@@ -436,6 +549,9 @@ impl Source for PopSource {
     fn finish(mut self: Box<Self>) -> Result<()> {
         // Nothing is pending: deletions were committed by acknowledge. A failed goodbye changes
         // nothing.
+        if !self.ahead.in_flight.is_empty() {
+            self.drop_session();
+        }
         if let Some(session) = self.session.take() {
             if let Err(err) = session.client.quit() {
                 log::debug!("{}: QUIT failed: {err}", self.label);

@@ -143,7 +143,7 @@ fn end_of_stream_is_reported_not_taken_for_an_answer() {
     );
     // Mid-message: a short message must never pass for a whole one.
     let mut c = client(b"+OK\r\n+OK 50 octets\r\nSubject: cut\r\n\r\nhalf");
-    let err = c.retr(1, 1000).unwrap_err();
+    let err = c.retr(1, 0, 1000).unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server closed the connection while receiving message 1 (RETR)"
@@ -208,7 +208,7 @@ fn retr_undoes_dot_stuffing_and_keeps_line_ends() {
           .\r\n\
           +OK\r\n",
     );
-    let message = c.retr(7, 1000).unwrap();
+    let message = c.retr(7, 0, 1000).unwrap();
     assert_eq!(
         message,
         b"Subject: dots\r\n\r\n.hidden line\r\n..\r\n.\r\nbare LF line\n not the end\r\nlast\r\n"
@@ -221,8 +221,8 @@ fn retr_undoes_dot_stuffing_and_keeps_line_ends() {
 #[test]
 fn retr_accepts_a_bare_lf_terminator_and_an_empty_message() {
     let mut c = client(b"+OK\n+OK\n.\n+OK\nline\n.\n");
-    assert_eq!(c.retr(1, 10).unwrap(), b"");
-    assert_eq!(c.retr(2, 10).unwrap(), b"line\n");
+    assert_eq!(c.retr(1, 0, 10).unwrap(), b"");
+    assert_eq!(c.retr(2, 0, 10).unwrap(), b"line\n");
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn lines_far_longer_than_the_buffer_arrive_whole() {
     let mut script = Script::new(&server);
     script.piece = 4096;
     let mut c = Client::new(script).unwrap();
-    let message = c.retr(1, 400_000).unwrap();
+    let message = c.retr(1, 0, 400_000).unwrap();
     assert_eq!(message.len(), long.len() + 2);
     assert_eq!(&message[..long.len()], &long[..]);
 }
@@ -250,14 +250,14 @@ fn a_message_larger_than_the_limit_is_refused() {
     }
     server.extend_from_slice(b".\r\n");
     let mut c = client(&server);
-    let err = c.retr(1, 500).unwrap_err();
+    let err = c.retr(1, 0, 500).unwrap_err();
     assert!(err.to_string().contains("larger than 500 bytes"), "{err}");
     // Also when the excess is one endless line.
     let mut server = b"+OK\r\n+OK\r\n".to_vec();
     server.extend(std::iter::repeat_n(b'x', 10_000));
     let mut c = client(&server);
     assert!(c
-        .retr(1, 500)
+        .retr(1, 0, 500)
         .unwrap_err()
         .to_string()
         .contains("larger than"));
@@ -356,6 +356,24 @@ fn deletions_are_pipelined_when_allowed() {
     // Without PIPELINING, one at a time; a lost connection is the outer error.
     let mut c = client(b"+OK\r\n+OK\r\n");
     assert!(c.dele_all(&[1, 2]).is_err());
+}
+
+#[test]
+fn retrievals_may_be_pipelined() {
+    let mut c = client(
+        b"+OK\r\n+OK\r\nPIPELINING\r\n.\r\n\
+          +OK\r\none\r\n.\r\n-ERR no such message\r\n+OK\r\n..three\r\n.\r\n",
+    );
+    c.capa().unwrap();
+    assert!(c.pipelining());
+    for n in [1, 2, 3] {
+        c.send_retr(n).unwrap();
+    }
+    assert_eq!(c.read_retr(1, 5, 100).unwrap(), b"one\r\n");
+    let err = c.read_retr(2, 5, 100).unwrap_err();
+    assert_eq!(err.to_string(), "RETR 2 refused: -ERR no such message");
+    assert_eq!(c.read_retr(3, 5, 100).unwrap(), b".three\r\n");
+    assert_eq!(written(c), "CAPA\r\nRETR 1\r\nRETR 2\r\nRETR 3\r\n");
 }
 
 #[test]
