@@ -16,3 +16,4 @@ mod cli;
 mod crash;
 mod dir;
 mod filter;
+mod imap;

@@ -13,6 +13,9 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+pub mod dovecot;
+pub mod mail;
+
 pub struct TestEnv {
     root: tempfile::TempDir,
     pub source: PathBuf,

@@ -1,0 +1,690 @@
+//! `lanceur imap` against a real Dovecot (see `harness/dovecot.rs`): logins, TLS, what is taken
+//! from real-world-shaped mails, post-actions checked on the server, idempotence, crashes, cut
+//! connections, damaged mails and UIDVALIDITY changes. See: issue 3.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::dovecot::{Dovecot, User};
+use crate::harness::mail::{fake_pdf, mail, Part};
+use crate::harness::{names, sha256, Ran, Random, TestEnv};
+
+/// `lanceur imap` for `user` on `folder`, password from the environment, plus `extra`.
+/// Connection options in `extra` replace the harness's defaults.
+fn imap_command(env: &TestEnv, user: &User, folder: &str, extra: &[&str]) -> Command {
+    let mut base = user.imap_args(folder);
+    for flag in ["--server", "--port", "--ca-file", "--timeout"] {
+        if extra.contains(&flag) {
+            if let Some(at) = base.iter().position(|a| a == flag) {
+                base.drain(at..at + 2);
+            }
+        }
+    }
+    let mut command = env.command();
+    command
+        .env("LANCEUR_PASSWORD", &user.password)
+        .args(base)
+        .arg("--dest")
+        .arg(&env.cold)
+        .args(extra);
+    command
+}
+
+fn run(env: &TestEnv, user: &User, extra: &[&str]) -> Ran {
+    env.run_command(imap_command(env, user, "INBOX", extra))
+}
+
+/// A mail with one PDF attachment; returns the mail and the PDF.
+fn pdf_mail(n: u64, size: usize) -> (Vec<u8>, Vec<u8>) {
+    let pdf = fake_pdf(n, size);
+    let raw = mail(
+        &format!("Facture {n}"),
+        &format!("facture-{n}@dupont.example"),
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("Veuillez trouver la facture ci-jointe."),
+                Part::pdf(&format!("facture-{n:04}.pdf"), &pdf),
+            ],
+        ),
+    );
+    (raw, pdf)
+}
+
+/// SHA-256 of every visible COLD file, with the names holding that content.
+fn cold_by_hash(env: &TestEnv) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in env.cold_visible() {
+        if name.ends_with(".json") || name.ends_with(".idx") {
+            continue;
+        }
+        out.entry(sha256(&env.cold_read(&name)))
+            .or_default()
+            .push(name);
+    }
+    out
+}
+
+#[test]
+fn a_wrong_password_exits_3_and_takes_nothing() {
+    let user = Dovecot::get().user("badpw");
+    user.deliver(&pdf_mail(1, 1000).0);
+    let env = TestEnv::new();
+    let mut command = imap_command(&env, &user, "INBOX", &[]);
+    command.env("LANCEUR_PASSWORD", "not the password");
+    let ran = env.run_command(command);
+    ran.expect_code(3)
+        .expect_stderr_contains("refused the login of")
+        .expect_stderr_contains("check --account and the password");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    assert!(env.cold_visible().is_empty());
+    assert!(!user.messages("INBOX")[0].seen());
+}
+
+#[test]
+fn a_password_on_the_command_line_is_refused() {
+    let user = Dovecot::get().user("cmdline");
+    let env = TestEnv::new();
+    let mut command = imap_command(&env, &user, "INBOX", &["--password", "secret"]);
+    command.env_remove("LANCEUR_PASSWORD");
+    env.run_command(command)
+        .expect_code(2)
+        .expect_stderr_contains("--password on the command line is refused");
+    let ran = env.run(&["imap", "--help"]);
+    ran.expect_code(0);
+    for text in [
+        "LANCEUR_PASSWORD",
+        "--password-file",
+        "ps",
+        "crontab",
+        "--select",
+    ] {
+        assert!(ran.stdout.contains(text), "{text}\n{}", ran.explain());
+    }
+}
+
+#[test]
+fn unreachable_server_and_missing_folder_exit_4_with_a_remedy() {
+    let user = Dovecot::get().user("unreach");
+    let env = TestEnv::new();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    run(&env, &user, &["--port", &closed])
+        .expect_code(4)
+        .expect_stderr_contains("cannot connect to 127.0.0.1:")
+        .expect_stderr_contains("check --server, --port");
+    let ran = env.run_command(imap_command(&env, &user, "Nulle part", &[]));
+    ran.expect_code(4)
+        .expect_stderr_contains("cannot open mailbox «Nulle part»")
+        .expect_stderr_contains("check --folder");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    run(&env, &user, &["--move-to", "Absent"])
+        .expect_code(4)
+        .expect_stderr_contains("--move-to mailbox «Absent» does not exist");
+}
+
+#[test]
+fn the_certificate_is_refused_without_the_ca_and_accepted_with_it() {
+    let user = Dovecot::get().user("cert");
+    let (raw, pdf) = pdf_mail(2, 5000);
+    user.deliver(&raw);
+    let env = TestEnv::new();
+    let mut args = user.imap_args("INBOX");
+    let at = args.iter().position(|a| a == "--ca-file").unwrap();
+    args.drain(at..at + 2);
+    let mut command = env.command();
+    command
+        .env("LANCEUR_PASSWORD", &user.password)
+        .args(&args)
+        .arg("--dest")
+        .arg(&env.cold);
+    env.run_command(command)
+        .expect_code(4)
+        .expect_stderr_contains("TLS handshake with 127.0.0.1:")
+        .expect_stderr_contains("--ca-file");
+    assert!(env.cold_visible().is_empty());
+    assert!(!user.messages("INBOX")[0].seen());
+    run(&env, &user, &[]).expect_code(0).expect_quiet();
+    assert_eq!(env.cold_read("facture-0002.pdf"), pdf);
+}
+
+#[test]
+fn starttls_is_really_used() {
+    // On 127.0.0.2 Dovecot refuses a plaintext login from 127.0.0.1: success proves the upgrade.
+    let dovecot = Dovecot::remote();
+    let user = dovecot.user("starttls");
+    let (raw, pdf) = pdf_mail(3, 3000);
+    user.deliver(&raw);
+    let env = TestEnv::new();
+    let port = dovecot.imap_port.to_string();
+    let plain = ["--port", port.as_str(), "--tls", "none"];
+    env.run_command(imap_command(&env, &user, "INBOX", &plain))
+        .expect_code(3)
+        .expect_stderr_contains("will not log in without encryption");
+    assert!(env.cold_visible().is_empty());
+    let starttls = ["--port", port.as_str(), "--tls", "starttls"];
+    env.run_command(imap_command(&env, &user, "INBOX", &starttls))
+        .expect_code(0)
+        .expect_quiet();
+    assert_eq!(env.cold_read("facture-0003.pdf"), pdf);
+    assert!(user.messages("INBOX")[0].seen());
+}
+
+#[test]
+fn a_corpus_of_real_world_mails_is_deposited_exactly() {
+    let user = Dovecot::get().user("corpus");
+    let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+
+    // 1. multipart/mixed around alternative + related (an HTML body with a logo), two attachments
+    //    with the same name.
+    let first = fake_pdf(10, 40_000);
+    let second = fake_pdf(11, 30_000);
+    let logo = b"\x89PNG\r\n\x1a\n logo bytes".to_vec();
+    user.deliver(&mail(
+        "Deux factures",
+        "two@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::multipart(
+                    "alternative",
+                    vec![
+                        Part::text("Bonjour,\nci-joint nos factures."),
+                        Part::multipart(
+                            "related",
+                            vec![
+                                Part::html("<p>Bonjour</p><img src=\"cid:logo@dupont\">"),
+                                Part::base64(
+                                    &[
+                                        "Content-Type: image/png; name=\"logo.png\"",
+                                        "Content-ID: <logo@dupont>",
+                                        "Content-Disposition: inline; filename=\"logo.png\"",
+                                    ],
+                                    &logo,
+                                ),
+                            ],
+                        ),
+                    ],
+                ),
+                Part::pdf("facture.pdf", &first),
+                Part::pdf("facture.pdf", &second),
+            ],
+        ),
+    ));
+    expected.insert("facture.pdf".into(), first);
+    expected.insert("facture_2.pdf".into(), second);
+
+    // 2. RFC 2231 name in ISO-8859-1, RFC 2047 name in UTF-8 base64, an inline PDF.
+    let releve = fake_pdf(12, 20_000);
+    let proces = b"PK\x03\x04 an OpenDocument text".to_vec();
+    let inline = fake_pdf(13, 8_000);
+    user.deliver(&mail(
+        "=?iso-8859-1?q?Relev=E9_d'ao=FBt?=",
+        "rfc2231@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("Voir pièces jointes."),
+                Part::base64(
+                    &[
+                        "Content-Type: application/pdf",
+                        "Content-Disposition: attachment;\r\n filename*=iso-8859-1''relev%E9%20d%27ao%FBt.pdf",
+                    ],
+                    &releve,
+                ),
+                Part::base64(
+                    &[
+                        "Content-Type: application/vnd.oasis.opendocument.text;\r\n name=\"=?utf-8?b?UHJvY8Oocy12ZXJiYWwub2R0?=\"",
+                        "Content-Disposition: attachment",
+                    ],
+                    &proces,
+                ),
+                Part::base64(
+                    &[
+                        "Content-Type: application/pdf; name=\"scan-inline.pdf\"",
+                        "Content-Disposition: inline; filename=\"scan-inline.pdf\"",
+                    ],
+                    &inline,
+                ),
+            ],
+        ),
+    ));
+    expected.insert("relevé d'août.pdf".into(), releve);
+    expected.insert("Procès-verbal.odt".into(), proces);
+    expected.insert("scan-inline.pdf".into(), inline);
+
+    // 3. An attached mail (itself with an attachment) and a nameless PDF; a quoted-printable CSV
+    //    in Windows-1252 that must keep its bytes.
+    let inner = mail(
+        "Bon de commande",
+        "inner@fournisseur.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("Commande."),
+                Part::pdf("commande.pdf", &fake_pdf(14, 5_000)),
+            ],
+        ),
+    );
+    let nameless = fake_pdf(15, 6_000);
+    let csv = b"nom;montant\r\nCaf\xe9 de la Gare;12,50\r\n".to_vec();
+    user.deliver(&mail(
+        "TR: commande",
+        "fwd@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("Pour info."),
+                Part::rfc822(&inner, None),
+                Part::base64(&["Content-Type: application/pdf"], &nameless),
+                Part::quoted_printable(
+                    &[
+                        "Content-Type: text/csv; charset=windows-1252; name=\"depenses.csv\"",
+                        "Content-Disposition: attachment; filename=\"depenses.csv\"",
+                    ],
+                    &csv,
+                ),
+            ],
+        ),
+    ));
+    // The attached mail is cut from the outer one, byte for byte (the CRLF before the next
+    // boundary belongs to the boundary).
+    expected.insert("Bon de commande.eml".into(), inner);
+    expected.insert("uid-3-part4.pdf".into(), nameless);
+    expected.insert("depenses.csv".into(), csv);
+
+    // 4. A 10 MB attachment.
+    let big = fake_pdf(16, 10 << 20);
+    user.deliver(&mail(
+        "Archive",
+        "big@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("Archive complète."),
+                Part::base64(
+                    &[
+                        "Content-Type: application/zip; name=\"archive.zip\"",
+                        "Content-Disposition: attachment; filename=\"archive.zip\"",
+                    ],
+                    &big,
+                ),
+            ],
+        ),
+    ));
+    expected.insert("archive.zip".into(), big);
+
+    let env = TestEnv::new();
+    let ran = run(&env, &user, &["--index", "json", "--json"]);
+    ran.expect_code(0);
+    let summary = ran.summary();
+    assert_eq!(summary["deposited"], 4, "{}", ran.explain());
+    assert_eq!(summary["documents"], expected.len(), "{}", ran.explain());
+    let documents: BTreeSet<String> = env
+        .cold_visible()
+        .into_iter()
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        documents,
+        expected.keys().cloned().collect::<BTreeSet<_>>(),
+        "{}",
+        ran.explain()
+    );
+    for (name, content) in &expected {
+        assert_eq!(
+            sha256(&env.cold_read(name)),
+            sha256(content),
+            "{name} differs from what the mail carried"
+        );
+    }
+    // The sidecar names the mail.
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&env.cold_read("relevé d'août.pdf.json")).unwrap();
+    assert_eq!(sidecar["message_id"], "rfc2231@dupont.example");
+    assert_eq!(sidecar["subject"], "Relevé d'août");
+    assert_eq!(sidecar["from"], "Société Dupont <factures@dupont.example>");
+    assert_eq!(sidecar["to"], "Service courrier <courrier@mairie.example>");
+    assert_eq!(sidecar["date"], "2025-03-03T09:15:00+01:00");
+    assert_eq!(sidecar["mailbox"], "INBOX");
+    assert_eq!(sidecar["uid"], "2");
+    assert_eq!(sidecar["attachment_name"], "relevé d'août.pdf");
+    assert!(sidecar["uidvalidity"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty()));
+    // Seen on the server, and a second run takes nothing.
+    assert!(user.messages("INBOX").iter().all(|m| m.seen()));
+    run(&env, &user, &[]).expect_code(0).expect_quiet();
+    assert_eq!(documents.len() * 2, env.cold_visible().len());
+}
+
+#[test]
+fn take_eml_deposits_each_mail_whole() {
+    let user = Dovecot::get().user("eml");
+    let (raw, _) = pdf_mail(20, 2000);
+    user.deliver(&raw);
+    let env = TestEnv::new();
+    run(&env, &user, &["--take", "both"]).expect_code(0);
+    assert_eq!(
+        env.cold_visible(),
+        vec!["facture-0020.pdf", "uid-1 Facture 20.eml"]
+    );
+    assert_eq!(env.cold_read("uid-1 Facture 20.eml"), raw);
+}
+
+#[test]
+fn move_to_a_folder_with_non_ascii_names() {
+    let user = Dovecot::get().user("move");
+    let mut pdfs = Vec::new();
+    for n in 0..3 {
+        let (raw, pdf) = pdf_mail(30 + n, 2000);
+        user.deliver_to("Reçus", &raw);
+        pdfs.push(pdf);
+    }
+    user.folder("Archivé");
+    let env = TestEnv::new();
+    env.run_command(imap_command(
+        &env,
+        &user,
+        "Reçus",
+        &["--move-to", "Archivé"],
+    ))
+    .expect_code(0)
+    .expect_quiet();
+    assert_eq!(env.cold_visible().len(), 3);
+    assert!(user.messages("Reçus").is_empty(), "still in Reçus");
+    assert_eq!(user.messages("Archivé").len(), 3);
+    env.run_command(imap_command(
+        &env,
+        &user,
+        "Reçus",
+        &["--move-to", "Archivé"],
+    ))
+    .expect_code(0);
+    assert_eq!(env.cold_visible().len(), 3);
+}
+
+#[test]
+fn delete_removes_exactly_the_deposited_mails() {
+    let user = Dovecot::get().user("delete");
+    for n in 0..3 {
+        user.deliver(&pdf_mail(40 + n, 2000).0);
+    }
+    let env = TestEnv::new();
+    run(&env, &user, &["--after", "delete", "--max-items", "2"]).expect_code(0);
+    assert_eq!(
+        env.cold_visible(),
+        vec!["facture-0040.pdf", "facture-0041.pdf"]
+    );
+    let left = user.messages("INBOX");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(String::from_utf8_lossy(&left[0].bytes).contains("Facture 42"));
+    run(&env, &user, &["--after", "delete"]).expect_code(0);
+    assert!(user.messages("INBOX").is_empty());
+    assert_eq!(env.cold_visible().len(), 3);
+}
+
+#[test]
+fn keep_and_select_all_in_a_gmail_style_folder() {
+    let user = Dovecot::get().user("keep");
+    let folder = "[Gmail]/All Mail";
+    for n in 0..2 {
+        user.deliver_to(folder, &pdf_mail(50 + n, 2000).0);
+    }
+    let env = TestEnv::new();
+    let args = ["--after", "keep", "--select", "all"];
+    env.run_command(imap_command(&env, &user, folder, &args))
+        .expect_code(0);
+    assert_eq!(env.cold_visible().len(), 2);
+    let stored = user.messages(folder);
+    assert!(stored.iter().all(|m| !m.seen()), "{stored:?}");
+    // Someone reads a new mail in a webmail before the run: --select all still takes it.
+    user.deliver_to(folder, &pdf_mail(52, 2000).0);
+    for message in user.messages(folder) {
+        if message.file.parent().unwrap().ends_with("new") {
+            let name = message
+                .file
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let cur = message.file.parent().unwrap().with_file_name("cur");
+            std::fs::rename(&message.file, cur.join(format!("{name}:2,S"))).unwrap();
+        }
+    }
+    let ran = env.run_command(imap_command(&env, &user, folder, &args));
+    ran.expect_code(0).expect_quiet();
+    assert_eq!(env.cold_visible().len(), 3, "{}", ran.explain());
+    // Idempotent.
+    env.run_command(imap_command(&env, &user, folder, &args))
+        .expect_code(0);
+    assert_eq!(env.cold_visible().len(), 3);
+    assert_eq!(user.messages(folder).len(), 3);
+}
+
+#[test]
+fn a_damaged_mail_is_reported_and_left_while_the_others_go_through() {
+    let user = Dovecot::get().user("damaged");
+    user.deliver(&pdf_mail(60, 2000).0);
+    let mut damaged = mail(
+        "Facture abîmée",
+        "damaged@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("ci-joint"),
+                Part::pdf("abimee.pdf", &fake_pdf(61, 3000)),
+            ],
+        ),
+    );
+    // Break the base64 in the middle of the PDF.
+    let at = damaged.len() - 500;
+    damaged[at..at + 4].copy_from_slice(b"!!!!");
+    user.deliver(&damaged);
+    user.deliver(&pdf_mail(62, 2000).0);
+    let env = TestEnv::new();
+    let ran = run(&env, &user, &[]);
+    ran.expect_code(1)
+        .expect_stderr_contains("UID 2 «Facture abîmée»")
+        .expect_stderr_contains("damaged")
+        .expect_stderr_contains("left at the source");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    assert_eq!(
+        env.cold_visible(),
+        vec!["facture-0060.pdf", "facture-0062.pdf"]
+    );
+    let stored = user.messages("INBOX");
+    let seen: Vec<bool> = stored.iter().map(|m| m.seen()).collect();
+    assert_eq!(seen, vec![true, false, true]);
+    assert_eq!(stored[1].bytes, damaged, "the damaged mail was changed");
+    run(&env, &user, &[]).expect_code(1);
+    assert_eq!(env.cold_visible().len(), 2);
+}
+
+#[test]
+fn a_uidvalidity_change_takes_neither_twice_nor_loses() {
+    let user = Dovecot::get().user("uidvalidity");
+    for n in 0..3 {
+        user.deliver(&pdf_mail(70 + n, 2000).0);
+    }
+    let env = TestEnv::new();
+    let args = ["--after", "keep", "--select", "all", "--index", "json"];
+    run(&env, &user, &args).expect_code(0);
+    assert_eq!(env.cold_visible().len(), 6);
+    let before: serde_json::Value =
+        serde_json::from_slice(&env.cold_read("facture-0070.pdf.json")).unwrap();
+    let old = before["uidvalidity"].as_str().unwrap().to_string();
+    // The mailbox is restored or rebuilt: every UID now means something else.
+    let new = (old.parse::<u64>().unwrap() + 1000).to_string();
+    Dovecot::get().doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &user.name,
+        "--uid-validity",
+        &new,
+        "INBOX",
+    ]);
+    user.deliver(&pdf_mail(73, 2000).0);
+    let ran = run(&env, &user, &args);
+    ran.expect_code(0);
+    let after: serde_json::Value =
+        serde_json::from_slice(&env.cold_read("facture-0073.pdf.json")).unwrap();
+    assert_eq!(after["uidvalidity"], new.as_str(), "{}", ran.explain());
+    let pdfs: Vec<String> = env
+        .cold_visible()
+        .into_iter()
+        .filter(|n| n.ends_with(".pdf"))
+        .collect();
+    assert_eq!(
+        pdfs,
+        vec![
+            "facture-0070.pdf",
+            "facture-0071.pdf",
+            "facture-0072.pdf",
+            "facture-0073.pdf"
+        ],
+        "{}",
+        ran.explain()
+    );
+}
+
+/// Forwards one connection to `upstream` and cuts it after `limit` bytes from the server.
+fn cutting_proxy(upstream: u16, limit: usize) -> (u16, std::thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut client_in, mut server_out) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut server_out);
+            // The client went away: let the server go too, so the loop below ends.
+            let _ = server_out.shutdown(Shutdown::Both);
+        });
+        let mut forwarded = 0usize;
+        let mut buffer = [0u8; 16 * 1024];
+        while forwarded < limit {
+            let n = match server.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n.min(limit - forwarded),
+            };
+            if client.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+            forwarded += n;
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = server.shutdown(Shutdown::Both);
+        forwarded
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_connection_cut_mid_fetch_is_a_clean_error_and_the_next_run_finishes() {
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("cut");
+    let mut known = BTreeSet::new();
+    for n in 0..5 {
+        let (raw, pdf) = pdf_mail(80 + n, 200_000);
+        known.insert(sha256(&pdf));
+        user.deliver(&raw);
+    }
+    let env = TestEnv::new();
+    // Enough for TLS, login and the listing; the bodies (about 1.3 MB) are cut.
+    let (port, proxy) = cutting_proxy(dovecot.imaps_port, 400_000);
+    let port = port.to_string();
+    let ran = run(&env, &user, &["--port", &port]);
+    let forwarded = proxy.join().unwrap();
+    ran.expect_code(4)
+        .expect_stderr_contains("the connection was lost while fetching mails")
+        .expect_stderr_contains("taken by the next run");
+    assert_eq!(forwarded, 400_000, "{}", ran.explain());
+    for name in env.cold_names() {
+        assert!(
+            !name.starts_with('.') || !name.ends_with(".tmp"),
+            "temporary file left: {name}"
+        );
+    }
+    for (hash, names) in cold_by_hash(&env) {
+        assert!(known.contains(&hash), "partial document {names:?}");
+    }
+    let deposited = cold_by_hash(&env).len();
+    let seen = user.messages("INBOX").iter().filter(|m| m.seen()).count();
+    assert_eq!(seen, deposited, "a mail marked seen must be deposited");
+    run(&env, &user, &[]).expect_code(0).expect_quiet();
+    let after = cold_by_hash(&env);
+    assert_eq!(after.len(), 5);
+    assert!(after.values().all(|names| names.len() == 1), "{after:?}");
+    assert!(user.messages("INBOX").iter().all(|m| m.seen()));
+}
+
+#[test]
+fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
+    let user = Dovecot::get().user("kill");
+    let mut random = Random::from_time();
+    let mut known = BTreeSet::new();
+    for n in 0..120 {
+        let size = 1000 + random.below(150_000) as usize;
+        let (raw, pdf) = pdf_mail(100 + n, size);
+        known.insert(sha256(&pdf));
+        user.deliver(&raw);
+    }
+    let env = TestEnv::new();
+    let extra = ["--name", "kill", "--index", "idx", "--max-items", "25"];
+    let mut finished = 0;
+    for round in 0..20 {
+        let mut child = imap_command(&env, &user, "INBOX", &extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(random.below(800_000)));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                finished += 1;
+                assert!(status.success(), "run {round} failed: {status}");
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+        }
+        // The COLD only ever shows complete documents.
+        for (hash, names) in cold_by_hash(&env) {
+            assert!(
+                known.contains(&hash),
+                "partial document {names:?} after kill {round}"
+            );
+        }
+    }
+    let seen_by_then = user.messages("INBOX").iter().filter(|m| m.seen()).count();
+    for _ in 0..10 {
+        run(&env, &user, &extra).expect_code(0);
+        if user.messages("INBOX").iter().all(|m| m.seen()) {
+            break;
+        }
+    }
+    let deposited = cold_by_hash(&env);
+    let twice: Vec<_> = deposited.values().filter(|n| n.len() > 1).collect();
+    assert!(twice.is_empty(), "deposited twice: {twice:?}");
+    assert_eq!(deposited.len(), known.len(), "{}", env.listing());
+    assert!(
+        names(&env.cold).iter().all(|n| !n.starts_with('.')),
+        "temporary files left\n{}",
+        env.listing()
+    );
+    assert!(user.messages("INBOX").iter().all(|m| m.seen()));
+    eprintln!(
+        "20 kills, {finished} runs finished before their kill, {seen_by_then} mails done by then"
+    );
+}
