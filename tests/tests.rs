@@ -17,3 +17,4 @@ mod crash;
 mod dir;
 mod filter;
 mod imap;
+mod pop;
