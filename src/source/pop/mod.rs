@@ -5,8 +5,11 @@
 //! - `list`: `UIDL` and `LIST` for the whole maildrop, two commands whatever its size; no content.
 //!   POP3 numbers messages in arrival order, so that order is oldest first. The journal key is
 //!   `pop:<uidl>`: a message number means something only within one session, a UIDL for good.
-//! - `fetch`: `RETR`, then the shared mail extraction. Memory holds one mail (and what is
-//!   extracted from it), never the maildrop.
+//! - `fetch`: `RETR`, then the shared mail extraction. When the server announces PIPELINING, the
+//!   `RETR` commands of the next mails of the batch are sent ahead (`ahead.rs`), so no round trip
+//!   is waited for per mail; those mails wait in the socket's buffers. Memory holds one mail (and
+//!   what is extracted from it), never the maildrop. Sidecar fields: the shared ones, with the
+//!   account as `mailbox`, and the mail's `uidl`.
 //! - `acknowledge`, delete mode (the default): `DELE` for the batch (pipelined when the server
 //!   says PIPELINING), then `QUIT`. POP3 removes messages only at a successful `QUIT`; until then
 //!   a lost connection undoes every `DELE`. And the cycle journals an item as acknowledged as soon
@@ -25,15 +28,17 @@
 //! line is quoted verbatim. A mail that the server will not send or that cannot be read is an
 //! item failure: it stays on the server and the others go on.
 
+mod ahead;
 mod client;
 mod kept;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 
+use self::ahead::Ahead;
 use self::client::{Client, Error as PopError};
 use self::kept::Kept;
 use super::{Document, Item, ItemKey, Listing, NotReady, Skipped, Source};
@@ -42,9 +47,6 @@ use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
 use crate::tls::{Connector, Stream, TlsMode};
 
-/// Most `RETR` commands sent ahead, and most bytes (by listed size) they may bring; at least one.
-const AHEAD_ITEMS: usize = 32;
-const AHEAD_BYTES: u64 = 4 << 20;
 /// Bytes a message may exceed its listed size by before it is refused (servers count line ends
 /// differently, and some only estimate).
 const SIZE_SLACK: u64 = 16 << 20;
@@ -59,19 +61,6 @@ pub struct PopSource {
     kept_path: PathBuf,
     kept: Option<Kept>,
     ahead: Ahead,
-}
-
-/// `RETR` commands sent ahead of `fetch` when the server allows pipelining, so that the server
-/// prepares the next mails while this one is parsed and deposited, and no round trip is waited
-/// for per mail. The mails wait in the socket's buffers, not in lanceur's memory.
-#[derive(Default)]
-struct Ahead {
-    /// Slots of the items the cycle is about to fetch, in order (from `prefetch`).
-    upcoming: Vec<usize>,
-    /// Index in `upcoming` of the next item to send `RETR` for.
-    next: usize,
-    /// (slot, message number) of each `RETR` sent and not yet read, in order.
-    in_flight: VecDeque<(usize, u32)>,
 }
 
 struct Session {
@@ -133,56 +122,6 @@ impl PopSource {
             self.drop_session();
         }
         self.session()
-    }
-
-    /// Makes sure `RETR` was sent for the item in `slot`, and for as many following items as
-    /// the window allows when the server pipelines.
-    fn send_ahead(&mut self, slot: usize) -> Result<()> {
-        if self.ahead.in_flight.front().map(|&(s, _)| s) != Some(slot) {
-            if !self.ahead.in_flight.is_empty() {
-                self.drop_session();
-            }
-            match self.ahead.upcoming.iter().position(|&s| s == slot) {
-                Some(position) => self.ahead.next = position,
-                None => {
-                    // Not announced by prefetch: this item alone.
-                    self.ahead.upcoming = vec![slot];
-                    self.ahead.next = 0;
-                }
-            }
-        }
-        let address = self.address();
-        self.session()?;
-        let Some(session) = self.session.as_mut() else {
-            unreachable!("just opened")
-        };
-        let ahead = &mut self.ahead;
-        let pipelining = session.client.pipelining();
-        let mut bytes: u64 = ahead
-            .in_flight
-            .iter()
-            .map(|&(s, _)| self.listed[s].size)
-            .sum();
-        while ahead.next < ahead.upcoming.len() {
-            let full = !pipelining || ahead.in_flight.len() >= AHEAD_ITEMS || bytes >= AHEAD_BYTES;
-            if !ahead.in_flight.is_empty() && full {
-                break;
-            }
-            let next = ahead.upcoming[ahead.next];
-            ahead.next += 1;
-            // A mail gone from the server gets no RETR; fetch reports it.
-            let Some(&number) = session.numbers.get(&self.listed[next].uidl) else {
-                continue;
-            };
-            if let Err(err) = session.client.send_retr(number) {
-                self.ahead.in_flight.clear();
-                self.session = None;
-                return Err(lost(err, &address, "asking for mails"));
-            }
-            ahead.in_flight.push_back((next, number));
-            bytes += self.listed[next].size;
-        }
-        Ok(())
     }
 
     /// The open session, or a new one (after the `QUIT` of a batch's deletions): connect, STLS if
