@@ -77,7 +77,10 @@ impl Stunnel {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("stunnel exited at once ({status}); its log:\n{}", self.log());
+                panic!(
+                    "stunnel exited at once ({status}); its log:\n{}",
+                    self.log()
+                );
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
