@@ -7,7 +7,7 @@
 //! the test panics with its log: a test that needs the tunnel never skips.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -82,7 +82,8 @@ impl Stunnel {
                     self.log()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Not by connecting: a test connection would count as traffic through the tunnel.
+            if is_listening(self.port) {
                 return;
             }
             if Instant::now() > deadline {
@@ -105,6 +106,32 @@ impl Stunnel {
     pub fn connections(&self) -> usize {
         self.log().matches("connected remote server").count()
     }
+
+    /// Bytes the tunnel passed from the server to its clients, over closed connections (from
+    /// its log's "N byte(s) sent to socket"), waiting up to 5 s for `at_least` of them: stunnel
+    /// logs a connection a moment after it closed.
+    pub fn bytes_to_clients(&self, at_least: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let bytes = self.logged_bytes_to_clients();
+            if bytes >= at_least || Instant::now() > deadline {
+                return bytes;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn logged_bytes_to_clients(&self) -> u64 {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                let before = line.split(" byte(s) sent to socket").next()?;
+                (before.len() < line.len())
+                    .then(|| before.rsplit(' ').next()?.parse::<u64>().ok())
+                    .flatten()
+            })
+            .sum()
+    }
 }
 
 impl Drop for Stunnel {
@@ -112,6 +139,17 @@ impl Drop for Stunnel {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether something listens on 127.0.0.1:`port` (Linux: /proc/net/tcp, state 0A).
+fn is_listening(port: u16) -> bool {
+    let wanted = format!("0100007F:{port:04X}");
+    fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1] == wanted && fields[3] == "0A"
+        })
+    })
 }
 
 fn free_port() -> u16 {
