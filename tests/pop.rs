@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -476,4 +478,120 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         "30 kills, {finished_early} runs finished before their kill, \
          {taken_while_killing} mails taken meanwhile"
     );
+}
+
+/// Passes one connection through to `upstream` on 127.0.0.1, and hangs up on the client after
+/// `budget` bytes from the server: a line cut in the middle of a mail.
+fn proxy_cut_after(upstream: u16, budget: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut from_client, mut to_server) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_server);
+            let _ = to_server.shutdown(Shutdown::Both);
+        });
+        let (mut from_server, mut to_client) = (server, client);
+        let mut left = budget;
+        let mut chunk = vec![0u8; 8192];
+        while left > 0 {
+            match from_server.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let n = n.min(left);
+                    if to_client.write_all(&chunk[..n]).is_err() {
+                        break;
+                    }
+                    left -= n;
+                }
+            }
+        }
+        let _ = to_client.shutdown(Shutdown::Both);
+        let _ = from_server.shutdown(Shutdown::Both);
+    });
+    port
+}
+
+#[test]
+fn a_connection_cut_mid_mail_deposits_no_partial_mail_and_the_next_run_finishes() {
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("cut");
+    let mails: Vec<(Vec<u8>, Vec<u8>)> = (100..105).map(|n| pdf_mail(n, 20_000)).collect();
+    for (raw, _) in &mails {
+        user.deliver(raw);
+    }
+    let env = TestEnv::new();
+    // Plaintext on loopback (Dovecot allows it there), cut in the middle of the third mail.
+    let budget = mails[0].0.len() + mails[1].0.len() + mails[2].0.len() / 2 + 2000;
+    let port = proxy_cut_after(dovecot.pop3_port, budget);
+    // One launcher name for both runs: the derived one includes the port.
+    let ran = env.run_command(pop_command_on(
+        &env,
+        &user,
+        port,
+        &["--tls", "none", "--name", "cut"],
+    ));
+    ran.expect_code(4)
+        .expect_stderr_contains("closed the connection while receiving message");
+    for (hash, names) in cold_by_hash(&env) {
+        assert!(
+            mails.iter().any(|(_, pdf)| sha256(pdf) == hash),
+            "partial document {names:?} deposited\n{}",
+            ran.explain()
+        );
+    }
+    // Whatever was deposited could not be deleted (the connection is gone): nothing is lost.
+    let still = on_server(&user);
+    let in_cold = cold_by_hash(&env);
+    for (raw, pdf) in &mails {
+        assert!(still.contains(&sha256(raw)) || in_cold.contains_key(&sha256(pdf)));
+    }
+    let second = run(&env, &user, &["--name", "cut"]);
+    second.expect_code(0).expect_quiet();
+    let deposited = cold_by_hash(&env);
+    assert_eq!(deposited.len(), 5, "{}", env.listing());
+    assert!(
+        deposited.values().all(|names| names.len() == 1),
+        "{}\n{}",
+        ran.explain(),
+        second.explain()
+    );
+    assert!(user.messages("INBOX").is_empty());
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_with_exit_4() {
+    // Accepts the connection, then says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = std::thread::spawn(move || listener.accept().map(|(socket, _)| socket));
+    let env = TestEnv::new();
+    let started = std::time::Instant::now();
+    let mut command = env.command();
+    command.env("LANCEUR_PASSWORD", "pw").args([
+        "pop",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--tls",
+        "none",
+        "--account",
+        "nobody",
+        "--timeout",
+        "1s",
+        "--dest",
+        env.cold.to_str().unwrap(),
+    ]);
+    let ran = env.run_command(command);
+    ran.expect_code(4)
+        .expect_stderr_contains("stopped answering while waiting for the greeting")
+        .expect_stderr_contains("--timeout");
+    assert!(started.elapsed() < Duration::from_secs(20), "no timeout");
+    drop(silent.join());
 }

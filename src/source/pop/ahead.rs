@@ -57,9 +57,17 @@ impl PopSource {
             .iter()
             .map(|&(s, _)| self.listed[s].size)
             .sum();
+        // Refill when half the window is read, so commands go out in groups, one write each.
+        let refill = ahead.in_flight.is_empty()
+            || (pipelining && ahead.in_flight.len() <= AHEAD_ITEMS / 2 && bytes <= AHEAD_BYTES / 2);
+        if !refill {
+            return Ok(());
+        }
+        let mut sending: Vec<(usize, u32)> = Vec::new();
         while ahead.next < ahead.upcoming.len() {
-            let full = !pipelining || ahead.in_flight.len() >= AHEAD_ITEMS || bytes >= AHEAD_BYTES;
-            if !ahead.in_flight.is_empty() && full {
+            let waiting = ahead.in_flight.len() + sending.len();
+            let full = !pipelining || waiting >= AHEAD_ITEMS || bytes >= AHEAD_BYTES;
+            if waiting > 0 && full {
                 break;
             }
             let next = ahead.upcoming[ahead.next];
@@ -68,14 +76,18 @@ impl PopSource {
             let Some(&number) = session.numbers.get(&self.listed[next].uidl) else {
                 continue;
             };
-            if let Err(err) = session.client.send_retr(number) {
-                self.ahead.in_flight.clear();
-                self.session = None;
-                return Err(lost(err, &address, "asking for mails"));
-            }
-            ahead.in_flight.push_back((next, number));
+            sending.push((next, number));
             bytes += self.listed[next].size;
         }
+        let numbers: Vec<u32> = sending.iter().map(|&(_, n)| n).collect();
+        if numbers.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = session.client.send_retr(&numbers) {
+            self.drop_session();
+            return Err(lost(err, &address, "asking for mails"));
+        }
+        ahead.in_flight.extend(sending);
         Ok(())
     }
 }

@@ -300,14 +300,15 @@ impl<S: Read + Write> Client<S> {
     /// unusable: the rest of the message is unread).
     #[allow(dead_code)] // the client's API is whole; lanceur's source pipelines instead
     pub fn retr(&mut self, number: u32, expected: u64, limit: u64) -> Result<Vec<u8>> {
-        self.send_retr(number)?;
+        self.send_retr(&[number])?;
         self.read_retr(number, expected, limit)
     }
 
-    /// Sends `RETR n` without waiting for the answer, which `read_retr` reads. Answers come in
-    /// the order the commands were sent; send several only when `pipelining` allows it.
-    pub fn send_retr(&mut self, number: u32) -> Result<()> {
-        self.send(&format!("RETR {number}"), &format!("RETR {number}"))
+    /// Sends `RETR n` for each number, in one write, without waiting for the answers, which
+    /// `read_retr` reads in the same order. More than one only when `pipelining` allows it.
+    pub fn send_retr(&mut self, numbers: &[u32]) -> Result<()> {
+        let commands: String = numbers.iter().map(|n| format!("RETR {n}\r\n")).collect();
+        self.write_all(commands.as_bytes(), "asking for messages (RETR)")
     }
 
     /// Reads the answer to a `RETR n` sent earlier: see `retr`.

@@ -366,9 +366,7 @@ fn retrievals_may_be_pipelined() {
     );
     c.capa().unwrap();
     assert!(c.pipelining());
-    for n in [1, 2, 3] {
-        c.send_retr(n).unwrap();
-    }
+    c.send_retr(&[1, 2, 3]).unwrap();
     assert_eq!(c.read_retr(1, 5, 100).unwrap(), b"one\r\n");
     let err = c.read_retr(2, 5, 100).unwrap_err();
     assert_eq!(err.to_string(), "RETR 2 refused: -ERR no such message");
