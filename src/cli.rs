@@ -87,7 +87,9 @@ set up for older launchers (client = yes, accept = 127.0.0.1:110, connect = pop.
 still works: --server 127.0.0.1 --tls none.
 
 Each mail is remembered by its UIDL, so a mail is deposited once even when it stays on the server. \
-It is deleted from the server only once its documents are in the COLD folder and journaled.",
+It is deleted from the server only once its documents are in the COLD folder and journaled. The \
+journal belongs to the launcher's name, which by default includes the server and port: give \
+--name to keep it when moving from a stunnel tunnel to direct TLS with --keep.",
         after_help = POP_AFTER_HELP
     )]
     Pop(PopArgs),
