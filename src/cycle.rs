@@ -218,6 +218,12 @@ impl Run<'_> {
         }
 
         if !self.launcher.dry_run {
+            source
+                .tidy()
+                .with_context(|| format!("while tidying {}", source.label()))?;
+        }
+
+        if !self.launcher.dry_run {
             let listed: HashSet<ItemKey> = listing
                 .items
                 .iter()

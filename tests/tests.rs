@@ -20,3 +20,4 @@ mod dir;
 mod filter;
 mod imap;
 mod o365;
+mod pop;

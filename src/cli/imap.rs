@@ -18,9 +18,9 @@ LANCEUR_TOKEN or --token-file (XOAUTH2, Gmail and Outlook).";
 pub(super) const AFTER_HELP: &str = "\
 Examples:
   LANCEUR_PASSWORD='abcd efgh ijkl mnop' lanceur imap --server imap.gmail.com \\
-      --account factures@example.fr --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
+      --account factures@example.fr --folder INBOX --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
   lanceur imap --server mail.example.fr --account scan --password-file /etc/lanceur/scan.pw \\
-      --folder 'Reçus' --select all --since 2025-01-01 --move-to Archivé --dest /srv/cold/in
+      --folder 'Reçus' --select all --since 2025-01-01 --after move --move-to Archivé --dest /srv/cold/in
 
 crontab line (every 5 minutes; overlapping runs exit with code 6 and do nothing):
   */5 * * * *  lanceur imap --server imap.gmail.com --account f@example.fr \\

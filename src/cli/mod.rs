@@ -14,12 +14,14 @@ mod adullact;
 mod dir;
 mod imap;
 pub mod o365;
+mod pop;
 mod server;
 
 pub use crate::tls::TlsMode;
 pub use adullact::{AdullactArgs, EnvelopeType};
 pub use dir::DirArgs;
 pub use imap::{After, ImapArgs, Select, Since};
+pub use pop::PopArgs;
 pub use server::ServerArgs;
 
 pub const EXIT_CODES: &str = "\
@@ -112,6 +114,10 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = imap::AFTER_HELP
     )]
     Imap(ImapArgs),
+
+    /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
+    #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
+    Pop(PopArgs),
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.

@@ -19,9 +19,11 @@ use crate::source::adullact::Kind;
 
 mod imap;
 pub mod o365;
+mod pop;
 mod server;
 
 pub use imap::{ImapAfter, ImapConfig};
+pub use pop::{PopAfter, PopConfig};
 pub use server::Auth;
 
 /// A launcher, ready to run one cycle.
@@ -48,6 +50,7 @@ pub enum SourceConfig {
     Adullact(AdullactConfig),
     O365(o365::O365Config),
     Imap(ImapConfig),
+    Pop(PopConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +81,7 @@ impl Launcher {
             Command::Adullact(args) => adullact_launcher(args),
             Command::O365(O365Command::Run(args)) => o365::launcher(args),
             Command::Imap(args) => imap::launcher(args),
+            Command::Pop(args) => pop::launcher(args),
             Command::O365(O365Command::Login(_)) => {
                 bail!("the login step has no launcher to run (main dispatches it)")
             }

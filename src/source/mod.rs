@@ -27,6 +27,9 @@
 //! Defaulted methods:
 //! - `prefetch`: a hint with the items about to be fetched, so a protocol can fetch them in one round
 //!   trip; `fetch` must work without it.
+//! - `tidy`: the source's own housekeeping of items acknowledged by earlier runs, after this run's
+//!   batches (POP3 `--keep --delete-after DAYS` deletes kept mails once old enough). Not called in
+//!   dry runs, nor when the run stopped on an error; an error from it stops the run.
 //! - `finish`: orderly goodbye (IMAP LOGOUT, POP3 QUIT, which is what makes POP3 deletions happen).
 //!   Not called when the run stopped on an error.
 
@@ -41,6 +44,7 @@ pub mod dir;
 pub mod folder;
 pub mod imap;
 pub mod o365;
+pub mod pop;
 
 /// The source's own identity for an item, stable across runs; what the journal remembers.
 /// Forms: `dir:<path>:<size>:<mtime>`, `imap:<mailbox>:<uidvalidity>:<uid>`, `pop:<uidl>`,
@@ -154,6 +158,9 @@ pub trait Source {
     }
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>>;
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>>;
+    fn tidy(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())
     }
@@ -173,5 +180,9 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
             launcher.dry_run,
         )?)),
         SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(config.clone())?)),
+        SourceConfig::Pop(config) => Ok(Box::new(pop::PopSource::open(
+            config.clone(),
+            &launcher.state_dir,
+        )?)),
     }
 }

@@ -290,6 +290,30 @@ impl User {
 
     /// The mails of `mailbox` as the server stores them, in delivery order.
     pub fn messages(&self, mailbox: &str) -> Vec<Stored> {
+        // Dovecot may still be working on the mailbox (a session whose client was just killed
+        // moving files from new/ to cur/ or renaming them for their flags): a listing taken then
+        // could miss a mail. Take listings until two in a row agree and every file could be read.
+        let mut previous: Option<Vec<Stored>> = None;
+        for _ in 0..200 {
+            if let Some(listing) = self.try_messages(mailbox) {
+                let same = previous.as_ref().is_some_and(|p| {
+                    p.len() == listing.len()
+                        && p.iter()
+                            .zip(&listing)
+                            .all(|(a, b)| a.file == b.file && a.bytes == b.bytes)
+                });
+                if same {
+                    return listing;
+                }
+                previous = Some(listing);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the Maildir of {} never settled", self.name);
+    }
+
+    /// One listing of the mailbox, or `None` if a file moved while it was being read.
+    fn try_messages(&self, mailbox: &str) -> Option<Vec<Stored>> {
         let folder = self.folder(mailbox);
         let mut out = Vec::new();
         for sub in ["new", "cur"] {
@@ -305,12 +329,12 @@ impl User {
                 out.push(Stored {
                     file: entry.path(),
                     flags,
-                    bytes: fs::read(entry.path()).unwrap_or_default(),
+                    bytes: fs::read(entry.path()).ok()?,
                 });
             }
         }
         out.sort_by_key(|m| m.file.file_name().unwrap().to_owned());
-        out
+        Some(out)
     }
 
     /// `lanceur imap` arguments reaching this user over implicit TLS, trusting the test CA.

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 pub mod dovecot;
 pub mod graph;
 pub mod mail;
+pub mod stunnel;
 
 pub struct TestEnv {
     root: tempfile::TempDir,

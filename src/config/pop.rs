@@ -1,0 +1,106 @@
+//! `lanceur pop`: checking the POP3 options.
+
+use anyhow::Result;
+
+use super::server::{server_config, ServerConfig};
+use super::{absolute, common, derived_name_from, Launcher, SourceConfig};
+use crate::cli::PopArgs;
+use crate::extract::mail::Take;
+
+#[derive(Debug, Clone)]
+pub struct PopConfig {
+    pub server: ServerConfig,
+    pub after: PopAfter,
+    pub take: Take,
+}
+
+/// What happens to a POP3 mail once deposited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PopAfter {
+    /// `DELE`, committed by `QUIT`.
+    Delete,
+    /// Left on the server; with a number of days, deleted that long after it was taken.
+    Keep { delete_after_days: Option<u32> },
+}
+
+pub(super) fn launcher(args: PopArgs) -> Result<Launcher> {
+    let server = server_config(&args.server, 995, 110)?;
+    let after = if args.keep {
+        PopAfter::Keep {
+            delete_after_days: args.delete_after,
+        }
+    } else {
+        PopAfter::Delete
+    };
+    let identity = format!("{}@{}:{}", server.account, server.tls.host, server.tls.port);
+    let readable = format!("{} {}", server.account, server.tls.host);
+    let derived = derived_name_from("pop", &identity, Some(readable.into()));
+    let dest = absolute(&args.common.dest)?;
+    let source = SourceConfig::Pop(PopConfig {
+        server,
+        after,
+        take: args.mail.take,
+    });
+    common(args.common, dest, &derived, source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::launcher;
+    use clap::Parser;
+
+    #[test]
+    fn pop_options_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let pw = pw.to_str().unwrap();
+        let base = [
+            "lanceur",
+            "pop",
+            "--server",
+            "pop.test",
+            "--account",
+            "a@b.c",
+            "-d",
+            "/y",
+            "--state-dir",
+            "/s",
+            "--password-file",
+            pw,
+        ];
+        let pop = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            launcher(&args)
+        };
+        let l = pop(&[]).unwrap();
+        let SourceConfig::Pop(config) = &l.source else {
+            panic!("not pop")
+        };
+        assert_eq!(config.after, PopAfter::Delete);
+        assert_eq!(config.server.tls.port, 995);
+        assert!(l.name.starts_with("pop-a-b-c-pop-test-"), "{}", l.name);
+        let l = pop(&["--keep", "--delete-after", "30", "--tls", "none"]).unwrap();
+        let SourceConfig::Pop(config) = &l.source else {
+            panic!("not pop")
+        };
+        assert_eq!(
+            config.after,
+            PopAfter::Keep {
+                delete_after_days: Some(30)
+            }
+        );
+        assert_eq!(config.server.tls.port, 110);
+        // --delete-after means nothing without --keep, and 0 days is refused by clap.
+        for extra in [
+            &["--delete-after", "30"][..],
+            &["--keep", "--delete-after", "0"],
+        ] {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            assert!(crate::cli::Cli::try_parse_from(&args).is_err(), "{extra:?}");
+        }
+    }
+}
