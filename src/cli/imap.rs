@@ -36,6 +36,7 @@ Exit codes: 0 done, 1 some mails failed (left on the server), 2 usage, 3 login r
 pub enum Select {
     /// Mails not marked seen (read)
     #[default]
+    #[value(alias = "unread")]
     Unseen,
     /// Every mail lanceur has not taken yet, read or not
     All,
@@ -45,12 +46,14 @@ pub enum Select {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum After {
     /// Mark it seen (read)
+    #[value(alias = "read")]
     Seen,
     /// Move it to --move-to
     Move,
     /// Delete it (expunge)
     Delete,
     /// Leave it as it is; the journal remembers it
+    #[value(alias = "none")]
     Keep,
 }
 

@@ -318,6 +318,63 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
+    fn mail_protocols_accept_each_others_words() {
+        // An administrator moving a launcher from IMAP to Office 365 keeps the same options.
+        let imap = Cli::try_parse_from([
+            "lanceur",
+            "imap",
+            "--server",
+            "h",
+            "--account",
+            "a",
+            "-d",
+            "c",
+            "--select",
+            "unread",
+            "--after",
+            "read",
+        ])
+        .unwrap();
+        let Command::Imap(args) = imap.command else {
+            panic!("not imap")
+        };
+        assert_eq!(
+            (args.select, args.after),
+            (Select::Unseen, Some(After::Seen))
+        );
+        let o365 = Cli::try_parse_from([
+            "lanceur",
+            "o365",
+            "--client-id",
+            "c",
+            "-d",
+            "c",
+            "--select",
+            "unseen",
+            "--after",
+            "seen",
+        ])
+        .unwrap();
+        let Command::O365(o365::O365Command::Run(args)) = o365.command else {
+            panic!("not an o365 run")
+        };
+        assert_eq!(args.select, o365::Select::Unread);
+        assert_eq!(args.post_action, o365::PostAction::Read);
+        for (protocol, keep) in [("imap", "none"), ("o365", "none")] {
+            let mut argv = vec!["lanceur", protocol, "-d", "c", "--after", keep];
+            argv.extend(if protocol == "imap" {
+                ["--server", "h", "--account", "a"]
+            } else {
+                ["--client-id", "c", "--tenant", "t"]
+            });
+            assert!(
+                Cli::try_parse_from(argv).is_ok(),
+                "{protocol} --after {keep}"
+            );
+        }
+    }
+
+    #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
     }

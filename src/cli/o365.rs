@@ -37,7 +37,7 @@ Examples:
   lanceur o365 --client-id 3f6c…e1 --mailbox me --folder inbox --dest /srv/ezged/cold/mail
   lanceur o365 login --client-id 3f6c…e1 --mailbox factures@example.fr:inbox
   lanceur o365 --client-id 3f6c…e1 --mailbox factures@example.fr:inbox -d /srv/cold/factures
-  lanceur o365 --client-id 3f6c…e1 --folder Inbox/Factures --post-action move --move-to archive \\
+  lanceur o365 --client-id 3f6c…e1 --folder Inbox/Factures --after move --move-to archive \\
       -d /srv/cold/factures
   LANCEUR_O365_CLIENT_SECRET=… lanceur o365 --tenant example.fr --client-id 3f6c…e1 \\
       --mailbox factures@example.fr -d /srv/cold/factures
@@ -231,28 +231,32 @@ pub struct O365LoginArgs {
     pub state: LoginStateArgs,
 }
 
-/// Which mails a run considers.
+/// Which mails a run considers. Same words as `lanceur imap --select`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Select {
     /// Unread mails only
     #[default]
+    #[value(alias = "unseen")]
     Unread,
     /// Every mail the journal has not seen, read or not (needs --since)
     All,
 }
 
-/// What happens to a mail once its documents are deposited and journaled.
+/// What happens to a mail once its documents are deposited and journaled. Same words as
+/// `lanceur imap --after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum PostAction {
     /// Mark it read
     #[default]
+    #[value(alias = "seen")]
     Read,
     /// Move it to --move-to
     Move,
     /// Delete it (it goes to the recoverable items)
     Delete,
-    /// Leave it as it is
-    None,
+    /// Leave it as it is; the journal remembers it
+    #[value(alias = "none")]
+    Keep,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -300,27 +304,28 @@ a first run does not flood the COLD with years of mail."
     )]
     pub since: Option<String>,
 
-    /// After depositing a mail: read (default), move, delete or none
+    /// After depositing a mail: read (default), move, delete or keep
     #[arg(
-        long,
+        long = "after",
+        alias = "post-action",
         value_enum,
         default_value_t = PostAction::Read,
         value_name = "ACTION",
         help_heading = "Mail options",
         long_help = "What to do with a mail once its documents are safely in the COLD folder and \
 the journal: read (default) marks it read; move moves it to --move-to; delete deletes it (it \
-stays recoverable for a while in Outlook); none leaves it untouched (the journal keeps it from \
+stays recoverable for a while in Outlook); keep leaves it untouched (the journal keeps it from \
 being taken twice). A mail that someone else moved or deleted meanwhile is fine."
     )]
     pub post_action: PostAction,
 
-    /// Folder to move taken mails to, with --post-action move
+    /// Folder to move taken mails to, with --after move
     #[arg(
         long,
         value_name = "FOLDER",
         help_heading = "Mail options",
         required_if_eq("post_action", "move"),
-        long_help = "Where --post-action move puts taken mails: a well-known name (archive, \
+        long_help = "Where --after move puts taken mails: a well-known name (archive, \
 deleteditems) or a path such as Inbox/Traités, as for --folder. It must exist."
     )]
     pub move_to: Option<String>,

@@ -112,7 +112,7 @@ pub fn launcher(args: O365Args) -> Result<Launcher> {
         );
     }
     if args.move_to.is_some() && args.post_action != PostAction::Move {
-        bail!("--move-to only makes sense with --post-action move");
+        bail!("--move-to only makes sense with --after move");
     }
     if let Some(target) = &args.move_to {
         check_folder(target, "--move-to")?;

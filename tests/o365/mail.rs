@@ -356,26 +356,26 @@ fn each_post_action_is_visible_at_the_source() {
     assert!(t.fake.mail("me", &read).unwrap().is_read);
 
     let moved = add("moved");
-    t.run(&["--post-action", "move", "--move-to", "Inbox/Traités"])
+    t.run(&["--after", "move", "--move-to", "Inbox/Traités"])
         .expect_code(0);
     assert_eq!(t.fake.folder_of("me", &moved).as_deref(), Some("Traités"));
     assert!(!t.fake.mail("me", &moved).unwrap().is_read);
 
     let deleted = add("deleted");
-    t.run(&["--post-action", "delete"]).expect_code(0);
+    t.run(&["--after", "delete"]).expect_code(0);
     assert!(t.fake.mail("me", &deleted).is_none());
 
     let kept = add("kept");
-    t.run(&["--post-action", "none"]).expect_code(0);
-    t.run(&["--post-action", "none"]).expect_code(0);
+    t.run(&["--after", "keep"]).expect_code(0);
+    t.run(&["--after", "keep"]).expect_code(0);
     assert!(!t.fake.mail("me", &kept).unwrap().is_read);
     assert_eq!(
         t.env.cold_names(),
         vec!["deleted.pdf", "kept.pdf", "moved.pdf", "read.pdf"]
     );
 
-    t.run(&["--post-action", "move"]).expect_code(2);
-    t.run(&["--post-action", "move", "--move-to", "Nowhere"])
+    t.run(&["--after", "move"]).expect_code(2);
+    t.run(&["--after", "move", "--move-to", "Nowhere"])
         .expect_code(4);
 }
 
@@ -403,7 +403,7 @@ fn journal_keys_survive_moves_that_change_graph_ids() {
         Mail::new("x").file("x.pdf", "application/pdf", b"x"),
     );
     let args = [
-        "--post-action",
+        "--after",
         "none",
         "--select",
         "all",
@@ -428,15 +428,8 @@ fn journal_keys_survive_moves_that_change_graph_ids() {
         "inbox",
         Mail::new("y").file("y.pdf", "application/pdf", b"y"),
     );
-    t.run(&[
-        "--post-action",
-        "move",
-        "--move-to",
-        "archive",
-        "--index",
-        "idx",
-    ])
-    .expect_code(0);
+    t.run(&["--after", "move", "--move-to", "archive", "--index", "idx"])
+        .expect_code(0);
     assert_eq!(t.fake.folder_of("me", &y).as_deref(), Some("Archive"));
     assert_eq!(t.fake.folder_of("me", &id).as_deref(), Some("Inbox"));
     let idx = String::from_utf8(t.env.cold_read("y.idx")).unwrap();

@@ -105,7 +105,7 @@ pub struct O365Source {
     root: String,
     /// The folder's path segment: a well-known name or an id.
     folder: String,
-    /// Where `--post-action move` puts mails.
+    /// Where `--after move` puts mails.
     move_to: Option<String>,
     /// Where large attachments are written before the deposit takes them.
     temp_dir: PathBuf,
@@ -328,7 +328,7 @@ impl O365Source {
     fn acknowledge_one(&mut self, message: &Message) -> Result<()> {
         let url = self.message_url(&message.id);
         let result = match self.config.post_action {
-            PostAction::None => return Ok(()),
+            PostAction::Keep => return Ok(()),
             PostAction::Read => self
                 .graph
                 .call(Method::Patch, &url, Some(&json!({ "isRead": true })))
