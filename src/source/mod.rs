@@ -186,3 +186,39 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
         )?)),
     }
 }
+
+/// One copy of `err` per item, keeping its `Failure` tag, for a batch that failed as a whole (an
+/// IMAP STORE for many UIDs, a POP3 QUIT after many DELEs).
+pub fn same_error_for_all(count: usize, err: &anyhow::Error) -> Vec<Result<()>> {
+    let tag = crate::exit::failure_of(err);
+    let message = crate::exit::message_for(err);
+    (0..count)
+        .map(|_| {
+            let copy = anyhow::anyhow!("{message}");
+            match tag {
+                Some(tag) => Err(copy.context(tag)),
+                None => Err(copy),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Failure;
+    use anyhow::anyhow;
+
+    #[test]
+    fn batch_errors_keep_their_tag() {
+        let err = anyhow!("gone").context(Failure::Source);
+        let results = same_error_for_all(2, &err);
+        assert_eq!(results.len(), 2);
+        for result in results {
+            assert_eq!(
+                crate::exit::failure_of(&result.unwrap_err()),
+                Some(Failure::Source)
+            );
+        }
+    }
+}

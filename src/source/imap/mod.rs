@@ -437,20 +437,7 @@ impl Source for ImapSource {
         let uids: Vec<u32> = items.iter().map(|i| self.listed[i.slot].uid).collect();
         match self.post_action(&uid_set(&uids)) {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
-            Err(err) => {
-                let tag = crate::exit::failure_of(&err);
-                let message = crate::exit::message_for(&err);
-                items
-                    .iter()
-                    .map(|_| {
-                        let err = anyhow!("{message}");
-                        match tag {
-                            Some(tag) => Err(err.context(tag)),
-                            None => Err(err),
-                        }
-                    })
-                    .collect()
-            }
+            Err(err) => super::same_error_for_all(items.len(), &err),
         }
     }
 

@@ -5,7 +5,16 @@
 //! then `-`. So `Reçus` is `Re&AOc-us` and `[Gmail]/Messages envoyés` is
 //! `[Gmail]/Messages envoy&AOk-s`. Gmail's own names are ASCII and pass unchanged.
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+use base64::engine::{general_purpose::GeneralPurposeConfig, DecodePaddingMode, GeneralPurpose};
+use base64::{alphabet, Engine};
+
+/// Base64 with `,` for `/` and no padding, as RFC 3501 wants it.
+const MODIFIED_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::IMAP_MUTF7,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
 
 /// Encodes a mailbox name as the server expects it.
 pub fn encode(name: &str) -> String {
@@ -34,19 +43,7 @@ fn flush(pending: &mut Vec<u16>, out: &mut String) {
     }
     let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
     out.push('&');
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..symbols {
-            let index = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
+    MODIFIED_BASE64.encode_string(&bytes, out);
     out.push('-');
     pending.clear();
 }

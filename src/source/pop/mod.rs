@@ -256,7 +256,7 @@ impl PopSource {
             .collect();
         let session = match self.quiet_session() {
             Ok(session) => session,
-            Err(err) => return same_error_for_all(items.len(), &err),
+            Err(err) => return super::same_error_for_all(items.len(), &err),
         };
         // An item no longer on the server was deleted by an earlier, interrupted run: done.
         let numbers: Vec<Option<u32>> = uidls
@@ -269,7 +269,7 @@ impl PopSource {
             Err(err) => {
                 self.drop_session();
                 let err = lost(err, &address, "deleting mails");
-                return same_error_for_all(items.len(), &err);
+                return super::same_error_for_all(items.len(), &err);
             }
         };
         let mut results: Vec<Result<()>> = numbers
@@ -292,7 +292,7 @@ impl PopSource {
                 ),
                 err => lost(err, &address, "ending the session that deletes the mails"),
             };
-            results = same_error_for_all(items.len(), &err);
+            results = super::same_error_for_all(items.len(), &err);
         } else {
             log::debug!("{}: QUIT deleted {} mails", self.label, present.len());
         }
@@ -321,7 +321,7 @@ impl PopSource {
                     "cannot note the kept mails in {}; check the state folder",
                     path.display()
                 ));
-                same_error_for_all(items.len(), &err)
+                super::same_error_for_all(items.len(), &err)
             }
         }
     }
@@ -515,21 +515,6 @@ fn lost(err: PopError, address: &str, doing: &str) -> anyhow::Error {
         .context(Failure::Source)
 }
 
-/// One error per item, keeping the tag, for a batch that failed as a whole.
-fn same_error_for_all(count: usize, err: &anyhow::Error) -> Vec<Result<()>> {
-    let tag = crate::exit::failure_of(err);
-    let message = crate::exit::message_for(err);
-    (0..count)
-        .map(|_| {
-            let err = anyhow!("{message}");
-            match tag {
-                Some(tag) => Err(err.context(tag)),
-                None => Err(err),
-            }
-        })
-        .collect()
-}
-
 /// A short identity of the mail for generated file names: `pop-<uidl>` when the UIDL is short
 /// and plain, else `pop-<hash of it>`.
 fn short_id(uidl: &str) -> String {
@@ -560,18 +545,5 @@ mod tests {
             long[4..].chars().all(|c| c.is_ascii_alphanumeric()),
             "{long}"
         );
-    }
-
-    #[test]
-    fn batch_errors_keep_their_tag() {
-        let err = anyhow!("gone").context(Failure::Source);
-        let results = same_error_for_all(2, &err);
-        assert_eq!(results.len(), 2);
-        for result in results {
-            assert_eq!(
-                crate::exit::failure_of(&result.unwrap_err()),
-                Some(Failure::Source)
-            );
-        }
     }
 }
