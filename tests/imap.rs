@@ -151,7 +151,44 @@ fn the_certificate_is_refused_without_the_ca_and_accepted_with_it() {
         .expect_stderr_contains("--ca-file");
     assert!(env.cold_visible().is_empty());
     assert!(!user.messages("INBOX")[0].seen());
-    run(&env, &user, &[]).expect_code(0).expect_quiet();
+    // A CA file may be a bundle: the server's CA second, after an unrelated one, still counts.
+    let other = env.root().join("other-ca");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ])
+        .arg("-keyout")
+        .arg(other.with_extension("key"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .expect("openssl is needed to make a second CA");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let bundle = env.root().join("bundle.pem");
+    let mut pem = std::fs::read(&other).unwrap();
+    pem.extend(std::fs::read(&user.dovecot.ca_file).unwrap());
+    std::fs::write(&bundle, pem).unwrap();
+    let mut command = env.command();
+    command
+        .env("LANCEUR_PASSWORD", &user.password)
+        .args(&args)
+        .arg("--ca-file")
+        .arg(&bundle)
+        .arg("--dest")
+        .arg(&env.cold);
+    env.run_command(command).expect_code(0).expect_quiet();
     assert_eq!(env.cold_read("facture-0002.pdf"), pdf);
 }
 

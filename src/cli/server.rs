@@ -95,13 +95,13 @@ lanceur warns when the server is not on loopback."
     )]
     pub tls: TlsMode,
 
-    /// Trust the certificate authority in this PEM file (a private server's CA)
+    /// Trust only the certificate authorities in this PEM file (a private server's CA)
     #[arg(
         long,
         value_name = "FILE",
-        long_help = "Also trust the certificate authority (or self-signed certificate) in FILE, \
-PEM format, besides the system's store. For servers with a private CA. The certificate must still \
-name --server."
+        long_help = "Verify the server's certificate against the certificate authorities (or \
+self-signed certificate) in FILE, PEM format, instead of the system's store, as curl's --cacert \
+does. For servers with a private CA. The certificate must still name --server."
     )]
     pub ca_file: Option<PathBuf>,
 
