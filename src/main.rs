@@ -26,8 +26,15 @@ use config::Launcher;
 use report::Reporter;
 
 fn main() -> ExitCode {
+    let argv = match cli::file::rewrite(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(err) => {
+            eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
+            return ExitCode::from(exit::code_for(&err));
+        }
+    };
     // clap prints usage errors itself and exits with 2, our usage code.
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(argv);
     ExitCode::from(run(cli))
 }
 

@@ -19,5 +19,6 @@ mod crash;
 mod dir;
 mod filter;
 mod imap;
+mod launcher_file;
 mod o365;
 mod pop;

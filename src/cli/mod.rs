@@ -12,6 +12,7 @@ use crate::deposit::IndexFormat;
 
 mod adullact;
 mod dir;
+pub mod file;
 mod imap;
 pub mod o365;
 mod pop;
@@ -51,6 +52,7 @@ without depositing anything twice.";
     long_about = ABOUT_LONG,
     after_help = EXIT_CODES,
     propagate_version = true,
+    args_override_self = true,
     help_expected = true,
     max_term_width = 100
 )]
@@ -115,9 +117,30 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
     )]
     Imap(ImapArgs),
 
+    /// Run the launcher described in a TOML launcher file; options after it override the file
+    #[command(long_about = file::RUN_LONG_ABOUT, after_help = file::RUN_AFTER_HELP)]
+    Run(RunArgs),
+
     /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
     #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
     Pop(PopArgs),
+}
+
+/// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
+/// (`file::rewrite`), so this is only reached for `lanceur run --help` and mistakes.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The launcher file (TOML)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Options overriding the file's, as on the protocol's command line
+    #[arg(
+        value_name = "OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub overrides: Vec<std::ffi::OsString>,
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.

@@ -82,6 +82,10 @@ impl Launcher {
             Command::O365(O365Command::Run(args)) => o365::launcher(args),
             Command::Imap(args) => imap::launcher(args),
             Command::Pop(args) => pop::launcher(args),
+            Command::Run(args) => bail!(
+                "cannot read launcher file {}: give the file right after `run`, options after it",
+                args.file.display()
+            ),
             Command::O365(O365Command::Login(_)) => {
                 bail!("the login step has no launcher to run (main dispatches it)")
             }
