@@ -17,6 +17,7 @@ mod adullact;
 mod cli;
 mod crash;
 mod dir;
+mod examples;
 mod filter;
 mod imap;
 mod launcher_file;
