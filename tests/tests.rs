@@ -14,6 +14,7 @@ mod harness;
 
 mod adullact;
 
+mod check;
 mod cli;
 mod crash;
 mod dir;
