@@ -22,3 +22,4 @@ mod filter;
 mod imap;
 mod o365;
 mod pop;
+mod progress;

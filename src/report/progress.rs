@@ -3,6 +3,8 @@
 //! It exists only when standard error is a terminal and no logging was asked for (`-v`, `RUST_LOG`):
 //! under cron, the Task Scheduler or a pipe there is nobody to watch it, and escape sequences would
 //! end up in mails and log files; with logging on, log lines would fight with it for the last line.
+//! indicatif also keeps it hidden on a terminal that cannot move its cursor (`TERM` unset or `dumb`
+//! on Unix).
 //! It is drawn at most `DRAWS_PER_SECOND` times a second (plus a tick a second, so the elapsed time
 //! and estimate move while one big item is fetched), and cleared at the end of the run, so a run that
 //! went well still leaves nothing on the screen. Everything else lanceur writes to standard error
