@@ -23,3 +23,4 @@ mod imap;
 mod o365;
 mod pop;
 mod progress;
+mod run_log;
