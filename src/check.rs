@@ -88,9 +88,10 @@ struct StateSection {
     path: PathBuf,
     /// Whether the launcher's state folder exists (it is created by the first run).
     exists: bool,
-    /// Items the journal remembers, in any state.
+    /// Keys the journal remembers, in any state (an IMAP mail has two: its UID and its
+    /// Message-ID).
     #[serde(skip_serializing_if = "Option::is_none")]
-    journal_items: Option<usize>,
+    journal_entries: Option<usize>,
     /// Items an interrupted run staged and the next run finishes.
     #[serde(skip_serializing_if = "Option::is_none")]
     unfinished: Option<usize>,
@@ -155,7 +156,7 @@ impl Report {
     ) -> Report {
         match inspection.journal {
             Ok((items, unfinished)) => {
-                state.journal_items = Some(items);
+                state.journal_entries = Some(items);
                 state.unfinished = Some(unfinished);
             }
             Err(err) => {
@@ -280,7 +281,7 @@ impl Report {
 
         let state = &self.state;
         let path = state.path.display();
-        match (&state.error, state.exists, state.journal_items) {
+        match (&state.error, state.exists, state.journal_entries) {
             (Some(problem), _, _) => line("state", &format!("FAILED: {}", problem.message)),
             (None, false, _) => line(
                 "state",
@@ -298,8 +299,8 @@ impl Report {
                 line(
                     "state",
                     &format!(
-                        "{path}: journal of {} remembered, {unfinished}",
-                        count(Some(items), "item")
+                        "{path}: journal of {}, {unfinished}",
+                        count(Some(items), "entry")
                     ),
                 );
             }
@@ -399,7 +400,7 @@ fn state_section(launcher: &Launcher) -> StateSection {
     StateSection {
         path: path.clone(),
         exists,
-        journal_items: None,
+        journal_entries: None,
         unfinished: None,
         error: error
             .map_err(|err| err.context(Failure::Cold))
@@ -472,11 +473,12 @@ fn describe_volume(volume: &Volume) -> String {
     }
 }
 
-/// "1 item", "3 items"
+/// "1 item", "3 items", "2 entries"
 fn count(n: Option<usize>, noun: &str) -> String {
-    match n.unwrap_or(0) {
-        1 => format!("1 {noun}"),
-        n => format!("{n} {noun}s"),
+    match (n.unwrap_or(0), noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (n, Some(stem)) => format!("{n} {stem}ies"),
+        (n, None) => format!("{n} {noun}s"),
     }
 }
 
@@ -508,6 +510,7 @@ mod tests {
         assert_eq!(human_bytes(5 << 30), "5.0 GiB");
         assert_eq!(count(Some(1), "item"), "1 item");
         assert_eq!(count(Some(2), "new item"), "2 new items");
+        assert_eq!(count(Some(2), "entry"), "2 entries");
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Journal {
         self.entries.get(key).map(|e| &e.state)
     }
 
-    /// How many items the journal remembers, in any state.
+    /// How many keys the journal remembers, in any state (an item may be known under several).
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -121,7 +121,7 @@ fn a_ready_folder_launcher_is_counted_and_nothing_moves() {
     assert_eq!(source["next_run_bytes"], 250);
     assert_eq!(source["filtered"], 1);
     assert_eq!(source["passed_over"], 2);
-    assert_eq!(report["state"]["journal_items"], 1);
+    assert_eq!(report["state"]["journal_entries"], 1);
     assert_eq!(report["state"]["unfinished"], 0);
     assert_eq!(report["cold"]["writable"], true);
     assert_eq!(report["cold"]["same_volume_as_source"], true);
@@ -139,7 +139,7 @@ fn a_ready_folder_launcher_is_counted_and_nothing_moves() {
         "1 new item (250 B) for the next run; 1 left for later runs by --max-items/--max-bytes",
         "1 item skipped by the filters; 2 items passed over",
         "same volume as the source folder",
-        "journal of 1 item remembered, nothing unfinished",
+        "journal of 1 entry, nothing unfinished",
         "can be appended to",
     ] {
         assert!(ran.stdout.contains(text), "{text:?}\n{}", ran.explain());
@@ -428,7 +428,8 @@ fn imap_ready_launcher_counts_and_leaves_the_mailbox_alone() {
         "sizes as the server lists them"
     );
     assert_eq!(source["already_done"], 1);
-    assert!(report["state"]["journal_items"].as_u64().unwrap() >= 1);
+    // The mail's UID and its Message-ID alias.
+    assert_eq!(report["state"]["journal_entries"], 2);
     assert!(report["cold"].get("same_volume_as_source").is_none());
     assert!(user.messages("INBOX").iter().all(|m| !m.seen()));
 
@@ -484,6 +485,81 @@ fn pop_check_counts_and_deletes_nothing() {
     let mut command = pop_check(&env, &user, &[]);
     command.env("LANCEUR_PASSWORD", "wrong");
     let ran = run_changing_nothing_on(&env, &user, command);
+    ran.expect_code(3);
+    assert!(
+        ran.stdout
+            .contains("source   FAILED: authentication failed"),
+        "{}",
+        ran.explain()
+    );
+}
+
+// --- Office 365, against the harness's fake Graph (app-only: no token cache to write) ---
+
+#[test]
+fn o365_check_lists_without_reading_or_marking() {
+    use crate::harness::graph::{FakeGraph, Mail, CLIENT_ID, CLIENT_SECRET};
+    let fake = FakeGraph::start();
+    let env = TestEnv::new();
+    fake.add_mailbox("shared@contoso.com", false);
+    let ids: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let mail = Mail::new(n).file(&format!("{n}.pdf"), "application/pdf", b"%PDF-1.4 x");
+            fake.add_mail("shared@contoso.com", "inbox", mail)
+        })
+        .collect();
+    let check = |folder: &str, secret: &str| {
+        let mut command = env.command();
+        command
+            .env("LANCEUR_O365_CLIENT_SECRET", secret)
+            .args([
+                "check",
+                "o365",
+                "--client-id",
+                CLIENT_ID,
+                "--tenant",
+                "contoso.com",
+            ])
+            .args([
+                "--login-url",
+                &fake.login_url(),
+                "--graph-url",
+                &fake.graph_url(),
+            ])
+            .args([
+                "--mailbox",
+                &format!("shared@contoso.com:{folder}"),
+                "--dest",
+            ])
+            .arg(&env.cold);
+        run_changing_nothing(&env, command)
+    };
+
+    let ran = check("inbox", CLIENT_SECRET);
+    ran.expect_code(0);
+    assert!(
+        ran.stdout.contains("2 new items (") && ran.stdout.contains("ready"),
+        "{}",
+        ran.explain()
+    );
+    for id in &ids {
+        assert!(!fake.mail("shared@contoso.com", id).unwrap().is_read);
+    }
+    let graph: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_graph())
+        .collect();
+    assert!(!graph.is_empty());
+    for request in &graph {
+        assert_eq!(request.method, "GET", "{request:?}");
+        assert!(!request.path.contains("/attachments"), "{request:?}");
+    }
+    assert!(!env.state.exists());
+
+    check("Nulle part", CLIENT_SECRET).expect_code(4);
+    let ran = check("inbox", "not-the-secret");
     ran.expect_code(3);
     assert!(
         ran.stdout
