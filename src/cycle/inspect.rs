@@ -14,7 +14,7 @@ use crate::source;
 /// fetched or acknowledged. Each step is tried even when an earlier one failed, so that one check
 /// tells every problem at once.
 pub struct Inspection {
-    /// The journal, read only: items remembered, items an interrupted run left unfinished.
+    /// The journal, read only: entries (keys) remembered, items an interrupted run left unfinished.
     pub journal: Result<(usize, usize)>,
     /// The COLD folder's probe: a hidden temporary file created and removed.
     pub cold: Result<()>,
