@@ -13,6 +13,9 @@
 //! in one round trip. An item that fails is reported and left at the source; the run goes on. An
 //! error tagged with a `Failure` stops the run, after the items already staged in the current batch
 //! are finished, so that no fetched work is thrown away.
+//!
+//! `check` (for `lanceur check`) takes the same steps up to the listing and the journal's verdict,
+//! with none of their effects, and says what it found instead of going on.
 
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
@@ -22,10 +25,15 @@ use anyhow::{Context, Result};
 use crate::config::Launcher;
 use crate::deposit::{Deposit, Staged};
 use crate::exit::{self, Failure};
+use crate::filter::Filter;
 use crate::journal::{Journal, State};
 use crate::lock;
 use crate::report::{Reporter, Summary};
-use crate::source::{self, Item, ItemKey, NotReady, SetAside, Source};
+use crate::source::{self, Item, ItemKey, Listing, NotReady, SetAside, Source};
+
+mod inspect;
+
+pub use inspect::{check, Inspection, SurveyPlan};
 
 /// Most items in one batch.
 const BATCH_ITEMS: usize = 256;
@@ -82,9 +90,10 @@ pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
             ));
         }
     } else {
-        finish_interrupted(&mut journal, &mut deposit)?;
+        finish_interrupted(&mut journal, &mut deposit, reporter)?;
     }
 
+    reporter.progress_status("connecting");
     let mut source = source::open(launcher)?;
     let mut run = Run {
         launcher,
@@ -111,10 +120,14 @@ pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
 }
 
 /// Commits what an interrupted run staged and journaled, then removes temporary files nobody knows.
-fn finish_interrupted(journal: &mut Journal, deposit: &mut Deposit) -> Result<()> {
+fn finish_interrupted(
+    journal: &mut Journal,
+    deposit: &mut Deposit,
+    reporter: &Reporter,
+) -> Result<()> {
     let unfinished = journal.unfinished();
     if !unfinished.is_empty() {
-        finish_staged(journal, deposit, unfinished)?;
+        finish_staged(journal, deposit, unfinished, reporter)?;
     }
     let removed = deposit.sweep(&HashSet::new())?;
     if removed > 0 {
@@ -127,16 +140,24 @@ fn finish_staged(
     journal: &mut Journal,
     deposit: &mut Deposit,
     unfinished: Vec<(ItemKey, Vec<Staged>)>,
+    reporter: &Reporter,
 ) -> Result<()> {
+    let mut finished = Vec::with_capacity(unfinished.len());
     for (key, mut files) in unfinished {
         log::info!("finishing {key}, staged by an interrupted run");
         for staged in &mut files {
             deposit.commit(staged)?;
         }
         journal.record_done(&key)?;
+        finished.push((key, files));
     }
     deposit.finish_commit()?;
-    journal.flush(true)
+    journal.flush(true)?;
+    // The interrupted run never knew the item's label: its key stands in.
+    for (key, files) in &finished {
+        reporter.log_deposited(&key.0, &key.0, files);
+    }
+    Ok(())
 }
 
 struct Run<'a> {
@@ -155,18 +176,9 @@ struct Pending<'i> {
 
 impl Run<'_> {
     fn cycle(&mut self, source: &mut dyn Source) -> Result<()> {
-        let filter = &self.launcher.filter;
-        let mut rejected: Vec<(String, String)> = Vec::new();
-        let listing = source
-            .list(&mut |name| {
-                let verdict = filter.judge(name);
-                let keep = verdict.is_keep();
-                if !keep {
-                    rejected.push((name.to_string(), verdict.reason()));
-                }
-                keep
-            })
-            .with_context(|| format!("cannot list {}", source.label()))?;
+        self.reporter
+            .progress_status(&format!("listing {}", source.label()));
+        let Listed { listing, rejected } = list(source, &self.launcher.filter)?;
         self.summary.seen = listing.items.len() + listing.skipped.len() + rejected.len();
         self.summary.skipped = listing.skipped.len() + rejected.len();
         for (name, reason) in &rejected {
@@ -176,21 +188,19 @@ impl Run<'_> {
             self.note_skip(&skipped.label, &skipped.reason);
         }
 
-        let mut to_reacknowledge: Vec<&Item> = Vec::new();
-        let mut fresh: Vec<&Item> = Vec::new();
-        for item in &listing.items {
-            match self.known_state(item) {
-                Some(State::Acked) => {
-                    // Known only by an alias (new UIDVALIDITY): remember it under its new key too.
-                    if !self.launcher.dry_run && self.journal.state(&item.key).is_none() {
-                        self.record_acked(item)?;
-                    }
-                }
-                Some(State::Done) | Some(State::Staged(_)) => to_reacknowledge.push(item),
-                None => fresh.push(item),
+        let Plan {
+            acked_by_alias,
+            again: to_reacknowledge,
+            taken,
+            deferred,
+            ..
+        } = plan(self.launcher, &self.journal, &listing.items);
+        if !self.launcher.dry_run {
+            // Known only by an alias (new UIDVALIDITY): remember it under its new key too.
+            for item in acked_by_alias {
+                self.record_acked(item)?;
             }
         }
-        let (taken, deferred) = self.cap(fresh);
         self.summary.skipped += deferred;
         if deferred > 0 {
             log::info!("{deferred} item(s) left for the next run by --max-items/--max-bytes");
@@ -202,6 +212,8 @@ impl Run<'_> {
             }
         }
 
+        self.reporter
+            .progress_start(taken.len(), taken.iter().map(|i| i.size).sum());
         let mut start = 0;
         while start < taken.len() {
             let mut end = start;
@@ -235,32 +247,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Splits new items into those this run takes and how many wait for the next run.
-    fn cap<'i>(&self, fresh: Vec<&'i Item>) -> (Vec<&'i Item>, usize) {
-        let total = fresh.len();
-        let mut taken = Vec::with_capacity(total);
-        let mut bytes = 0u64;
-        for item in fresh {
-            if self
-                .launcher
-                .max_items
-                .is_some_and(|max| taken.len() >= max)
-            {
-                break;
-            }
-            if let Some(max) = self.launcher.max_bytes {
-                // The first item is always taken, so one huge item cannot block the queue forever.
-                if !taken.is_empty() && bytes.saturating_add(item.size) > max {
-                    break;
-                }
-            }
-            bytes = bytes.saturating_add(item.size);
-            taken.push(item);
-        }
-        let deferred = total - taken.len();
-        (taken, deferred)
-    }
-
     /// Fetches, filters and stages a batch, then journals, commits and acknowledges it.
     fn batch(&mut self, source: &mut dyn Source, items: &[&Item]) -> Result<()> {
         if let Err(err) = source.prefetch(items) {
@@ -273,7 +259,9 @@ impl Run<'_> {
         let mut nothing_kept: Vec<&Item> = Vec::new();
         let mut stop: Option<anyhow::Error> = None;
         for item in items {
-            match self.take(source, item) {
+            let taken = self.take(source, item);
+            self.reporter.progress_advance(item.size);
+            match taken {
                 Ok(Some(staged)) if staged.is_empty() => nothing_kept.push(item),
                 Ok(Some(staged)) => pending.push(Pending { item, staged }),
                 Ok(None) => {}
@@ -322,15 +310,17 @@ impl Run<'_> {
                 } else if err.downcast_ref::<SetAside>().is_some() {
                     // The source moved the item away and its message says where.
                     self.summary.failed += 1;
-                    self.reporter
-                        .problem(&format!("{}: {}", item.label, exit::message_for(&err)));
+                    let error = exit::message_for(&err);
+                    self.reporter.problem(&format!("{}: {error}", item.label));
+                    self.reporter.log_failed(item, &error);
                 } else {
                     self.summary.failed += 1;
+                    let error = exit::message_for(&err);
                     self.reporter.problem(&format!(
-                        "{}: {}; left at the source for the next run",
-                        item.label,
-                        exit::message_for(&err)
+                        "{}: {error}; left at the source for the next run",
+                        item.label
                     ));
+                    self.reporter.log_failed(item, &error);
                 }
                 return Ok(None);
             }
@@ -375,11 +365,12 @@ impl Run<'_> {
                         return Err(err.context(format!("while depositing {}", item.label)));
                     }
                     self.summary.failed += 1;
+                    let error = exit::message_for(&err);
                     self.reporter.problem(&format!(
-                        "{}: {}; left at the source for the next run",
-                        item.label,
-                        exit::message_for(&err)
+                        "{}: {error}; left at the source for the next run",
+                        item.label
                     ));
+                    self.reporter.log_failed(item, &error);
                     return Ok(None);
                 }
             }
@@ -431,7 +422,16 @@ impl Run<'_> {
             self.summary.deposited += 1;
             log::info!("took {} (no document kept by the filters)", item.label);
         }
-        self.journal.flush(true)
+        self.journal.flush(true)?;
+        // Logged once the journal says done: a line in the log means the documents are there.
+        for p in pending.iter() {
+            self.reporter
+                .log_deposited(&p.item.label, &p.item.key.0, &p.staged);
+        }
+        for item in nothing_kept {
+            self.reporter.log_deposited(&item.label, &item.key.0, &[]);
+        }
+        Ok(())
     }
 
     /// Applies the post-action to items that are done, and journals those it succeeded for.
@@ -451,25 +451,18 @@ impl Run<'_> {
                 }
                 Err(err) => {
                     self.summary.failed += 1;
+                    let error = exit::message_for(&err);
                     self.reporter.problem(&format!(
-                        "{}: deposited, but {}; it will be acknowledged on the next run, not deposited again",
-                        item.label,
-                        exit::message_for(&err)
+                        "{}: deposited, but {error}; it will be acknowledged on the next run, not deposited again",
+                        item.label
                     ));
+                    self.reporter.log_acknowledge_failed(item, &error);
                 }
             }
         }
         // Losing these lines only means acknowledging again: no need to wait for the disk.
         self.journal.flush(false)?;
         stop.map_or(Ok(()), Err)
-    }
-
-    /// The journal's state for the item, under its key or else under one of its aliases.
-    fn known_state(&self, item: &Item) -> Option<State> {
-        std::iter::once(&item.key)
-            .chain(&item.aliases)
-            .find_map(|key| self.journal.state(key))
-            .cloned()
     }
 
     fn record_done(&mut self, item: &Item) -> Result<()> {
@@ -513,4 +506,92 @@ fn describe(item: &Item, document: &str) -> String {
     } else {
         format!("{} / {document}", item.label)
     }
+}
+
+/// What the source listed, with the names the filters rejected before anything was fetched.
+struct Listed {
+    listing: Listing,
+    /// Names the filters rejected, with the reason.
+    rejected: Vec<(String, String)>,
+}
+
+/// Step 2: the source's candidates, the filters asked about every name known before fetching.
+fn list(source: &mut dyn Source, filter: &Filter) -> Result<Listed> {
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    let listing = source
+        .list(&mut |name| {
+            let verdict = filter.judge(name);
+            let keep = verdict.is_keep();
+            if !keep {
+                rejected.push((name.to_string(), verdict.reason()));
+            }
+            keep
+        })
+        .with_context(|| format!("cannot list {}", source.label()))?;
+    Ok(Listed { listing, rejected })
+}
+
+/// How the journal and the caps sort the listed items. Deciding changes nothing.
+#[derive(Default)]
+struct Plan<'i> {
+    /// Deposited and acknowledged by earlier runs: nothing to do.
+    acked: usize,
+    /// Among those, items the journal knows only by an alias (a new UIDVALIDITY), to be recorded
+    /// under their new key.
+    acked_by_alias: Vec<&'i Item>,
+    /// Deposited by an earlier run but not acknowledged: acknowledged again, not deposited again.
+    again: Vec<&'i Item>,
+    /// New items this run takes, oldest first.
+    taken: Vec<&'i Item>,
+    /// New items left for the next run by `--max-items`/`--max-bytes`.
+    deferred: usize,
+    /// Bytes (as listed) of every new item, taken or deferred.
+    new_bytes: u64,
+}
+
+/// Step 3: skip what is done, cap the rest.
+fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]) -> Plan<'i> {
+    let mut plan = Plan::default();
+    let mut fresh: Vec<&Item> = Vec::new();
+    for item in items {
+        match known_state(journal, item) {
+            Some(State::Acked) => {
+                plan.acked += 1;
+                if journal.state(&item.key).is_none() {
+                    plan.acked_by_alias.push(item);
+                }
+            }
+            Some(State::Done) | Some(State::Staged(_)) => plan.again.push(item),
+            None => fresh.push(item),
+        }
+    }
+    plan.new_bytes = fresh.iter().map(|i| i.size).sum();
+    let total = fresh.len();
+    let mut bytes = 0u64;
+    for item in fresh {
+        if launcher
+            .max_items
+            .is_some_and(|max| plan.taken.len() >= max)
+        {
+            break;
+        }
+        if let Some(max) = launcher.max_bytes {
+            // The first item is always taken, so one huge item cannot block the queue forever.
+            if !plan.taken.is_empty() && bytes.saturating_add(item.size) > max {
+                break;
+            }
+        }
+        bytes = bytes.saturating_add(item.size);
+        plan.taken.push(item);
+    }
+    plan.deferred = total - plan.taken.len();
+    plan
+}
+
+/// The journal's state for the item, under its key or else under one of its aliases.
+fn known_state(journal: &Journal, item: &Item) -> Option<State> {
+    std::iter::once(&item.key)
+        .chain(&item.aliases)
+        .find_map(|key| journal.state(key))
+        .cloned()
 }

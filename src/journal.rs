@@ -190,6 +190,11 @@ impl Journal {
         self.entries.get(key).map(|e| &e.state)
     }
 
+    /// How many keys the journal remembers, in any state (an item may be known under several).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Items staged by an interrupted run and not yet done, with their staged files.
     pub fn unfinished(&self) -> Vec<(ItemKey, Vec<Staged>)> {
         let mut out: Vec<(ItemKey, Vec<Staged>)> = self

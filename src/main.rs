@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod check;
 mod cli;
 mod config;
 mod cycle;
@@ -23,7 +24,7 @@ mod source;
 mod tls;
 
 use config::Launcher;
-use report::Reporter;
+use report::{Progress, Reporter, RunLog};
 
 fn main() -> ExitCode {
     let argv = match cli::file::rewrite(std::env::args_os().collect()) {
@@ -50,10 +51,31 @@ fn run(cli: cli::Cli) -> u8 {
             return exit::code_for(&err);
         }
     };
-    start_logging(launcher.verbose);
+    if launcher.check {
+        start_logging(launcher.verbose, None);
+        log::debug!("{launcher:#?}");
+        return check::run(&launcher);
+    }
+    // A dry run's listing goes to standard output, often the same terminal: no display then.
+    let progress = if launcher.dry_run {
+        None
+    } else {
+        Progress::if_watched(launcher.verbose)
+    };
+    start_logging(launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
-    let reporter = Reporter::new(&launcher.name);
-    match cycle::run(&launcher, &reporter) {
+    let reporter = Reporter::new(&launcher.name).with_progress(progress);
+    // The run log opens before any work, so that a bad --log-file costs nothing. A dry run deposits
+    // nothing, so it neither writes nor creates it.
+    let result = launcher
+        .log_file
+        .as_deref()
+        .filter(|_| !launcher.dry_run)
+        .map(RunLog::open)
+        .transpose()
+        .and_then(|run_log| cycle::run(&launcher, &reporter.clone().with_run_log(run_log)));
+    reporter.progress_end();
+    match result {
         Ok(outcome) => {
             let code = outcome.exit_code();
             let message = outcome.error.as_ref().map(exit::message_for);
@@ -87,7 +109,7 @@ fn o365_login(args: cli::o365::O365LoginArgs) -> u8 {
             return exit::code_for(&err);
         }
     };
-    start_logging(0);
+    start_logging(0, None);
     let reporter = Reporter::new(&config.launcher);
     let mut stdout = std::io::stdout();
     match source::o365::login(&config, &mut stdout) {
@@ -100,15 +122,19 @@ fn o365_login(args: cli::o365::O365LoginArgs) -> u8 {
 }
 
 /// `RUST_LOG` wins; otherwise warnings only, `-v` info, `-vv` debug, for lanceur's own messages.
-fn start_logging(verbose: u8) {
+/// While a progress display is shown, log lines (warnings) are written around it.
+fn start_logging(verbose: u8, progress: Option<&Progress>) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
-    env_logger::Builder::from_env(
+    let mut builder = env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or(format!("lanceur={level}")),
-    )
-    .format_target(false)
-    .init();
+    );
+    builder.format_target(false);
+    if let Some(progress) = progress {
+        builder.target(env_logger::Target::Pipe(Box::new(progress.writer())));
+    }
+    builder.init();
 }

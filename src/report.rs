@@ -1,5 +1,6 @@
 //! What the user sees: one-line problems on standard error, the dry-run listing and the JSON summary
-//! on standard output.
+//! on standard output; for a person at a terminal, a progress display (`progress.rs`); for
+//! monitoring, the `--log-file` lines (`run_log.rs`).
 //!
 //! cron mails whatever a job prints, so a run that went well prints nothing. Each problem is one line,
 //! `lanceur: <launcher>: <what failed, for what, what to do>`, with every name from outside escaped
@@ -15,6 +16,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::deposit::names::is_deceptive;
+use crate::deposit::Staged;
+use crate::source::Item;
+
+pub mod progress;
+pub mod run_log;
+
+pub use progress::Progress;
+pub use run_log::RunLog;
+use run_log::{Event, Line};
 
 /// Escapes control, bidi and zero-width characters as `\u{…}` for printing.
 pub fn printable(text: &str) -> String {
@@ -29,33 +39,132 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-/// Prints problems for one launcher.
+/// Prints problems for one launcher, draws its progress display and writes its run log.
 #[derive(Debug, Clone)]
 pub struct Reporter {
     launcher: String,
+    progress: Option<Progress>,
+    run_log: Option<RunLog>,
 }
 
 impl Reporter {
     pub fn new(launcher: &str) -> Reporter {
         Reporter {
             launcher: launcher.to_string(),
+            progress: None,
+            run_log: None,
         }
+    }
+
+    /// Shows `progress` (when there is one) while the run works.
+    pub fn with_progress(mut self, progress: Option<Progress>) -> Reporter {
+        self.progress = progress;
+        self
+    }
+
+    /// Writes a line per deposited or failed item to `run_log` (when there is one).
+    pub fn with_run_log(mut self, run_log: Option<RunLog>) -> Reporter {
+        self.run_log = run_log;
+        self
     }
 
     /// One line on standard error. `message` is escaped here.
     pub fn problem(&self, message: &str) {
         let line = format!("lanceur: {}: {}\n", self.launcher, printable(message));
         // Nothing sensible can be done if standard error itself is gone.
-        let _ = io::stderr().lock().write_all(line.as_bytes());
+        self.beside_progress(|| {
+            let _ = io::stderr().lock().write_all(line.as_bytes());
+        });
     }
 
     /// A line on standard output (dry-run listing). Returns false once stdout is a closed pipe.
     pub fn output(&self, line: &str) -> bool {
-        let mut stdout = io::stdout().lock();
-        match writeln!(stdout, "{}", printable(line)) {
-            Ok(()) => true,
-            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => false,
-            Err(_) => false,
+        self.beside_progress(|| {
+            let mut stdout = io::stdout().lock();
+            match writeln!(stdout, "{}", printable(line)) {
+                Ok(()) => true,
+                Err(err) if err.kind() == io::ErrorKind::BrokenPipe => false,
+                Err(_) => false,
+            }
+        })
+    }
+
+    fn beside_progress<R>(&self, write: impl FnOnce() -> R) -> R {
+        match &self.progress {
+            Some(progress) => progress.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// Progress: what the run is doing before it knows how much there is.
+    pub fn progress_status(&self, what: &str) {
+        if let Some(progress) = &self.progress {
+            progress.status(&printable(what));
+        }
+    }
+
+    /// Progress: `items` items of `bytes` bytes to take.
+    pub fn progress_start(&self, items: usize, bytes: u64) {
+        if let Some(progress) = &self.progress {
+            progress.start(items, bytes);
+        }
+    }
+
+    /// Progress: one more item handled, whatever became of it.
+    pub fn progress_advance(&self, bytes: u64) {
+        if let Some(progress) = &self.progress {
+            progress.advance(bytes);
+        }
+    }
+
+    /// Progress: off the screen, before the run's last words.
+    pub fn progress_end(&self) {
+        if let Some(progress) = &self.progress {
+            progress.clear();
+        }
+    }
+
+    /// Run log: `label` (`key`) is in the COLD folder as `documents`.
+    pub fn log_deposited(&self, label: &str, key: &str, documents: &[Staged]) {
+        self.log(&Line {
+            event: Event::Deposited,
+            item: label,
+            key,
+            documents: Some(documents.iter().map(|d| d.name.as_str()).collect()),
+            bytes: Some(documents.iter().map(|d| d.bytes).sum()),
+            error: None,
+        });
+    }
+
+    /// Run log: `item` failed with `error` and was left at the source (or set aside).
+    pub fn log_failed(&self, item: &Item, error: &str) {
+        self.log(&Line {
+            event: Event::Failed,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: Some(error),
+        });
+    }
+
+    /// Run log: `item` is deposited, but its acknowledgement failed with `error`.
+    pub fn log_acknowledge_failed(&self, item: &Item, error: &str) {
+        self.log(&Line {
+            event: Event::AcknowledgeFailed,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: Some(error),
+        });
+    }
+
+    fn log(&self, line: &Line) {
+        if let Some(run_log) = &self.run_log {
+            if let Some(problem) = run_log.write(&self.launcher, line) {
+                self.problem(&problem);
+            }
         }
     }
 }

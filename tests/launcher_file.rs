@@ -280,3 +280,39 @@ fn an_imap_launcher_file_with_its_password_deposits_and_warns_when_others_can_re
     assert!(user.messages("INBOX")[0].seen());
     assert_eq!(names(&env.state), vec!["factures"]);
 }
+
+#[test]
+fn check_accepts_a_launcher_file_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.source_file("a.pdf", b"a");
+    let file = env.root().join("scans.toml");
+    write_file(
+        &file,
+        "protocol = \"dir\"\nsource = \"source\"\ndest = \"cold\"\nmin-age = \"0s\"\n",
+        0o600,
+    );
+    let before = env.listing();
+    let ran = env.run(&["check", file.to_str().unwrap()]);
+    ran.expect_code(0);
+    assert!(
+        ran.stdout.starts_with("launcher scans: ready"),
+        "{}",
+        ran.explain()
+    );
+    assert!(ran.stdout.contains("1 item"), "{}", ran.explain());
+    assert_eq!(
+        env.listing(),
+        before,
+        "check changed files\n{}",
+        ran.explain()
+    );
+    // The options after the file still override it: a missing source is exit 4.
+    let missing = env.root().join("missing");
+    env.run(&[
+        "check",
+        file.to_str().unwrap(),
+        "--source",
+        missing.to_str().unwrap(),
+    ])
+    .expect_code(4);
+}

@@ -14,6 +14,7 @@ mod harness;
 
 mod adullact;
 
+mod check;
 mod cli;
 mod crash;
 mod dir;
@@ -23,3 +24,5 @@ mod imap;
 mod launcher_file;
 mod o365;
 mod pop;
+mod progress;
+mod run_log;

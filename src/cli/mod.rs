@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::deposit::IndexFormat;
 
 mod adullact;
+pub mod check;
 mod dir;
 pub mod file;
 mod imap;
@@ -124,6 +125,13 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
     /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
     #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
     Pop(PopArgs),
+
+    #[command(
+        about = check::ABOUT,
+        long_about = check::LONG_ABOUT,
+        after_help = check::AFTER_HELP
+    )]
+    Check(check::CheckArgs),
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
@@ -264,6 +272,22 @@ and the error that stopped the run, if any. Handy for monitoring; cron mails it 
 redirect it to a log."
     )]
     pub json: bool,
+
+    /// Append one JSON line per deposited or failed item to FILE
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LANCEUR_LOG_FILE",
+        long_help = "Append to FILE one JSON line per item deposited and per item that failed, for \
+monitoring: time (RFC 3339, UTC), launcher, event (deposited, failed, acknowledge_failed), item, \
+key (the journal's identity of the item), documents (the names given in the COLD folder), bytes \
+and error. The file is created if needed and never truncated; several launchers may share it. A \
+file that cannot be opened stops the run before it starts (exit 2). `lanceur check` does not \
+write to it.
+
+Example: --log-file /var/log/lanceur/factures.jsonl"
+    )]
+    pub log_file: Option<PathBuf>,
 
     /// More detail on standard error: -v each deposit, -vv debugging
     #[arg(

@@ -70,6 +70,7 @@ unreachable.";
 
 /// `lanceur o365 …`: a login or a run.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value per process: boxing would save nothing
 pub enum O365Command {
     Login(O365LoginArgs),
     Run(O365Args),

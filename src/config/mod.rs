@@ -39,8 +39,12 @@ pub struct Launcher {
     pub max_items: Option<usize>,
     pub max_bytes: Option<u64>,
     pub dry_run: bool,
+    /// `lanceur check`: take a run's first steps without their effects (implies `dry_run`).
+    pub check: bool,
     pub json: bool,
     pub verbose: u8,
+    /// `--log-file`: where each deposited or failed item gets a JSON line.
+    pub log_file: Option<PathBuf>,
     pub source: SourceConfig,
 }
 
@@ -88,6 +92,11 @@ impl Launcher {
             ),
             Command::O365(O365Command::Login(_)) => {
                 bail!("the login step has no launcher to run (main dispatches it)")
+            }
+            Command::Check(args) => {
+                let mut launcher = Launcher::from_command(args.launcher.into_dry_run())?;
+                launcher.check = true;
+                return Ok(launcher);
             }
         }
         .context(Failure::Usage)
@@ -231,8 +240,10 @@ pub(crate) fn common(
         max_items: args.max_items,
         max_bytes: args.max_bytes,
         dry_run: args.dry_run,
+        check: false,
         json: args.json,
         verbose: args.verbose,
+        log_file: args.log_file.as_deref().map(absolute).transpose()?,
         source,
     })
 }

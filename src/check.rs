@@ -1,0 +1,526 @@
+//! `lanceur check`: the report on a launcher, from what `cycle::check` found.
+//!
+//! The checks are those of a run, in a run's order: the `--log-file` can be opened, the state
+//! folder can be created or written, the journal can be read, the COLD folder takes a file, the
+//! source answers and lists. None of them changes anything (see `cycle::check`); the log file and
+//! the state folder are judged by their permissions, not by creating them.
+//!
+//! The answer is a short report on standard output, for the person setting the launcher up, or one
+//! JSON object with `--json`. The exit code is that of the first problem in a run's order, so a
+//! check exits as the run would have; the report still tells every problem found.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use crate::config::{Launcher, SourceConfig};
+use crate::cycle::{self, Inspection, SurveyPlan};
+use crate::exit::{self, Failure};
+use crate::report::printable;
+
+mod volume;
+
+use volume::Volume;
+
+/// Checks `launcher` and prints the report; returns the exit code.
+pub fn run(launcher: &Launcher) -> u8 {
+    let log_file = launcher.log_file.as_deref().map(|path| LogFileSection {
+        path: path.to_path_buf(),
+        error: may_append(path).err().map(|err| Problem::new(&err)),
+    });
+    let state = state_section(launcher);
+    let inspection = cycle::check(launcher);
+    let report = Report::new(launcher, log_file, state, inspection);
+    if launcher.json {
+        let mut text = serde_json::to_string(&report).unwrap_or_default();
+        text.push('\n');
+        print(&text);
+    } else {
+        print(&report.render());
+    }
+    report.exit_code
+}
+
+/// Writes to standard output; a closed pipe ends the output quietly.
+fn print(text: &str) {
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    launcher: String,
+    ready: bool,
+    exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_file: Option<LogFileSection>,
+    state: StateSection,
+    cold: ColdSection,
+    source: SourceSection,
+}
+
+/// An error of a step, with the exit code a run would end with.
+#[derive(Debug, Serialize)]
+struct Problem {
+    message: String,
+    exit_code: u8,
+}
+
+impl Problem {
+    fn new(err: &anyhow::Error) -> Problem {
+        Problem {
+            message: exit::message_for(err),
+            exit_code: exit::code_for(err),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LogFileSection {
+    path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+struct StateSection {
+    path: PathBuf,
+    /// Whether the launcher's state folder exists (it is created by the first run).
+    exists: bool,
+    /// Keys the journal remembers, in any state (an IMAP mail has two: its UID and its
+    /// Message-ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal_entries: Option<usize>,
+    /// Items an interrupted run staged and the next run finishes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unfinished: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+struct ColdSection {
+    path: PathBuf,
+    writable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume: Option<Volume>,
+    /// For folder sources: whether the COLD folder is on the source folder's volume (files are then
+    /// moved by a rename rather than copied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_volume_as_source: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Problem>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct SourceSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    reachable: bool,
+    /// Items listed, whatever becomes of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listed: Option<usize>,
+    /// Items the next run would see as new, and their bytes as listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_bytes: Option<u64>,
+    /// Of the new items, those the next run takes under --max-items/--max-bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_run: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_run_bytes: Option<u64>,
+    /// Deposited and acknowledged by earlier runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    already_done: Option<usize>,
+    /// Deposited by an earlier run, still to acknowledge at the source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unacknowledged: Option<usize>,
+    /// Rejected by the filters by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filtered: Option<usize>,
+    /// Passed over by the source: still being written, hidden, temporary or system files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passed_over: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Problem>,
+}
+
+impl Report {
+    fn new(
+        launcher: &Launcher,
+        log_file: Option<LogFileSection>,
+        mut state: StateSection,
+        inspection: Inspection,
+    ) -> Report {
+        match inspection.journal {
+            Ok((items, unfinished)) => {
+                state.journal_entries = Some(items);
+                state.unfinished = Some(unfinished);
+            }
+            Err(err) => {
+                state.error.get_or_insert_with(|| Problem::new(&err));
+            }
+        }
+        let cold = cold_section(launcher, inspection.cold);
+        let source = match inspection.source {
+            Ok(survey) => {
+                let plan = survey.plan.as_ref();
+                let pick = |f: fn(&SurveyPlan) -> usize| plan.map(f);
+                SourceSection {
+                    label: Some(survey.label),
+                    reachable: true,
+                    listed: Some(survey.listed),
+                    new: pick(|p| p.new),
+                    new_bytes: plan.map(|p| p.new_bytes),
+                    next_run: pick(|p| p.taken),
+                    next_run_bytes: plan.map(|p| p.taken_bytes),
+                    already_done: pick(|p| p.acked),
+                    unacknowledged: pick(|p| p.unacknowledged),
+                    filtered: Some(survey.filtered),
+                    passed_over: Some(survey.passed_over),
+                    error: None,
+                }
+            }
+            Err(err) => SourceSection {
+                error: Some(Problem::new(&err)),
+                ..SourceSection::default()
+            },
+        };
+        // A run meets these in this order: the log file, the state folder and journal, the COLD
+        // folder, the source.
+        let exit_code = [
+            log_file.as_ref().and_then(|l| l.error.as_ref()),
+            state.error.as_ref(),
+            cold.error.as_ref(),
+            source.error.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| p.exit_code)
+        .next()
+        .unwrap_or(exit::OK);
+        Report {
+            launcher: launcher.name.clone(),
+            ready: exit_code == exit::OK,
+            exit_code,
+            log_file,
+            state,
+            cold,
+            source,
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let verdict = if self.ready {
+            "ready".to_string()
+        } else {
+            format!("NOT READY (exit code {})", self.exit_code)
+        };
+        out.push_str(&format!("launcher {}: {verdict}\n", self.launcher));
+        let mut line = |heading: &str, text: &str| {
+            out.push_str(&format!("  {heading:<8} {}\n", printable(text)));
+        };
+
+        let source = &self.source;
+        match &source.error {
+            Some(problem) => line("source", &format!("FAILED: {}", problem.message)),
+            None => {
+                let label = source.label.as_deref().unwrap_or_default();
+                line(
+                    "source",
+                    &format!("{label}: reached, {} listed", count(source.listed, "item")),
+                );
+                line("", &next_run(source));
+                let mut skipped = Vec::new();
+                if let Some(n) = source.filtered.filter(|n| *n > 0) {
+                    skipped.push(format!("{} skipped by the filters", count(Some(n), "item")));
+                }
+                if let Some(n) = source.passed_over.filter(|n| *n > 0) {
+                    skipped.push(format!(
+                        "{} passed over (still being written, hidden, temporary or system files)",
+                        count(Some(n), "item")
+                    ));
+                }
+                if !skipped.is_empty() {
+                    line("", &skipped.join("; "));
+                }
+            }
+        }
+
+        let cold = &self.cold;
+        match &cold.error {
+            Some(problem) => line("COLD", &format!("FAILED: {}", problem.message)),
+            None => line("COLD", &format!("{}: writable", cold.path.display())),
+        }
+        if let Some(volume) = &cold.volume {
+            line("", &describe_volume(volume));
+            if let (Some(bytes), true) = (source.next_run_bytes, cold.error.is_none()) {
+                if bytes > volume.free_bytes && cold.same_volume_as_source != Some(true) {
+                    line(
+                        "",
+                        &format!(
+                            "warning: the next run takes about {}, more than the {} free",
+                            human_bytes(bytes),
+                            human_bytes(volume.free_bytes)
+                        ),
+                    );
+                }
+            }
+        }
+        match cold.same_volume_as_source {
+            Some(true) => line("", "same volume as the source folder"),
+            Some(false) => line(
+                "",
+                "not the source folder's volume: files are copied, then removed from the source",
+            ),
+            None => {}
+        }
+
+        let state = &self.state;
+        let path = state.path.display();
+        match (&state.error, state.exists, state.journal_entries) {
+            (Some(problem), _, _) => line("state", &format!("FAILED: {}", problem.message)),
+            (None, false, _) => line(
+                "state",
+                &format!("{path}: not created yet (the first run creates it)"),
+            ),
+            (None, true, None | Some(0)) => line("state", &format!("{path}: no journal yet")),
+            (None, true, Some(items)) => {
+                let unfinished = match state.unfinished.unwrap_or(0) {
+                    0 => "nothing unfinished".to_string(),
+                    n => format!(
+                        "{} left unfinished by an interrupted run (the next run completes them)",
+                        count(Some(n), "item")
+                    ),
+                };
+                line(
+                    "state",
+                    &format!(
+                        "{path}: journal of {}, {unfinished}",
+                        count(Some(items), "entry")
+                    ),
+                );
+            }
+        }
+
+        if let Some(log_file) = &self.log_file {
+            match &log_file.error {
+                Some(problem) => line("log", &format!("FAILED: {}", problem.message)),
+                None => line(
+                    "log",
+                    &format!("{}: can be appended to", log_file.path.display()),
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// "3 new items (1.2 MiB) for the next run; 8 already deposited"
+fn next_run(source: &SourceSection) -> String {
+    let (Some(new), Some(taken)) = (source.new, source.next_run) else {
+        return "the journal could not be read: cannot tell new items from done ones".into();
+    };
+    let mut parts = Vec::new();
+    if new == 0 {
+        parts.push("nothing new".to_string());
+    } else {
+        let bytes = human_bytes(source.next_run_bytes.unwrap_or(0));
+        parts.push(format!(
+            "{} ({bytes}) for the next run",
+            count(Some(taken), "new item")
+        ));
+        if taken < new {
+            parts.push(format!(
+                "{} left for later runs by --max-items/--max-bytes",
+                new - taken
+            ));
+        }
+    }
+    if let Some(n) = source.already_done.filter(|n| *n > 0) {
+        parts.push(format!("{n} already deposited"));
+    }
+    if let Some(n) = source.unacknowledged.filter(|n| *n > 0) {
+        parts.push(format!(
+            "{n} deposited but not yet acknowledged (the next run acknowledges them)"
+        ));
+    }
+    parts.join("; ")
+}
+
+fn cold_section(launcher: &Launcher, probe: Result<()>) -> ColdSection {
+    let cold = &launcher.dest;
+    let source_folder = match &launcher.source {
+        SourceConfig::Dir(config) => Some(&config.folder),
+        SourceConfig::Adullact(config) => Some(&config.folder),
+        SourceConfig::Imap(_) | SourceConfig::Pop(_) | SourceConfig::O365(_) => None,
+    };
+    let exists = cold.is_dir();
+    ColdSection {
+        path: cold.clone(),
+        writable: probe.is_ok(),
+        volume: exists.then(|| volume::volume_of(cold)).flatten(),
+        same_volume_as_source: source_folder
+            .filter(|_| exists)
+            .and_then(|folder| volume::same_volume(folder, cold)),
+        error: probe.err().map(|err| Problem::new(&err)),
+    }
+}
+
+/// The state folder: there and writable, or creatable by this user. Judged by permissions, so that
+/// checking creates nothing.
+fn state_section(launcher: &Launcher) -> StateSection {
+    let path = &launcher.state_dir;
+    let exists = path.is_dir();
+    let error = if exists {
+        writable_folder(path).map_err(|err| {
+            anyhow!(
+                "state folder {} is not writable by this user ({err}); give --state-dir a \
+                 writable folder",
+                path.display()
+            )
+        })
+    } else {
+        let ancestor = path.ancestors().skip(1).find(|p| p.exists());
+        match ancestor {
+            Some(ancestor) => writable_folder(ancestor).map_err(|err| {
+                anyhow!(
+                    "cannot create state folder {}: {} is not writable by this user ({err}); \
+                     give --state-dir a writable folder",
+                    path.display(),
+                    ancestor.display()
+                )
+            }),
+            None => Err(anyhow!("no folder above state folder {}", path.display())),
+        }
+    };
+    StateSection {
+        path: path.clone(),
+        exists,
+        journal_entries: None,
+        unfinished: None,
+        error: error
+            .map_err(|err| err.context(Failure::Cold))
+            .err()
+            .map(|err| Problem::new(&err)),
+    }
+}
+
+/// Whether a run could open `path` for appending (it exists and is writable, or its folder lets it
+/// be created), without opening it.
+fn may_append(path: &Path) -> Result<()> {
+    let verdict = if path.exists() {
+        if path.is_dir() {
+            Err(anyhow!("it is a folder"))
+        } else {
+            writable(path)
+        }
+    } else {
+        match path.parent().filter(|p| p.is_dir()) {
+            Some(folder) => writable_folder(folder),
+            None => Err(anyhow!("its folder does not exist")),
+        }
+    };
+    verdict.map_err(|err| {
+        anyhow!(
+            "cannot open --log-file {} for appending ({err}); give a file in a folder this user \
+             can write to",
+            path.display()
+        )
+        .context(Failure::Usage)
+    })
+}
+
+#[cfg(unix)]
+fn writable(path: &Path) -> Result<()> {
+    use rustix::fs::{access, Access};
+    Ok(access(path, Access::WRITE_OK)?)
+}
+
+#[cfg(unix)]
+fn writable_folder(path: &Path) -> Result<()> {
+    use rustix::fs::{access, Access};
+    Ok(access(path, Access::WRITE_OK | Access::EXEC_OK)?)
+}
+
+#[cfg(not(unix))]
+fn writable(path: &Path) -> Result<()> {
+    match std::fs::metadata(path)?.permissions().readonly() {
+        true => Err(anyhow!("read-only")),
+        false => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn writable_folder(path: &Path) -> Result<()> {
+    writable(path)
+}
+
+fn describe_volume(volume: &Volume) -> String {
+    let free = format!(
+        "{} free of {}",
+        human_bytes(volume.free_bytes),
+        human_bytes(volume.total_bytes)
+    );
+    match (&volume.mount_point, &volume.fs_type, &volume.device) {
+        (Some(mount), Some(fs_type), Some(device)) => {
+            format!("volume {} ({fs_type}, {device}): {free}", mount.display())
+        }
+        _ => format!("volume: {free}"),
+    }
+}
+
+/// "1 item", "3 items", "2 entries"
+fn count(n: Option<usize>, noun: &str) -> String {
+    match (n.unwrap_or(0), noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (n, Some(stem)) => format!("{n} {stem}ies"),
+        (n, None) => format!("{n} {noun}s"),
+    }
+}
+
+/// Powers of 1024, one decimal: "512 B", "1.2 MiB".
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+        assert_eq!(count(Some(1), "item"), "1 item");
+        assert_eq!(count(Some(2), "new item"), "2 new items");
+        assert_eq!(count(Some(2), "entry"), "2 entries");
+    }
+
+    #[test]
+    fn a_log_file_is_judged_without_being_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("run.jsonl");
+        may_append(&fresh).unwrap();
+        assert!(!fresh.exists());
+        let err = may_append(&dir.path().join("missing/run.jsonl")).unwrap_err();
+        assert_eq!(exit::code_for(&err), exit::USAGE);
+        assert!(may_append(dir.path()).is_err(), "a folder is no log file");
+    }
+}

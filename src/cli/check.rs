@@ -1,0 +1,134 @@
+//! `lanceur check PROTOCOL OPTIONS…`: the options of a run, checked without running.
+//!
+//! `check` takes exactly the arguments a run of the same launcher takes, after the word `check`, so
+//! a launcher is checked by putting `check` in front of its command line (or by expanding a launcher
+//! file into that argument list). The protocols are listed again here, rather than by nesting
+//! `Command`, because clap builds subcommand trees eagerly: `Command` holding `check` holding
+//! `Command` would never end; and because `o365 login` is no launcher to check.
+
+use clap::{Args, Subcommand};
+
+use super::o365::{O365Args, O365Command};
+use super::{AdullactArgs, Command, DirArgs, ImapArgs, PopArgs};
+
+pub(super) const ABOUT: &str =
+    "Check a launcher: connect, log in, find the source, probe the COLD folder; change nothing";
+
+pub(super) const LONG_ABOUT: &str = "\
+Checks a launcher the way the \"Ajouter\" button of the original form did, and says what a run \
+would do now. Put `check` in front of the launcher's command line: `lanceur check imap --server … \
+--dest …` takes the same options as `lanceur imap --server … --dest …`.
+
+It connects and logs in, finds the folder or mailbox, lists what is there, tells new items from \
+those the journal already knows, probes the COLD folder (a hidden temporary file is created and \
+removed at once) and names its volume, its file system and its free space. It changes nothing: no \
+lock is taken, no state folder is created, no journal line is written, no mail is fetched or \
+marked, no file is moved.
+
+The answer is a short report on standard output (one JSON object with --json) and the exit code \
+of the first problem found, in the order a run meets them.";
+
+pub(super) const AFTER_HELP: &str = "\
+Examples:
+  lanceur check dir --source /srv/scans --dest /srv/ezged/cold/scans
+  LANCEUR_PASSWORD=… lanceur check imap --server imap.gmail.com --account factures@example.fr \\
+      --folder INBOX --dest /srv/ezged/cold/mail
+  lanceur check o365 --client-id 3f6c…e1 --mailbox me --dest /srv/ezged/cold/mail
+
+Exit codes: 0 the launcher is ready, 2 usage or configuration, 3 authentication refused or a \
+login is needed, 4 source unavailable (folder or mailbox missing, server unreachable), 5 COLD or \
+state folder not writable.";
+
+const PROTOCOL_AFTER_HELP: &str = "\
+The options are those of a run of the same protocol; see `lanceur PROTOCOL --help` for examples.
+
+Exit codes: 0 ready, 2 usage, 3 authentication, 4 source unavailable, 5 COLD or state folder not \
+writable.";
+
+/// `lanceur check …`: the launcher to check.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(subcommand)]
+    pub launcher: Checked,
+}
+
+/// The launchers `check` knows: every protocol's run.
+#[derive(Debug, Subcommand)]
+pub enum Checked {
+    /// Check a folder launcher (the options of `lanceur dir`)
+    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    Dir(DirArgs),
+    /// Check an Adullact launcher (the options of `lanceur adullact`)
+    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    Adullact(AdullactArgs),
+    /// Check an Office 365 launcher (the options of `lanceur o365`, after `login`)
+    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    O365(O365Args),
+    /// Check an IMAP launcher (the options of `lanceur imap`)
+    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    Imap(ImapArgs),
+    /// Check a POP3 launcher (the options of `lanceur pop`)
+    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    Pop(PopArgs),
+}
+
+impl Checked {
+    /// The run this check stands for, marked as a dry run: whatever reads `dry_run` while the
+    /// launcher is being built (an Adullact `--failed` folder, say) then leaves things alone too.
+    pub fn into_dry_run(self) -> Command {
+        match self {
+            Checked::Dir(mut args) => {
+                args.common.dry_run = true;
+                Command::Dir(args)
+            }
+            Checked::Adullact(mut args) => {
+                args.common.dry_run = true;
+                Command::Adullact(args)
+            }
+            Checked::O365(mut args) => {
+                args.common.dry_run = true;
+                Command::O365(O365Command::Run(args))
+            }
+            Checked::Imap(mut args) => {
+                args.common.dry_run = true;
+                Command::Imap(args)
+            }
+            Checked::Pop(mut args) => {
+                args.common.dry_run = true;
+                Command::Pop(args)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn check_takes_the_options_of_a_run() {
+        let run = ["imap", "--server", "h", "--account", "a", "-d", "cold"];
+        let mut argv = vec!["lanceur", "check"];
+        argv.extend(run);
+        let Command::Check(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not a check")
+        };
+        let Command::Imap(imap) = args.launcher.into_dry_run() else {
+            panic!("not imap")
+        };
+        assert_eq!(imap.server.server, "h");
+        assert!(imap.common.dry_run);
+        // What a run refuses, check refuses too; and there is no login or check to check.
+        for bad in [
+            &["check", "imap", "-d", "cold"][..],
+            &["check", "o365", "login", "--client-id", "c"],
+            &["check", "check", "dir", "-s", "a", "-d", "b"],
+            &["check"],
+        ] {
+            let mut argv = vec!["lanceur"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{bad:?}");
+        }
+    }
+}
