@@ -13,9 +13,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use ureq::Agent;
 
-use super::auth::{describe, expiry, post_form, scope, token_url, TokenError};
+use super::auth::{describe, expiry, post_form, scope, token_url, TokenError, Tokens};
 use super::cache::{save, Cache, CACHE_FILE};
-use crate::config::o365::AccountConfig;
+use super::folder::resolve_folder;
+use super::graph::{self, encode, Graph};
+use super::{root, whole_run};
+use crate::config::o365::{AccountConfig, LoginConfig};
 use crate::exit::Failure;
 
 #[derive(Deserialize)]
@@ -179,4 +182,40 @@ pub fn device_login(
             }
         }
     }
+}
+
+/// The device code login of `lanceur o365 login`, then a check that the folder can be read.
+pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
+    let agent = graph::agent();
+    let path = device_login(&agent, &config.account, &config.state_dir, out)?;
+    writeln!(out, "signed in; tokens saved in {}", path.display())
+        .context("cannot print to standard output")?;
+    let mut tokens = Tokens::delegated(&config.account, &config.launcher, &config.state_dir)?;
+    tokens.mark_fresh();
+    let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
+    let root = root(&graph, &config.account.mailbox);
+    let folder = resolve_folder(&mut graph, &root, &config.account)?;
+    let probe = format!(
+        "{root}/mailFolders/{}/messages?$select=id&$top=1",
+        encode(&folder)
+    );
+    graph
+        .get_json::<serde_json::Value>(&probe)
+        .map_err(|err| whole_run(err, &config.account))
+        .with_context(|| {
+            format!(
+                "signed in, but cannot read {}:{}",
+                config.account.mailbox.display(),
+                config.account.folder
+            )
+        })?;
+    writeln!(
+        out,
+        "{}:{} is readable; launcher {} is ready for its runs",
+        config.account.mailbox.display(),
+        config.account.folder,
+        config.launcher
+    )
+    .context("cannot print to standard output")?;
+    Ok(())
 }

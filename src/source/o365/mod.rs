@@ -25,16 +25,17 @@
 //! serve) fails that mail only, which stays unread for the next run.
 //!
 //! Files: `graph.rs` HTTP, retries and paging; `auth.rs` access tokens (refresh, client
-//! credentials, AADSTS advice); `device.rs` the login step; `cache.rs` the token cache;
+//! credentials, AADSTS advice); `device.rs` the login step (`login`); `cache.rs` the token cache;
 //! `folder.rs` folder names and paths.
 
 mod auth;
 mod cache;
 mod device;
+
+pub use device::login;
 mod folder;
 mod graph;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -47,7 +48,7 @@ use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::{Content, Document, Item, ItemKey, Listing, NotReady, Source};
 use crate::cli::o365::{PostAction, Select};
 use crate::cli::Take;
-use crate::config::o365::{AccountConfig, Auth, LoginConfig, Mailbox, O365Config};
+use crate::config::o365::{AccountConfig, Auth, Mailbox, O365Config};
 use crate::exit::Failure;
 
 /// Mails per listing page; their few selected fields are small.
@@ -443,43 +444,7 @@ impl Source for O365Source {
     }
 }
 
-/// The device code login of `lanceur o365 login`, then a check that the folder can be read.
-pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
-    let agent = graph::agent();
-    let path = device::device_login(&agent, &config.account, &config.state_dir, out)?;
-    writeln!(out, "signed in; tokens saved in {}", path.display())
-        .context("cannot print to standard output")?;
-    let mut tokens = Tokens::delegated(&config.account, &config.launcher, &config.state_dir)?;
-    tokens.mark_fresh();
-    let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
-    let root = root(&graph, &config.account.mailbox);
-    let folder = resolve_folder(&mut graph, &root, &config.account)?;
-    let probe = format!(
-        "{root}/mailFolders/{}/messages?$select=id&$top=1",
-        encode(&folder)
-    );
-    graph
-        .get_json::<serde_json::Value>(&probe)
-        .map_err(|err| whole_run(err, &config.account))
-        .with_context(|| {
-            format!(
-                "signed in, but cannot read {}:{}",
-                config.account.mailbox.display(),
-                config.account.folder
-            )
-        })?;
-    writeln!(
-        out,
-        "{}:{} is readable; launcher {} is ready for its runs",
-        config.account.mailbox.display(),
-        config.account.folder,
-        config.launcher
-    )
-    .context("cannot print to standard output")?;
-    Ok(())
-}
-
-fn root(graph: &Graph, mailbox: &Mailbox) -> String {
+pub(super) fn root(graph: &Graph, mailbox: &Mailbox) -> String {
     match mailbox {
         Mailbox::Me => graph.url("/me"),
         Mailbox::User(address) => graph.url(&format!("/users/{}", encode(address))),
@@ -522,7 +487,7 @@ fn gone(err: anyhow::Error) -> anyhow::Error {
 
 /// A Graph error met while reaching the mailbox or folder stops the run, tagged with its kind and
 /// an explanation the administrator can act on.
-fn whole_run(err: anyhow::Error, account: &AccountConfig) -> anyhow::Error {
+pub(super) fn whole_run(err: anyhow::Error, account: &AccountConfig) -> anyhow::Error {
     if crate::exit::failure_of(&err).is_some() {
         return err;
     }

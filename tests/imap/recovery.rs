@@ -1,0 +1,194 @@
+//! `lanceur imap` when things go wrong at the source: a new UIDVALIDITY, a connection cut in the
+//! middle of a fetch, `kill -9` at random instants. Each time the next run finishes the job,
+//! losing nothing and taking nothing twice.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::{cold_by_hash, imap_command, pdf_mail, run};
+use crate::harness::dovecot::Dovecot;
+use crate::harness::{names, sha256, Random, TestEnv};
+
+#[test]
+fn a_uidvalidity_change_takes_neither_twice_nor_loses() {
+    let user = Dovecot::get().user("uidvalidity");
+    for n in 0..3 {
+        user.deliver(&pdf_mail(70 + n, 2000).0);
+    }
+    let env = TestEnv::new();
+    let args = ["--after", "keep", "--select", "all", "--index", "json"];
+    run(&env, &user, &args).expect_code(0);
+    assert_eq!(env.cold_visible().len(), 6);
+    let before: serde_json::Value =
+        serde_json::from_slice(&env.cold_read("facture-0070.pdf.json")).unwrap();
+    let old = before["uidvalidity"].as_str().unwrap().to_string();
+    // The mailbox is restored or rebuilt: every UID now means something else.
+    let new = (old.parse::<u64>().unwrap() + 1000).to_string();
+    Dovecot::get().doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &user.name,
+        "--uid-validity",
+        &new,
+        "INBOX",
+    ]);
+    user.deliver(&pdf_mail(73, 2000).0);
+    let ran = run(&env, &user, &args);
+    ran.expect_code(0);
+    let after: serde_json::Value =
+        serde_json::from_slice(&env.cold_read("facture-0073.pdf.json")).unwrap();
+    assert_eq!(after["uidvalidity"], new.as_str(), "{}", ran.explain());
+    let pdfs: Vec<String> = env
+        .cold_visible()
+        .into_iter()
+        .filter(|n| n.ends_with(".pdf"))
+        .collect();
+    assert_eq!(
+        pdfs,
+        vec![
+            "facture-0070.pdf",
+            "facture-0071.pdf",
+            "facture-0072.pdf",
+            "facture-0073.pdf"
+        ],
+        "{}",
+        ran.explain()
+    );
+}
+
+/// Forwards one connection to `upstream` and cuts it after `limit` bytes from the server.
+fn cutting_proxy(upstream: u16, limit: usize) -> (u16, std::thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut client_in, mut server_out) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut server_out);
+            // The client went away: let the server go too, so the loop below ends.
+            let _ = server_out.shutdown(Shutdown::Both);
+        });
+        let mut forwarded = 0usize;
+        let mut buffer = [0u8; 16 * 1024];
+        while forwarded < limit {
+            let n = match server.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n.min(limit - forwarded),
+            };
+            if client.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+            forwarded += n;
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = server.shutdown(Shutdown::Both);
+        forwarded
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_connection_cut_mid_fetch_is_a_clean_error_and_the_next_run_finishes() {
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("cut");
+    let mut known = BTreeSet::new();
+    for n in 0..5 {
+        let (raw, pdf) = pdf_mail(80 + n, 200_000);
+        known.insert(sha256(&pdf));
+        user.deliver(&raw);
+    }
+    let env = TestEnv::new();
+    // Enough for TLS, login and the listing; the bodies (about 1.3 MB) are cut.
+    let (port, proxy) = cutting_proxy(dovecot.imaps_port, 400_000);
+    let port = port.to_string();
+    let ran = run(&env, &user, &["--port", &port]);
+    let forwarded = proxy.join().unwrap();
+    ran.expect_code(4)
+        .expect_stderr_contains("the connection was lost while fetching mails")
+        .expect_stderr_contains("taken by the next run");
+    assert_eq!(forwarded, 400_000, "{}", ran.explain());
+    for name in env.cold_names() {
+        assert!(
+            !name.starts_with('.') || !name.ends_with(".tmp"),
+            "temporary file left: {name}"
+        );
+    }
+    for (hash, names) in cold_by_hash(&env) {
+        assert!(known.contains(&hash), "partial document {names:?}");
+    }
+    let deposited = cold_by_hash(&env).len();
+    let seen = user.messages("INBOX").iter().filter(|m| m.seen()).count();
+    assert_eq!(seen, deposited, "a mail marked seen must be deposited");
+    run(&env, &user, &[]).expect_code(0).expect_quiet();
+    let after = cold_by_hash(&env);
+    assert_eq!(after.len(), 5);
+    assert!(after.values().all(|names| names.len() == 1), "{after:?}");
+    assert!(user.messages("INBOX").iter().all(|m| m.seen()));
+}
+
+#[test]
+fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
+    let user = Dovecot::get().user("kill");
+    let mut random = Random::from_time();
+    let mut known = BTreeSet::new();
+    for n in 0..120 {
+        let size = 1000 + random.below(150_000) as usize;
+        let (raw, pdf) = pdf_mail(100 + n, size);
+        known.insert(sha256(&pdf));
+        user.deliver(&raw);
+    }
+    let env = TestEnv::new();
+    let extra = ["--name", "kill", "--index", "idx", "--max-items", "25"];
+    let mut finished = 0;
+    for round in 0..20 {
+        let mut child = imap_command(&env, &user, "INBOX", &extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(random.below(800_000)));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                finished += 1;
+                assert!(status.success(), "run {round} failed: {status}");
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+        }
+        // The COLD only ever shows complete documents.
+        for (hash, names) in cold_by_hash(&env) {
+            assert!(
+                known.contains(&hash),
+                "partial document {names:?} after kill {round}"
+            );
+        }
+    }
+    let seen_by_then = user.messages("INBOX").iter().filter(|m| m.seen()).count();
+    for _ in 0..10 {
+        run(&env, &user, &extra).expect_code(0);
+        if user.messages("INBOX").iter().all(|m| m.seen()) {
+            break;
+        }
+    }
+    let deposited = cold_by_hash(&env);
+    let twice: Vec<_> = deposited.values().filter(|n| n.len() > 1).collect();
+    assert!(twice.is_empty(), "deposited twice: {twice:?}");
+    assert_eq!(deposited.len(), known.len(), "{}", env.listing());
+    assert!(
+        names(&env.cold).iter().all(|n| !n.starts_with('.')),
+        "temporary files left\n{}",
+        env.listing()
+    );
+    assert!(user.messages("INBOX").iter().all(|m| m.seen()));
+    eprintln!(
+        "20 kills, {finished} runs finished before their kill, {seen_by_then} mails done by then"
+    );
+}
