@@ -307,20 +307,8 @@ impl Run<'_> {
                 if err.downcast_ref::<NotReady>().is_some() {
                     self.summary.skipped += 1;
                     self.note_skip(&item.label, &exit::message_for(&err));
-                } else if err.downcast_ref::<SetAside>().is_some() {
-                    // The source moved the item away and its message says where.
-                    self.summary.failed += 1;
-                    let error = exit::message_for(&err);
-                    self.reporter.problem(&format!("{}: {error}", item.label));
-                    self.reporter.log_failed(item, &error);
                 } else {
-                    self.summary.failed += 1;
-                    let error = exit::message_for(&err);
-                    self.reporter.problem(&format!(
-                        "{}: {error}; left at the source for the next run",
-                        item.label
-                    ));
-                    self.reporter.log_failed(item, &error);
+                    self.item_failed(item, &err);
                 }
                 return Ok(None);
             }
@@ -364,13 +352,7 @@ impl Run<'_> {
                     if exit::failure_of(&err).is_some() {
                         return Err(err.context(format!("while depositing {}", item.label)));
                     }
-                    self.summary.failed += 1;
-                    let error = exit::message_for(&err);
-                    self.reporter.problem(&format!(
-                        "{}: {error}; left at the source for the next run",
-                        item.label
-                    ));
-                    self.reporter.log_failed(item, &error);
+                    self.item_failed(item, &err);
                     return Ok(None);
                 }
             }
@@ -477,6 +459,23 @@ impl Run<'_> {
             self.journal.record_acked(key)?;
         }
         Ok(())
+    }
+
+    /// Counts, reports and logs an item that failed. It stays at the source for the next run,
+    /// unless the source set it aside, in which case its message says where.
+    fn item_failed(&mut self, item: &Item, err: &anyhow::Error) {
+        self.summary.failed += 1;
+        let error = exit::message_for(err);
+        let line = if err.downcast_ref::<SetAside>().is_some() {
+            format!("{}: {error}", item.label)
+        } else {
+            format!(
+                "{}: {error}; left at the source for the next run",
+                item.label
+            )
+        };
+        self.reporter.problem(&line);
+        self.reporter.log_failed(item, &error);
     }
 
     fn common_fields(&self, item: &Item) -> Vec<(String, String)> {
