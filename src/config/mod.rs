@@ -5,23 +5,24 @@
 //! would make a launcher eat its own output. A mistake exits with the usage code and one line.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::o365::O365Command;
-use crate::cli::{AdullactArgs, Command, CommonArgs, DirArgs, EnvelopeType};
+use crate::cli::{Command, CommonArgs};
 use crate::deposit::IndexFormat;
 use crate::exit::Failure;
-use crate::extract::archive::Limits;
 use crate::filter::Filter;
-use crate::source::adullact::Kind;
 
+mod adullact;
+mod dir;
 mod imap;
 pub mod o365;
 mod pop;
 mod server;
 
+pub use adullact::AdullactConfig;
+pub use dir::DirConfig;
 pub use imap::{ImapAfter, ImapConfig};
 pub use pop::{PopAfter, PopConfig};
 pub use server::Auth;
@@ -57,32 +58,11 @@ pub enum SourceConfig {
     Pop(PopConfig),
 }
 
-#[derive(Debug, Clone)]
-pub struct DirConfig {
-    pub folder: PathBuf,
-    pub recursive: bool,
-    pub min_age: Duration,
-    pub archive: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AdullactConfig {
-    pub folder: PathBuf,
-    /// The type `--type` demands; `None` recognises each envelope's.
-    pub kind: Option<Kind>,
-    pub min_age: Duration,
-    pub archive: Option<PathBuf>,
-    pub failed: Option<PathBuf>,
-    /// The completion marker of folder envelopes.
-    pub marker: String,
-    pub limits: Limits,
-}
-
 impl Launcher {
     pub fn from_command(command: Command) -> Result<Launcher> {
         match command {
-            Command::Dir(args) => dir_launcher(args),
-            Command::Adullact(args) => adullact_launcher(args),
+            Command::Dir(args) => dir::launcher(args),
+            Command::Adullact(args) => adullact::launcher(args),
             Command::O365(O365Command::Run(args)) => o365::launcher(args),
             Command::Imap(args) => imap::launcher(args),
             Command::Pop(args) => pop::launcher(args),
@@ -103,108 +83,62 @@ impl Launcher {
     }
 }
 
-fn dir_launcher(args: DirArgs) -> Result<Launcher> {
-    let folder = absolute(&args.source)?;
-    let dest = absolute(&args.common.dest)?;
-    let archive = args.archive.as_deref().map(absolute).transpose()?;
-    // Compare real paths where they exist, so a symlinked COLD folder is recognised too.
-    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let (real_folder, real_dest) = (real(&folder), real(&dest));
-    if real_folder == real_dest {
-        bail!(
-            "the source folder and the COLD folder are the same ({}): files would be taken from \
-             where they are deposited",
-            folder.display()
-        );
-    }
-    if args.recursive && real_dest.starts_with(&real_folder) {
-        bail!(
-            "the COLD folder {} is inside the source folder {} and --recursive is on: deposited \
-             files would be taken again",
-            dest.display(),
-            folder.display()
-        );
-    }
-    if let Some(archive) = &archive {
-        let real_archive = real(archive);
-        if real_archive == real_folder || real_archive == real_dest {
-            bail!(
-                "the archive folder {} must differ from the source and COLD folders",
-                archive.display()
-            );
-        }
-    }
-    let derived = derived_name("dir", &real_folder);
-    let source = SourceConfig::Dir(DirConfig {
-        folder,
-        recursive: args.recursive,
-        min_age: args.min_age,
-        archive,
-    });
-    common(args.common, dest, &derived, source)
+/// The folders of a launcher that watches a folder: absolute, and checked against each other so
+/// that it never takes what it deposits. Real paths are compared where they exist, so a symlinked
+/// COLD folder is recognised too.
+pub(crate) struct Folders {
+    pub folder: PathBuf,
+    pub dest: PathBuf,
+    /// `folder` with links resolved, for the derived launcher name.
+    pub real_folder: PathBuf,
 }
 
-fn adullact_launcher(args: AdullactArgs) -> Result<Launcher> {
-    let folder = absolute(&args.source)?;
-    let dest = absolute(&args.common.dest)?;
-    let archive = args.archive.as_deref().map(absolute).transpose()?;
-    let failed = args.failed.as_deref().map(absolute).transpose()?;
-    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let (real_folder, real_dest) = (real(&folder), real(&dest));
-    if real_folder == real_dest {
-        bail!(
-            "the source folder and the COLD folder are the same ({}): envelopes would be taken \
-             from where their documents are deposited",
-            folder.display()
-        );
-    }
-    if real_dest.starts_with(&real_folder) {
-        bail!(
-            "the COLD folder {} is inside the source folder {}: its subfolders would be taken \
-             for envelopes; put it elsewhere",
-            dest.display(),
-            folder.display()
-        );
-    }
-    for (flag, path) in [("archive", &archive), ("failed", &failed)] {
-        if let Some(path) = path {
-            let real_path = real(path);
-            if real_path == real_folder || real_path == real_dest {
-                bail!(
-                    "the {flag} folder {} must differ from the source and COLD folders",
-                    path.display()
-                );
+impl Folders {
+    /// `what` names the items in messages ("files", "envelopes"). With `cold_inside_is_taken`, a
+    /// COLD folder inside the source folder would be read back as items.
+    pub(crate) fn check(
+        source: &Path,
+        dest: &Path,
+        what: &str,
+        cold_inside_is_taken: bool,
+        side: &[(&str, Option<&Path>)],
+    ) -> Result<Folders> {
+        let folder = absolute(source)?;
+        let dest = absolute(dest)?;
+        let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let (real_folder, real_dest) = (real(&folder), real(&dest));
+        if real_folder == real_dest {
+            bail!(
+                "the source folder and the COLD folder are the same ({}): {what} would be taken \
+                 from where they are deposited",
+                folder.display()
+            );
+        }
+        if cold_inside_is_taken && real_dest.starts_with(&real_folder) {
+            bail!(
+                "the COLD folder {} is inside the source folder {}: deposited {what} would be \
+                 taken again; put it elsewhere",
+                dest.display(),
+                folder.display()
+            );
+        }
+        for (flag, path) in side {
+            if let Some(path) = path {
+                let real_path = real(path);
+                if real_path == real_folder || real_path == real_dest {
+                    bail!(
+                        "the {flag} folder {} must differ from the source and COLD folders",
+                        path.display()
+                    );
+                }
             }
         }
+        Ok(Folders {
+            folder,
+            dest,
+            real_folder,
+        })
     }
-    let marker = args.marker.trim().to_string();
-    if marker.is_empty() || marker.contains(['/', '\\']) || marker.starts_with('.') {
-        bail!("invalid --marker {marker:?}: give a plain file name such as fichier_termine.txt");
-    }
-    if args.max_entries == 0 || args.max_expanded_size == 0 {
-        bail!("--max-entries and --max-expanded-size must be above 0");
-    }
-    let derived = derived_name("adullact", &real_folder);
-    let source = SourceConfig::Adullact(AdullactConfig {
-        folder,
-        kind: match args.envelope_type {
-            EnvelopeType::Auto => None,
-            EnvelopeType::ActeNature => Some(Kind::ActeNature),
-            EnvelopeType::Helios => Some(Kind::Helios),
-            EnvelopeType::ChorusFact => Some(Kind::ChorusFact),
-        },
-        min_age: args.min_age,
-        archive,
-        // A dry run changes nothing at the source, not even by setting a failed envelope aside.
-        failed: if args.common.dry_run { None } else { failed },
-        marker,
-        limits: Limits {
-            max_entries: args.max_entries,
-            max_bytes: args.max_expanded_size,
-            ..Limits::default()
-        },
-    });
-    common(args.common, dest, &derived, source)
 }
 
 pub(crate) fn common(
@@ -434,7 +368,7 @@ pub(crate) mod tests {
         let SourceConfig::Adullact(config) = &l.source else {
             panic!("not adullact")
         };
-        assert_eq!(config.kind, Some(Kind::Helios));
+        assert_eq!(config.kind, Some(crate::source::adullact::Kind::Helios));
         assert_eq!(config.marker, "fichier_termine.txt");
         assert_eq!(config.limits.max_bytes, 1 << 20);
         for bad in [

@@ -1,0 +1,36 @@
+//! `lanceur dir`: checking the folder options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{absolute, common, derived_name, Folders, Launcher, SourceConfig};
+use crate::cli::DirArgs;
+
+#[derive(Debug, Clone)]
+pub struct DirConfig {
+    pub folder: PathBuf,
+    pub recursive: bool,
+    pub min_age: Duration,
+    pub archive: Option<PathBuf>,
+}
+
+pub(super) fn launcher(args: DirArgs) -> Result<Launcher> {
+    let archive = args.archive.as_deref().map(absolute).transpose()?;
+    let folders = Folders::check(
+        &args.source,
+        &args.common.dest,
+        "files",
+        args.recursive,
+        &[("archive", archive.as_deref())],
+    )?;
+    let derived = derived_name("dir", &folders.real_folder);
+    let source = SourceConfig::Dir(DirConfig {
+        folder: folders.folder,
+        recursive: args.recursive,
+        min_age: args.min_age,
+        archive,
+    });
+    common(args.common, folders.dest, &derived, source)
+}
