@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::UNIX_EPOCH;
 
 use crate::harness::dovecot::{Dovecot, Stored, User};
-use crate::harness::mail::{fake_pdf, mail, Part};
+use crate::harness::mail::pdf_mail;
 use crate::harness::{sha256, with_private_tmpfs, write_old, Ran, TestEnv};
 
 /// Every file and folder under `root`: kind, size, modification time and content hash. The COLD
@@ -321,20 +321,6 @@ fn check_needs_a_protocol_and_a_run_s_options() {
 
 // --- IMAP, against the harness's Dovecot ---
 
-fn pdf_mail(n: u64) -> Vec<u8> {
-    mail(
-        &format!("Facture {n}"),
-        &format!("check-{n}@dupont.example"),
-        Part::multipart(
-            "mixed",
-            vec![
-                Part::text("Ci-joint."),
-                Part::pdf(&format!("facture-{n}.pdf"), &fake_pdf(n, 2000)),
-            ],
-        ),
-    )
-}
-
 fn imap_check(env: &TestEnv, user: &User, folder: &str, extra: &[&str]) -> Command {
     let mut command = env.command();
     command
@@ -364,7 +350,7 @@ fn run_changing_nothing_on(env: &TestEnv, user: &User, command: Command) -> Ran 
 #[test]
 fn imap_wrong_password_exits_3() {
     let user = Dovecot::get().user("checkpw");
-    user.deliver(&pdf_mail(1));
+    user.deliver(&pdf_mail(1, 2000).0);
     let env = TestEnv::new();
     let mut command = imap_check(&env, &user, "INBOX", &[]);
     command.env("LANCEUR_PASSWORD", "not the password");
@@ -399,7 +385,7 @@ fn imap_ready_launcher_counts_and_leaves_the_mailbox_alone() {
     let env = TestEnv::new();
     let keep = ["--select", "all", "--after", "keep", "--name", "courrier"];
     // One mail taken by an earlier run and kept on the server: the journal knows it.
-    user.deliver(&pdf_mail(1));
+    user.deliver(&pdf_mail(1, 2000).0);
     let mut run = env.command();
     run.env("LANCEUR_PASSWORD", &user.password)
         .args(user.imap_args("INBOX"))
@@ -407,8 +393,8 @@ fn imap_ready_launcher_counts_and_leaves_the_mailbox_alone() {
         .arg(&env.cold)
         .args(keep);
     env.run_command(run).expect_code(0).expect_quiet();
-    assert_eq!(env.cold_visible(), vec!["facture-1.pdf"]);
-    let (second, third) = (pdf_mail(2), pdf_mail(3));
+    assert_eq!(env.cold_visible(), vec!["facture-0001.pdf"]);
+    let (second, third) = (pdf_mail(2, 2000).0, pdf_mail(3, 2000).0);
     user.deliver(&second);
     user.deliver(&third);
 
@@ -467,7 +453,7 @@ fn pop_check(env: &TestEnv, user: &User, extra: &[&str]) -> Command {
 #[test]
 fn pop_check_counts_and_deletes_nothing() {
     let user = Dovecot::get().user("checkpop");
-    let (first, second) = (pdf_mail(4), pdf_mail(5));
+    let (first, second) = (pdf_mail(4, 2000).0, pdf_mail(5, 2000).0);
     user.deliver(&first);
     user.deliver(&second);
     let env = TestEnv::new();

@@ -2,14 +2,13 @@
 //! from real-world-shaped mails, post-actions checked on the server, idempotence, crashes, cut
 //! connections, damaged mails and UIDVALIDITY changes. See: issue 3.
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::dovecot::{Dovecot, User};
-use crate::harness::mail::{fake_pdf, mail, Part};
-use crate::harness::{sha256, Ran, TestEnv};
+use crate::harness::mail::{damaged_mail, mail, pdf_mail, Part};
+use crate::harness::{Ran, TestEnv};
 
 mod corpus;
 mod recovery;
@@ -37,37 +36,6 @@ fn imap_command(env: &TestEnv, user: &User, folder: &str, extra: &[&str]) -> Com
 
 fn run(env: &TestEnv, user: &User, extra: &[&str]) -> Ran {
     env.run_command(imap_command(env, user, "INBOX", extra))
-}
-
-/// A mail with one PDF attachment; returns the mail and the PDF.
-fn pdf_mail(n: u64, size: usize) -> (Vec<u8>, Vec<u8>) {
-    let pdf = fake_pdf(n, size);
-    let raw = mail(
-        &format!("Facture {n}"),
-        &format!("facture-{n}@dupont.example"),
-        Part::multipart(
-            "mixed",
-            vec![
-                Part::text("Veuillez trouver la facture ci-jointe."),
-                Part::pdf(&format!("facture-{n:04}.pdf"), &pdf),
-            ],
-        ),
-    );
-    (raw, pdf)
-}
-
-/// SHA-256 of every visible COLD file, with the names holding that content.
-fn cold_by_hash(env: &TestEnv) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in env.cold_visible() {
-        if name.ends_with(".json") || name.ends_with(".idx") {
-            continue;
-        }
-        out.entry(sha256(&env.cold_read(&name)))
-            .or_default()
-            .push(name);
-    }
-    out
 }
 
 #[test]
@@ -324,20 +292,7 @@ fn keep_and_select_all_in_a_gmail_style_folder() {
 fn a_damaged_mail_is_reported_and_left_while_the_others_go_through() {
     let user = Dovecot::get().user("damaged");
     user.deliver(&pdf_mail(60, 2000).0);
-    let mut damaged = mail(
-        "Facture abîmée",
-        "damaged@dupont.example",
-        Part::multipart(
-            "mixed",
-            vec![
-                Part::text("ci-joint"),
-                Part::pdf("abimee.pdf", &fake_pdf(61, 3000)),
-            ],
-        ),
-    );
-    // Break the base64 in the middle of the PDF.
-    let at = damaged.len() - 500;
-    damaged[at..at + 4].copy_from_slice(b"!!!!");
+    let damaged = damaged_mail(61);
     user.deliver(&damaged);
     user.deliver(&pdf_mail(62, 2000).0);
     let env = TestEnv::new();

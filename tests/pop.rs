@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::dovecot::{Dovecot, User};
-use crate::harness::mail::{base64_lines, fake_pdf, mail, Part};
+use crate::harness::mail::{base64_lines, damaged_mail, fake_pdf, pdf_mail};
 use crate::harness::stunnel::Stunnel;
 use crate::harness::{sha256, Ran, Random, TestEnv};
 
@@ -41,37 +41,6 @@ fn run(env: &TestEnv, user: &User, extra: &[&str]) -> Ran {
     env.run_command(pop_command(env, user, extra))
 }
 
-/// A mail with one PDF attachment; returns the mail and the PDF.
-fn pdf_mail(n: u64, size: usize) -> (Vec<u8>, Vec<u8>) {
-    let pdf = fake_pdf(n, size);
-    let raw = mail(
-        &format!("Facture {n}"),
-        &format!("facture-{n}@dupont.example"),
-        Part::multipart(
-            "mixed",
-            vec![
-                Part::text("Veuillez trouver la facture ci-jointe."),
-                Part::pdf(&format!("facture-{n:04}.pdf"), &pdf),
-            ],
-        ),
-    );
-    (raw, pdf)
-}
-
-/// SHA-256 of every visible COLD document (sidecars aside), with the names holding that content.
-fn cold_by_hash(env: &TestEnv) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in env.cold_visible() {
-        if name.ends_with(".json") || name.ends_with(".idx") {
-            continue;
-        }
-        out.entry(sha256(&env.cold_read(&name)))
-            .or_default()
-            .push(name);
-    }
-    out
-}
-
 /// The SHA-256 of each mail the server still holds.
 fn on_server(user: &User) -> BTreeSet<String> {
     user.messages("INBOX")
@@ -92,7 +61,7 @@ fn pop3s_deposits_attachments_and_deletes_exactly_the_deposited_mails() {
     run(&env, &user, &["--max-items", "3", "--index", "json"])
         .expect_code(0)
         .expect_quiet();
-    let deposited = cold_by_hash(&env);
+    let deposited = env.cold_by_hash();
     assert_eq!(deposited.len(), 3, "{}", env.listing());
     for (raw, pdf) in &mails[..3] {
         assert!(deposited.contains_key(&sha256(pdf)), "{}", env.listing());
@@ -114,11 +83,11 @@ fn pop3s_deposits_attachments_and_deletes_exactly_the_deposited_mails() {
     // The rest on the next run; then the maildrop is empty and nothing came twice.
     run(&env, &user, &[]).expect_code(0).expect_quiet();
     assert!(user.messages("INBOX").is_empty());
-    let deposited = cold_by_hash(&env);
+    let deposited = env.cold_by_hash();
     assert_eq!(deposited.len(), 5);
     assert!(deposited.values().all(|names| names.len() == 1));
     run(&env, &user, &[]).expect_code(0).expect_quiet();
-    assert_eq!(cold_by_hash(&env).len(), 5);
+    assert_eq!(env.cold_by_hash().len(), 5);
 }
 
 #[test]
@@ -347,20 +316,7 @@ fn kept_mails_are_deleted_after_the_given_days() {
 fn a_damaged_mail_is_reported_and_left_while_the_others_go_through() {
     let user = Dovecot::get().user("damaged");
     user.deliver(&pdf_mail(80, 2000).0);
-    let mut damaged = mail(
-        "Facture abîmée",
-        "damaged@dupont.example",
-        Part::multipart(
-            "mixed",
-            vec![
-                Part::text("ci-joint"),
-                Part::pdf("abimee.pdf", &fake_pdf(81, 3000)),
-            ],
-        ),
-    );
-    // Break the base64 in the middle of the PDF.
-    let at = damaged.len() - 500;
-    damaged[at..at + 4].copy_from_slice(b"!!!!");
+    let damaged = damaged_mail(81);
     user.deliver(&damaged);
     user.deliver(&pdf_mail(82, 2000).0);
     let env = TestEnv::new();
@@ -436,7 +392,7 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
                 child.wait().unwrap();
             }
         }
-        let in_cold = cold_by_hash(&env);
+        let in_cold = env.cold_by_hash();
         for (hash, names) in &in_cold {
             assert!(
                 pdfs.contains(hash),
@@ -464,7 +420,7 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         user.messages("INBOX").is_empty(),
         "mails left on the server"
     );
-    let deposited = cold_by_hash(&env);
+    let deposited = env.cold_by_hash();
     let twice: Vec<_> = deposited.values().filter(|n| n.len() > 1).collect();
     assert!(twice.is_empty(), "deposited more than once: {twice:?}");
     let missing = pdfs.iter().filter(|h| !deposited.contains_key(*h)).count();
@@ -538,7 +494,7 @@ fn a_connection_cut_mid_mail_deposits_no_partial_mail_and_the_next_run_finishes(
     ));
     ran.expect_code(4)
         .expect_stderr_contains("closed the connection while receiving message");
-    for (hash, names) in cold_by_hash(&env) {
+    for (hash, names) in env.cold_by_hash() {
         assert!(
             mails.iter().any(|(_, pdf)| sha256(pdf) == hash),
             "partial document {names:?} deposited\n{}",
@@ -547,13 +503,13 @@ fn a_connection_cut_mid_mail_deposits_no_partial_mail_and_the_next_run_finishes(
     }
     // Whatever was deposited could not be deleted (the connection is gone): nothing is lost.
     let still = on_server(&user);
-    let in_cold = cold_by_hash(&env);
+    let in_cold = env.cold_by_hash();
     for (raw, pdf) in &mails {
         assert!(still.contains(&sha256(raw)) || in_cold.contains_key(&sha256(pdf)));
     }
     let second = run(&env, &user, &["--name", "cut"]);
     second.expect_code(0).expect_quiet();
-    let deposited = cold_by_hash(&env);
+    let deposited = env.cold_by_hash();
     assert_eq!(deposited.len(), 5, "{}", env.listing());
     assert!(
         deposited.values().all(|names| names.len() == 1),

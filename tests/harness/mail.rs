@@ -214,3 +214,38 @@ fn boundary_tag(parts: &[Part]) -> String {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("{n:04}{:x}", parts.len())
 }
+
+/// Mail number `n` with one attached PDF `facture-NNNN.pdf` of `size` bytes: (raw mail, PDF).
+pub fn pdf_mail(n: u64, size: usize) -> (Vec<u8>, Vec<u8>) {
+    let pdf = fake_pdf(n, size);
+    let raw = mail(
+        &format!("Facture {n}"),
+        &format!("facture-{n}@dupont.example"),
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("Veuillez trouver la facture ci-jointe."),
+                Part::pdf(&format!("facture-{n:04}.pdf"), &pdf),
+            ],
+        ),
+    );
+    (raw, pdf)
+}
+
+/// A mail titled "Facture abîmée" whose PDF attachment has broken base64 in its middle.
+pub fn damaged_mail(seed: u64) -> Vec<u8> {
+    let mut damaged = mail(
+        "Facture abîmée",
+        "damaged@dupont.example",
+        Part::multipart(
+            "mixed",
+            vec![
+                Part::text("ci-joint"),
+                Part::pdf("abimee.pdf", &fake_pdf(seed, 3000)),
+            ],
+        ),
+    );
+    let at = damaged.len() - 500;
+    damaged[at..at + 4].copy_from_slice(b"!!!!");
+    damaged
+}

@@ -122,6 +122,20 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("cannot read {name} in COLD: {e}\n{}", self.listing()))
     }
 
+    /// SHA-256 of every visible COLD document (sidecars aside), with the names holding that content.
+    pub fn cold_by_hash(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for name in self.cold_visible() {
+            if name.ends_with(".json") || name.ends_with(".idx") {
+                continue;
+            }
+            out.entry(sha256(&self.cold_read(&name)))
+                .or_default()
+                .push(name);
+        }
+        out
+    }
+
     /// Every file of the environment with its size, for failure messages.
     pub fn listing(&self) -> String {
         let mut out = String::new();

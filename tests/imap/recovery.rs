@@ -8,8 +8,9 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::{cold_by_hash, imap_command, pdf_mail, run};
+use super::{imap_command, run};
 use crate::harness::dovecot::Dovecot;
+use crate::harness::mail::pdf_mail;
 use crate::harness::{names, sha256, Random, TestEnv};
 
 #[test]
@@ -119,14 +120,14 @@ fn a_connection_cut_mid_fetch_is_a_clean_error_and_the_next_run_finishes() {
             "temporary file left: {name}"
         );
     }
-    for (hash, names) in cold_by_hash(&env) {
+    for (hash, names) in env.cold_by_hash() {
         assert!(known.contains(&hash), "partial document {names:?}");
     }
-    let deposited = cold_by_hash(&env).len();
+    let deposited = env.cold_by_hash().len();
     let seen = user.messages("INBOX").iter().filter(|m| m.seen()).count();
     assert_eq!(seen, deposited, "a mail marked seen must be deposited");
     run(&env, &user, &[]).expect_code(0).expect_quiet();
-    let after = cold_by_hash(&env);
+    let after = env.cold_by_hash();
     assert_eq!(after.len(), 5);
     assert!(after.values().all(|names| names.len() == 1), "{after:?}");
     assert!(user.messages("INBOX").iter().all(|m| m.seen()));
@@ -164,7 +165,7 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
             }
         }
         // The COLD only ever shows complete documents.
-        for (hash, names) in cold_by_hash(&env) {
+        for (hash, names) in env.cold_by_hash() {
             assert!(
                 known.contains(&hash),
                 "partial document {names:?} after kill {round}"
@@ -178,7 +179,7 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
             break;
         }
     }
-    let deposited = cold_by_hash(&env);
+    let deposited = env.cold_by_hash();
     let twice: Vec<_> = deposited.values().filter(|n| n.len() > 1).collect();
     assert!(twice.is_empty(), "deposited twice: {twice:?}");
     assert_eq!(deposited.len(), known.len(), "{}", env.listing());
