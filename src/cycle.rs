@@ -102,15 +102,9 @@ pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
         deposit,
         summary: Summary::new(&launcher.name, dry_run),
     };
-    let error = run.cycle(source.as_mut()).err();
+    let mut error = run.cycle(source.as_mut()).err();
     if error.is_none() {
-        if let Err(err) = source.finish() {
-            run.summary.set_duration(started.elapsed());
-            return Ok(Outcome {
-                summary: run.summary,
-                error: Some(err),
-            });
-        }
+        error = source.finish().err();
     }
     run.summary.set_duration(started.elapsed());
     Ok(Outcome {
