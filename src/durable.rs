@@ -90,6 +90,13 @@ pub fn sync_filesystem(dir: &Path) -> io::Result<bool> {
     }
 }
 
+/// The last component of `path` as text (lossy for names that are not UTF-8); empty for `/` or `..`.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// `name` with a number before its extension: `scan.pdf`, 2 → `scan_2.pdf`. 1 returns `name`.
 pub fn numbered(name: &str, n: u32) -> String {
     if n <= 1 {

@@ -32,7 +32,7 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::durable::{self, CopyError};
+use crate::durable::{self, file_name, CopyError};
 use crate::exit::Failure;
 use crate::source::{Content, Document};
 pub use sidecar::IndexFormat;
@@ -559,12 +559,6 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(out, "{b:02x}");
             out
         })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Eight hex digits identifying a launcher in temporary names.

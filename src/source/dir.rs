@@ -18,10 +18,10 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use super::folder::{self, file_name, nanos, passed_over_by_name, Snapshot};
+use super::folder::{self, nanos, passed_over_by_name, Snapshot};
 use super::{Content, Document, Item, ItemKey, Listing, Skipped, Source};
 use crate::config::DirConfig;
-use crate::durable;
+use crate::durable::{self, file_name};
 use crate::exit::Failure;
 
 pub struct DirSource {

@@ -159,14 +159,8 @@ impl Snapshot {
     }
 
     pub fn name(&self) -> String {
-        file_name(&self.path)
+        crate::durable::file_name(&self.path)
     }
-}
-
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 pub fn nanos(time: SystemTime) -> u128 {

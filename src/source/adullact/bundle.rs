@@ -15,7 +15,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 use super::{actes, chorus, helios, pastell, xml, Kind};
 use crate::extract::archive::{Budget, Data};
@@ -266,10 +265,13 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
         }
     }
 
-    let group_id = analysis
-        .group_id
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", stem(&bundle.name), short_hash(&bundle.identity)));
+    let group_id = analysis.group_id.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            stem(&bundle.name),
+            crate::deposit::short_tag(&bundle.identity)
+        )
+    });
     let mut head = Fields::default();
     head.put(
         "envelope_type",
@@ -374,15 +376,6 @@ fn stem(name: &str) -> &str {
         }
     }
     name
-}
-
-/// Eight hex digits of SHA-256: enough to tell envelopes of the same name apart.
-pub fn short_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

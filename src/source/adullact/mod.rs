@@ -360,7 +360,7 @@ impl AdullactSource {
     fn staging_for(&self, envelope: &Envelope) -> PathBuf {
         self.config.folder.join(format!(
             "{STAGING_PREFIX}{}",
-            bundle::short_hash(&envelope.key)
+            crate::deposit::short_tag(&envelope.key)
         ))
     }
 
