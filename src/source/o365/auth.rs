@@ -269,12 +269,7 @@ pub(super) fn post_form(
         })
         .context(Failure::Source)?;
     let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .lossy_utf8(true)
-        .read_to_string()
+    let text = graph::read_text(&mut response)
         .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))
         .context(Failure::Source)?;
     if (200..300).contains(&status) {

@@ -65,9 +65,7 @@ pub fn device_login(
         })
         .context(Failure::Source)?;
     let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
+    let text = graph::read_text(&mut response)
         .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))
         .context(Failure::Source)?;
     if !(200..300).contains(&status) {

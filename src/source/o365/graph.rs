@@ -362,16 +362,21 @@ fn json_body<T: DeserializeOwned>(mut response: Response<Body>) -> Result<T> {
         .context(Failure::Source)
 }
 
-/// Decodes Graph's `{"error":{"code","message"}}`, or keeps the first words of whatever came.
-pub fn graph_error(mut response: Response<Body>) -> GraphError {
-    let status = response.status().as_u16();
-    let text = response
+/// Reads a small text answer (JSON, an error page): at most 1 MiB, bad UTF-8 replaced, since it is
+/// only ever parsed or quoted in a message.
+pub fn read_text(response: &mut Response<Body>) -> Result<String, ureq::Error> {
+    response
         .body_mut()
         .with_config()
         .limit(1 << 20)
         .lossy_utf8(true)
         .read_to_string()
-        .unwrap_or_default();
+}
+
+/// Decodes Graph's `{"error":{"code","message"}}`, or keeps the first words of whatever came.
+pub fn graph_error(mut response: Response<Body>) -> GraphError {
+    let status = response.status().as_u16();
+    let text = read_text(&mut response).unwrap_or_default();
     match serde_json::from_str::<ErrorBody>(&text) {
         Ok(body) => GraphError {
             status,
