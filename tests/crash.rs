@@ -3,10 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::process::Stdio;
-use std::time::Duration;
 
-use crate::harness::{names, sha256, Random, TestEnv};
+use crate::harness::{names, run_then_kill, sha256, Random, TestEnv};
 
 /// What the COLD folder may hold at any instant: complete documents with known content, their
 /// sidecars (only beside their document), and hidden temporary files.
@@ -70,26 +68,8 @@ fn crash_many_times(extra: &[&str], files: usize, kills: usize) {
     );
     let mut finished_early = 0;
     for round in 0..kills {
-        let mut child = env
-            .command()
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(random.below(40_000)));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                finished_early += 1;
-                assert!(
-                    status.success(),
-                    "run {round} failed before the kill: {status}"
-                );
-            }
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-            }
+        if run_then_kill(env.command().args(&args), &mut random, 40_000, round) {
+            finished_early += 1;
         }
         check_cold_is_consistent(&env, &known, &format!("after kill {round}"));
     }

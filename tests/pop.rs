@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::mail::{base64_lines, damaged_mail, fake_pdf, pdf_mail};
 use crate::harness::stunnel::Stunnel;
-use crate::harness::{sha256, Ran, Random, TestEnv};
+use crate::harness::{run_then_kill, sha256, Ran, Random, TestEnv};
 
 /// `lanceur pop` for `user` over POP3S (implicit TLS), trusting the test CA, password from the
 /// environment, then `extra`.
@@ -373,24 +373,13 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
     let extra = ["--name", "crash", "--index", "idx", "--max-items", "40"];
     let mut finished_early = 0;
     for round in 0..30 {
-        let mut child = pop_command(&env, &user, &extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(random.below(160_000)));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                finished_early += 1;
-                assert!(
-                    status.success(),
-                    "run {round} failed before the kill: {status}"
-                );
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+        if run_then_kill(
+            &mut pop_command(&env, &user, &extra),
+            &mut random,
+            160_000,
+            round,
+        ) {
+            finished_early += 1;
         }
         let in_cold = env.cold_by_hash();
         for (hash, names) in &in_cold {

@@ -3,11 +3,9 @@
 //! partial file is ever visible, and the source folder ends empty. See: issue 6.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
-use std::time::Duration;
 
 use super::{put, tar_gz_of, zip_of};
-use crate::harness::{names, sha256, with_private_tmpfs, Random, TestEnv};
+use crate::harness::{names, run_then_kill, sha256, with_private_tmpfs, Random, TestEnv};
 
 /// Puts envelope `i` in the source folder, in one of four shapes, and returns the contents of the
 /// documents it must deposit.
@@ -127,23 +125,13 @@ fn crash_many_times(
     let args = args(&env, archive_arg.as_deref(), extra);
     let mut finished_early = 0;
     for round in 0..kills {
-        let mut child = env
-            .command()
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(random.below(max_delay_ms * 1000)));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                finished_early += 1;
-                assert!(status.success(), "run {round} failed: {status}");
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+        if run_then_kill(
+            env.command().args(&args),
+            &mut random,
+            max_delay_ms * 1000,
+            round,
+        ) {
+            finished_early += 1;
         }
         check_cold(&env, &known, &format!("after kill {round}"));
     }

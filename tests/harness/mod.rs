@@ -308,6 +308,37 @@ exit $code"#;
     wrapped
 }
 
+/// Starts `command` with its output discarded, lets it work for a random time below `max_micros`,
+/// then kills it with SIGKILL if it is still running. A run that ended on its own must have
+/// succeeded. Returns whether it ended before the kill.
+pub fn run_then_kill(
+    command: &mut Command,
+    random: &mut Random,
+    max_micros: u64,
+    round: usize,
+) -> bool {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start lanceur");
+    std::thread::sleep(std::time::Duration::from_micros(random.below(max_micros)));
+    match child.try_wait().unwrap() {
+        Some(status) => {
+            assert!(
+                status.success(),
+                "run {round} failed before the kill: {status}"
+            );
+            true
+        }
+        None => {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            false
+        }
+    }
+}
+
 /// A small, seedable generator, so a failing run can be replayed with the printed seed.
 pub struct Random(u64);
 

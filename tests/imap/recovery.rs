@@ -5,13 +5,11 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::Stdio;
-use std::time::Duration;
 
 use super::{imap_command, run};
 use crate::harness::dovecot::Dovecot;
 use crate::harness::mail::pdf_mail;
-use crate::harness::{names, sha256, Random, TestEnv};
+use crate::harness::{names, run_then_kill, sha256, Random, TestEnv};
 
 #[test]
 fn a_uidvalidity_change_takes_neither_twice_nor_loses() {
@@ -148,21 +146,13 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
     let extra = ["--name", "kill", "--index", "idx", "--max-items", "25"];
     let mut finished = 0;
     for round in 0..20 {
-        let mut child = imap_command(&env, &user, "INBOX", &extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(random.below(800_000)));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                finished += 1;
-                assert!(status.success(), "run {round} failed: {status}");
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+        if run_then_kill(
+            &mut imap_command(&env, &user, "INBOX", &extra),
+            &mut random,
+            800_000,
+            round,
+        ) {
+            finished += 1;
         }
         // The COLD only ever shows complete documents.
         for (hash, names) in env.cold_by_hash() {

@@ -1,6 +1,7 @@
 //! `lanceur o365` killed with `kill -9` at random instants: nothing lost, nothing twice.
 
 use super::*;
+use crate::harness::run_then_kill;
 
 // ---------------------------------------------------------------------------------------------
 // Crash safety
@@ -35,27 +36,8 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
     let args = t.args(false, &["--index", "idx", "--max-items", &cap]);
     let mut finished = 0;
     for round in 0..KILLS {
-        let mut child = t
-            .env
-            .command()
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(random.below(120_000)));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                finished += 1;
-                assert!(
-                    status.success(),
-                    "run {round} failed before the kill: {status}"
-                );
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+        if run_then_kill(t.env.command().args(&args), &mut random, 120_000, round) {
+            finished += 1;
         }
         for name in t.env.cold_visible() {
             if name.ends_with(".pdf") {
