@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use crate::config::{Launcher, SourceConfig};
 use crate::cycle::{self, Inspection, SurveyPlan};
 use crate::exit::{self, Failure};
 use crate::report::printable;
+use crate::settings::{Launcher, SourceConfig};
 
 mod volume;
 

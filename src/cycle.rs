@@ -10,9 +10,11 @@
 //!
 //! Work goes in batches (`BATCH_ITEMS`, `BATCH_BYTES`) so that each of those syncs is paid once per
 //! batch rather than once per document, and so that a protocol can fetch and acknowledge many items
-//! in one round trip. An item that fails is reported and left at the source; the run goes on. An
-//! error tagged with a `Failure` stops the run, after the items already staged in the current batch
-//! are finished, so that no fetched work is thrown away.
+//! in one round trip. What becomes of an item that is not taken is the `ItemError` the source (or
+//! the deposit) returns, checked by the compiler: `Failed` is reported and left at the source while
+//! the run goes on, `NotReady` waits silently for a later run, `SetAside` is reported with where it
+//! went, and `Stop` ends the run after the items already staged in the current batch are finished,
+//! so that no fetched work is thrown away.
 //!
 //! `check` (for `lanceur check`) takes the same steps up to the listing and the journal's verdict,
 //! with none of their effects, and says what it found instead of going on.
@@ -20,27 +22,32 @@
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 
-use crate::config::Launcher;
 use crate::deposit::{Deposit, Staged};
 use crate::exit::{self, Failure};
-use crate::filter::Filter;
-use crate::journal::{Journal, State};
+use crate::item::{total_size, Item, ItemError, ItemKey};
+use crate::journal::Journal;
 use crate::lock;
 use crate::report::{Reporter, Summary};
-use crate::source::{self, Item, ItemKey, Listing, NotReady, SetAside, Source};
+use crate::settings::Launcher;
+use crate::source::{self, Source};
 
 mod inspect;
+mod plan;
+#[cfg(test)]
+mod tests;
 
 pub use inspect::{check, Inspection, SurveyPlan};
+use plan::{list, plan, Listed, Plan};
 
 /// Most items in one batch.
 const BATCH_ITEMS: usize = 256;
 /// Most bytes (as listed) in one batch.
 const BATCH_BYTES: u64 = 64 << 20;
 
-/// What a run ended with: its summary, and the error that stopped it early, if one did.
+/// What a run ended with: its summary (empty when it stopped before listing anything), and the
+/// error that stopped it early, if one did. `main` turns it into a message and an exit code.
 pub struct Outcome {
     pub summary: Summary,
     pub error: Option<anyhow::Error>,
@@ -56,13 +63,58 @@ impl Outcome {
     }
 }
 
-/// Runs one cycle. Errors before anything was listed (lock, COLD folder, login) come back as `Err`;
-/// later ones come back inside the `Outcome`, with the summary of what was done until then.
-pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
+/// Runs one cycle on the launcher's source. Whatever stops it (the lock, the COLD folder, the login,
+/// a connection lost half-way) comes back inside the `Outcome`, with what was done until then.
+pub fn run(launcher: &Launcher, reporter: &Reporter) -> Outcome {
+    run_with(launcher, reporter, source::open)
+}
+
+/// `run`, with the source opened by `open` once the lock is held and interrupted work finished.
+fn run_with(
+    launcher: &Launcher,
+    reporter: &Reporter,
+    open: impl FnOnce(&Launcher) -> Result<Box<dyn Source>>,
+) -> Outcome {
     let started = Instant::now();
+    let mut summary = Summary::new(&launcher.name, launcher.dry_run);
+    let error = match prepare(launcher, reporter) {
+        Ok((lock, journal, deposit)) => {
+            reporter.progress_status("connecting");
+            match open(launcher) {
+                Ok(mut source) => {
+                    let mut run = Run {
+                        launcher,
+                        reporter,
+                        journal,
+                        deposit,
+                        summary,
+                    };
+                    let mut error = run.cycle(source.as_mut()).err();
+                    if error.is_none() {
+                        error = source.finish().err();
+                    }
+                    summary = run.summary;
+                    drop(lock);
+                    error
+                }
+                Err(err) => Some(err),
+            }
+        }
+        Err(err) => Some(err),
+    };
+    summary.set_duration(started.elapsed());
+    Outcome { summary, error }
+}
+
+/// The steps before the source is opened: state folder, lock, journal, COLD folder, and the work an
+/// interrupted run left. A dry run takes no lock and changes nothing.
+fn prepare(
+    launcher: &Launcher,
+    reporter: &Reporter,
+) -> Result<(Option<lock::Lock>, Journal, Deposit)> {
     let dry_run = launcher.dry_run;
     // A dry run creates nothing, not even the state folder, and takes no lock.
-    let _lock = if dry_run {
+    let lock = if dry_run {
         None
     } else {
         std::fs::create_dir_all(&launcher.state_dir)
@@ -92,25 +144,7 @@ pub fn run(launcher: &Launcher, reporter: &Reporter) -> Result<Outcome> {
     } else {
         finish_interrupted(&mut journal, &mut deposit, reporter)?;
     }
-
-    reporter.progress_status("connecting");
-    let mut source = source::open(launcher)?;
-    let mut run = Run {
-        launcher,
-        reporter,
-        journal,
-        deposit,
-        summary: Summary::new(&launcher.name, dry_run),
-    };
-    let mut error = run.cycle(source.as_mut()).err();
-    if error.is_none() {
-        error = source.finish().err();
-    }
-    run.summary.set_duration(started.elapsed());
-    Ok(Outcome {
-        summary: run.summary,
-        error,
-    })
+    Ok((lock, journal, deposit))
 }
 
 /// Commits what an interrupted run staged and journaled, then removes temporary files nobody knows.
@@ -207,7 +241,7 @@ impl Run<'_> {
         }
 
         self.reporter
-            .progress_start(taken.len(), taken.iter().map(|i| i.size).sum());
+            .progress_start(taken.len(), total_size(taken.iter().copied()));
         let mut start = 0;
         while start < taken.len() {
             let mut end = start;
@@ -216,7 +250,7 @@ impl Run<'_> {
                 && end - start < BATCH_ITEMS
                 && (end == start || bytes < BATCH_BYTES)
             {
-                bytes += taken[end].size;
+                bytes = bytes.saturating_add(taken[end].size);
                 end += 1;
             }
             self.batch(source, &taken[start..end])?;
@@ -244,10 +278,12 @@ impl Run<'_> {
     /// Fetches, filters and stages a batch, then journals, commits and acknowledges it.
     fn batch(&mut self, source: &mut dyn Source, items: &[&Item]) -> Result<()> {
         if let Err(err) = source.prefetch(items) {
-            if exit::failure_of(&err).is_some() {
-                return Err(err);
+            match err.into_stop() {
+                Ok(stop) => {
+                    return Err(stop.context(format!("while fetching from {}", source.label())))
+                }
+                Err(err) => log::debug!("prefetch failed, fetching one by one: {err}"),
             }
-            log::debug!("prefetch failed, fetching one by one: {err:#}");
         }
         let mut pending: Vec<Pending> = Vec::new();
         let mut nothing_kept: Vec<&Item> = Vec::new();
@@ -295,15 +331,7 @@ impl Run<'_> {
         let documents = match source.fetch(item) {
             Ok(documents) => documents,
             Err(err) => {
-                if exit::failure_of(&err).is_some() {
-                    return Err(err.context(format!("while fetching {}", item.label)));
-                }
-                if err.downcast_ref::<NotReady>().is_some() {
-                    self.summary.skipped += 1;
-                    self.note_skip(&item.label, &exit::message_for(&err));
-                } else {
-                    self.item_failed(item, &err);
-                }
+                self.not_taken(item, err, "while fetching")?;
                 return Ok(None);
             }
         };
@@ -343,10 +371,7 @@ impl Run<'_> {
                     for done in &staged {
                         self.deposit.discard(done);
                     }
-                    if exit::failure_of(&err).is_some() {
-                        return Err(err.context(format!("while depositing {}", item.label)));
-                    }
-                    self.item_failed(item, &err);
+                    self.not_taken(item, err, "while depositing")?;
                     return Ok(None);
                 }
             }
@@ -388,7 +413,10 @@ impl Run<'_> {
             self.record_done(p.item)?;
             self.summary.deposited += 1;
             self.summary.documents += p.staged.len();
-            self.summary.bytes += p.staged.iter().map(|s| s.bytes).sum::<u64>();
+            self.summary.bytes = p
+                .staged
+                .iter()
+                .fold(self.summary.bytes, |total, s| total.saturating_add(s.bytes));
             for staged in &p.staged {
                 log::info!("deposited {} as {}", p.item.label, staged.name);
             }
@@ -413,21 +441,34 @@ impl Run<'_> {
     /// Applies the post-action to items that are done, and journals those it succeeded for.
     fn acknowledge(&mut self, source: &mut dyn Source, items: &[&Item], again: bool) -> Result<()> {
         let results = source.acknowledge(items);
+        if results.len() != items.len() {
+            // A source bug: which items were acknowledged is unknown, so none is journaled as such.
+            // They are journaled as done, so the next run acknowledges them again, never deposits.
+            return Err(anyhow!(
+                "{} answered {} acknowledgement result(s) for {} item(s); this is a bug in \
+                 lanceur, please report it; the items are deposited and the next run \
+                 acknowledges them again",
+                source.label(),
+                results.len(),
+                items.len()
+            ))
+            .context(Failure::Source);
+        }
         let mut stop = None;
         for (item, result) in items.iter().zip(results) {
-            match result {
+            match result.map_err(ItemError::into_stop) {
                 Ok(()) => {
                     self.record_acked(item)?;
                     if again {
                         self.summary.reacknowledged += 1;
                     }
                 }
-                Err(err) if exit::failure_of(&err).is_some() => {
+                Err(Ok(err)) => {
                     stop.get_or_insert(err);
                 }
-                Err(err) => {
+                Err(Err(err)) => {
                     self.summary.failed += 1;
-                    let error = exit::message_for(&err);
+                    let error = exit::message_for(err.error());
                     self.reporter.problem(&format!(
                         "{}: deposited, but {error}; it will be acknowledged on the next run, not deposited again",
                         item.label
@@ -455,20 +496,35 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Counts, reports and logs an item that failed. It stays at the source for the next run,
-    /// unless the source set it aside, in which case its message says where.
-    fn item_failed(&mut self, item: &Item, err: &anyhow::Error) {
+    /// What becomes of an item that was not taken, as `err` says: the run stops (`Err`, with
+    /// `doing` and the item named), or the item is counted, said and logged as it deserves.
+    fn not_taken(&mut self, item: &Item, err: ItemError, doing: &str) -> Result<()> {
+        match err {
+            ItemError::Stop(failure, error) => {
+                Err(crate::item::tagged(error, failure).context(format!("{doing} {}", item.label)))
+            }
+            ItemError::NotReady(error) => {
+                self.summary.skipped += 1;
+                self.note_skip(&item.label, &exit::message_for(&error));
+                Ok(())
+            }
+            ItemError::Failed(error) => {
+                self.item_failed(item, &error, "; left at the source for the next run");
+                Ok(())
+            }
+            ItemError::SetAside(error) => {
+                self.item_failed(item, &error, "");
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts, reports and logs an item that failed; `where_it_is` ends the line.
+    fn item_failed(&mut self, item: &Item, err: &anyhow::Error, where_it_is: &str) {
         self.summary.failed += 1;
         let error = exit::message_for(err);
-        let line = if err.downcast_ref::<SetAside>().is_some() {
-            format!("{}: {error}", item.label)
-        } else {
-            format!(
-                "{}: {error}; left at the source for the next run",
-                item.label
-            )
-        };
-        self.reporter.problem(&line);
+        self.reporter
+            .problem(&format!("{}: {error}{where_it_is}", item.label));
         self.reporter.log_failed(item, &error);
     }
 
@@ -499,92 +555,4 @@ fn describe(item: &Item, document: &str) -> String {
     } else {
         format!("{} / {document}", item.label)
     }
-}
-
-/// What the source listed, with the names the filters rejected before anything was fetched.
-struct Listed {
-    listing: Listing,
-    /// Names the filters rejected, with the reason.
-    rejected: Vec<(String, String)>,
-}
-
-/// Step 2: the source's candidates, the filters asked about every name known before fetching.
-fn list(source: &mut dyn Source, filter: &Filter) -> Result<Listed> {
-    let mut rejected: Vec<(String, String)> = Vec::new();
-    let listing = source
-        .list(&mut |name| {
-            let verdict = filter.judge(name);
-            let keep = verdict.is_keep();
-            if !keep {
-                rejected.push((name.to_string(), verdict.reason()));
-            }
-            keep
-        })
-        .with_context(|| format!("cannot list {}", source.label()))?;
-    Ok(Listed { listing, rejected })
-}
-
-/// How the journal and the caps sort the listed items. Deciding changes nothing.
-#[derive(Default)]
-struct Plan<'i> {
-    /// Deposited and acknowledged by earlier runs: nothing to do.
-    acked: usize,
-    /// Among those, items the journal knows only by an alias (a new UIDVALIDITY), to be recorded
-    /// under their new key.
-    acked_by_alias: Vec<&'i Item>,
-    /// Deposited by an earlier run but not acknowledged: acknowledged again, not deposited again.
-    again: Vec<&'i Item>,
-    /// New items this run takes, oldest first.
-    taken: Vec<&'i Item>,
-    /// New items left for the next run by `--max-items`/`--max-bytes`.
-    deferred: usize,
-    /// Bytes (as listed) of every new item, taken or deferred.
-    new_bytes: u64,
-}
-
-/// Step 3: skip what is done, cap the rest.
-fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]) -> Plan<'i> {
-    let mut plan = Plan::default();
-    let mut fresh: Vec<&Item> = Vec::new();
-    for item in items {
-        match known_state(journal, item) {
-            Some(State::Acked) => {
-                plan.acked += 1;
-                if journal.state(&item.key).is_none() {
-                    plan.acked_by_alias.push(item);
-                }
-            }
-            Some(State::Done) | Some(State::Staged(_)) => plan.again.push(item),
-            None => fresh.push(item),
-        }
-    }
-    plan.new_bytes = fresh.iter().map(|i| i.size).sum();
-    let total = fresh.len();
-    let mut bytes = 0u64;
-    for item in fresh {
-        if launcher
-            .max_items
-            .is_some_and(|max| plan.taken.len() >= max)
-        {
-            break;
-        }
-        if let Some(max) = launcher.max_bytes {
-            // The first item is always taken, so one huge item cannot block the queue forever.
-            if !plan.taken.is_empty() && bytes.saturating_add(item.size) > max {
-                break;
-            }
-        }
-        bytes = bytes.saturating_add(item.size);
-        plan.taken.push(item);
-    }
-    plan.deferred = total - plan.taken.len();
-    plan
-}
-
-/// The journal's state for the item, under its key or else under one of its aliases.
-fn known_state(journal: &Journal, item: &Item) -> Option<State> {
-    std::iter::once(&item.key)
-        .chain(&item.aliases)
-        .find_map(|key| journal.state(key))
-        .cloned()
 }

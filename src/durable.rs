@@ -14,6 +14,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::names::numbered;
+
 /// Renames `from` to `to` unless `to` exists, atomically where the file system allows it.
 pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]
@@ -95,25 +97,6 @@ pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// `name` with a number before its extension: `scan.pdf`, 2 → `scan_2.pdf`. 1 returns `name`.
-pub fn numbered(name: &str, n: u32) -> String {
-    if n <= 1 {
-        return name.to_string();
-    }
-    match split_extension(name) {
-        (stem, Some(ext)) => format!("{stem}_{n}.{ext}"),
-        (stem, None) => format!("{stem}_{n}"),
-    }
-}
-
-/// `scan.pdf` → (`scan`, Some(`pdf`)); `.profile`, `archive.` and `README` have no extension.
-pub fn split_extension(name: &str) -> (&str, Option<&str>) {
-    match name.rfind('.') {
-        Some(dot) if dot > 0 && dot + 1 < name.len() => (&name[..dot], Some(&name[dot + 1..])),
-        _ => (name, None),
-    }
 }
 
 /// Copies `from` into a new file `to` (which must not exist) and fsyncs it. On failure the partial copy
@@ -242,15 +225,6 @@ pub fn is_out_of_space(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbering_keeps_the_extension() {
-        assert_eq!(numbered("scan.pdf", 1), "scan.pdf");
-        assert_eq!(numbered("scan.pdf", 2), "scan_2.pdf");
-        assert_eq!(numbered("a.tar.gz", 3), "a.tar_3.gz");
-        assert_eq!(numbered("README", 2), "README_2");
-        assert_eq!(numbered(".hidden", 2), ".hidden_2");
-    }
 
     #[test]
     fn rename_never_overwrites() {

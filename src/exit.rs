@@ -5,7 +5,7 @@
 //! or an unforeseen case and exits with `SOURCE` rather than pretending to be a usage error.
 //!
 //! The table is part of the interface: cron wrappers and monitoring test these numbers, so they never
-//! change meaning. It is repeated in `--help` (`cli.rs`) and in the README.
+//! change meaning. It is repeated in `--help` (`cli/mod.rs`, `EXIT_CODES`) and in the README.
 
 use std::fmt;
 

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::deposit::Staged;
 use crate::durable;
 use crate::exit::Failure;
-use crate::source::ItemKey;
+use crate::item::ItemKey;
 
 /// How long an acknowledged item that the source no longer lists is remembered.
 pub const RETENTION: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -323,10 +323,7 @@ impl Journal {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::now_unix_seconds()
 }
 
 #[cfg(test)]

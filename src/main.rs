@@ -1,14 +1,23 @@
 //! lanceur: feeds documents from folders, mailboxes and Adullact envelopes into EzGED COLD folders.
 //!
-//! `main` parses the command line, starts logging, runs one cycle and maps the result to an exit code
-//! (see `exit.rs`). Everything else lives in the modules below; `cycle.rs` is the place to start.
+//! `main` parses the command line (with its launcher file, if it names one), starts logging, runs
+//! the command and says how it ended: every command ends in an `Ended`, which `main` alone turns
+//! into a message and an exit code (see `exit.rs`). `cycle.rs` is the place to start reading.
+//!
+//! Modules, each using only those below it:
+//!
+//! - `cli` (what the user typed, clap) → `config` (checked into `settings`);
+//! - `cycle` (the order of a run's steps) and `check` (`lanceur check`);
+//! - `source` (one module per protocol), `deposit`, `journal`, `filter`, `lock`, `report`;
+//! - `settings` (what a launcher is), `extract` (MIME, archives), `tls`, `secret`;
+//! - `item` (items, documents, outcomes), `exit`, `durable`, `names`, `clock`.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 mod check;
 mod cli;
+mod clock;
 mod config;
 mod cycle;
 mod deposit;
@@ -16,46 +25,95 @@ mod durable;
 mod exit;
 mod extract;
 mod filter;
+mod item;
 mod journal;
 mod lock;
+mod names;
 mod report;
 mod secret;
+mod settings;
 mod source;
 mod tls;
 
-use config::Launcher;
-use report::{Progress, Reporter, RunLog};
+use cli::o365::{O365Command, O365LoginArgs};
+use report::{Progress, Reporter, RunLog, Summary};
+use settings::Launcher;
 
 fn main() -> ExitCode {
-    let argv = match cli::file::rewrite(std::env::args_os().collect()) {
-        Ok(argv) => argv,
-        Err(err) => {
-            eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
-            return ExitCode::from(exit::code_for(&err));
-        }
-    };
-    // clap prints usage errors itself and exits with 2, our usage code.
-    let cli = cli::Cli::parse_from(argv);
-    ExitCode::from(run(cli))
+    ExitCode::from(run(std::env::args_os().collect()).say())
 }
 
-fn run(cli: cli::Cli) -> u8 {
-    let command = match cli.command {
-        cli::Command::O365(cli::o365::O365Command::Login(args)) => return o365_login(args),
+/// How a command ended, for `main` to say. Every command ends in one, so there is one way out.
+struct Ended {
+    /// Who speaks: the launcher's reporter once one is known, so that messages carry its name.
+    reporter: Option<Reporter>,
+    /// With `--json`: the summary to print, whatever happened.
+    json: Option<Summary>,
+    /// What stopped the command early, if anything; it decides the exit code.
+    error: Option<anyhow::Error>,
+    /// The exit code when nothing stopped it: 0, 1 when items failed, or `check`'s verdict.
+    code: u8,
+}
+
+impl Ended {
+    /// A command that stopped before any launcher was known (a bad launcher file or option).
+    fn early(error: anyhow::Error) -> Ended {
+        Ended {
+            reporter: None,
+            json: None,
+            error: Some(error),
+            code: exit::OK,
+        }
+    }
+
+    /// Prints the one line for the error and the `--json` summary; returns the exit code.
+    fn say(self) -> u8 {
+        let code = self.error.as_ref().map_or(self.code, exit::code_for);
+        let message = self.error.as_ref().map(exit::message_for);
+        if let Some(message) = &message {
+            match &self.reporter {
+                Some(reporter) => reporter.problem(message),
+                None => report::problem_without_launcher(message),
+            }
+        }
+        if let Some(summary) = &self.json {
+            report::print_json(summary, code, message.as_deref());
+        }
+        code
+    }
+}
+
+fn run(argv: Vec<OsString>) -> Ended {
+    let parsed = match cli::file::parse(argv) {
+        Ok(parsed) => parsed,
+        Err(err) => return Ended::early(err),
+    };
+    for warning in &parsed.warnings {
+        report::problem_without_launcher(warning);
+    }
+    let command = match parsed.cli.command {
+        cli::Command::O365(O365Command::Login(args)) => return o365_login(args),
         command => command,
     };
-    let launcher = match Launcher::from_command(command) {
+    let launcher = match config::launcher(command, &parsed.secrets) {
         Ok(launcher) => launcher,
-        Err(err) => {
-            eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
-            return exit::code_for(&err);
-        }
+        Err(err) => return Ended::early(err),
     };
     if launcher.check {
         start_logging(launcher.verbose, None);
         log::debug!("{launcher:#?}");
-        return check::run(&launcher);
+        return Ended {
+            reporter: None,
+            json: None,
+            error: None,
+            code: check::run(&launcher),
+        };
     }
+    cycle_run(&launcher)
+}
+
+/// One cycle of `launcher`.
+fn cycle_run(launcher: &Launcher) -> Ended {
     // A dry run's listing goes to standard output, often the same terminal: no display then.
     let progress = if launcher.dry_run {
         None
@@ -65,59 +123,49 @@ fn run(cli: cli::Cli) -> u8 {
     start_logging(launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
     let reporter = Reporter::new(&launcher.name).with_progress(progress);
+    let json = |summary: Summary| launcher.json.then_some(summary);
     // The run log opens before any work, so that a bad --log-file costs nothing. A dry run deposits
     // nothing, so it neither writes nor creates it.
-    let result = launcher
+    let run_log = match launcher
         .log_file
         .as_deref()
         .filter(|_| !launcher.dry_run)
         .map(RunLog::open)
         .transpose()
-        .and_then(|run_log| cycle::run(&launcher, &reporter.clone().with_run_log(run_log)));
-    reporter.progress_end();
-    match result {
-        Ok(outcome) => {
-            let code = outcome.exit_code();
-            let message = outcome.error.as_ref().map(exit::message_for);
-            if let Some(message) = &message {
-                reporter.problem(message);
-            }
-            if launcher.json {
-                report::print_json(&outcome.summary, code, message.as_deref());
-            }
-            code
-        }
+    {
+        Ok(run_log) => run_log,
         Err(err) => {
-            let code = exit::code_for(&err);
-            let message = exit::message_for(&err);
-            reporter.problem(&message);
-            if launcher.json {
-                let summary = report::Summary::new(&launcher.name, launcher.dry_run);
-                report::print_json(&summary, code, Some(&message));
+            return Ended {
+                json: json(Summary::new(&launcher.name, launcher.dry_run)),
+                reporter: Some(reporter),
+                error: Some(err),
+                code: exit::OK,
             }
-            code
         }
+    };
+    let outcome = cycle::run(launcher, &reporter.clone().with_run_log(run_log));
+    reporter.progress_end();
+    Ended {
+        code: outcome.exit_code(),
+        json: json(outcome.summary),
+        reporter: Some(reporter),
+        error: outcome.error,
     }
 }
 
 /// `lanceur o365 login`: an interactive step with no cycle; it prints Microsoft's instructions.
-fn o365_login(args: cli::o365::O365LoginArgs) -> u8 {
+fn o365_login(args: O365LoginArgs) -> Ended {
     let config = match config::o365::login(args) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("lanceur: {}", report::printable(&exit::message_for(&err)));
-            return exit::code_for(&err);
-        }
+        Err(err) => return Ended::early(err),
     };
     start_logging(0, None);
-    let reporter = Reporter::new(&config.launcher);
     let mut stdout = std::io::stdout();
-    match source::o365::login(&config, &mut stdout) {
-        Ok(()) => exit::OK,
-        Err(err) => {
-            reporter.problem(&exit::message_for(&err));
-            exit::code_for(&err)
-        }
+    Ended {
+        reporter: Some(Reporter::new(&config.launcher)),
+        json: None,
+        error: source::o365::login(&config, &mut stdout).err(),
+        code: exit::OK,
     }
 }
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::deposit::names::is_deceptive;
 use crate::deposit::Staged;
-use crate::source::Item;
+use crate::item::Item;
+use crate::names::is_deceptive;
 
 pub mod progress;
 pub mod run_log;
@@ -37,6 +37,14 @@ pub fn printable(text: &str) -> String {
         }
     }
     out
+}
+
+/// One line on standard error for a problem met before any launcher is known (a launcher file that
+/// cannot be read, an invalid option): `lanceur: <message>`.
+pub fn problem_without_launcher(message: &str) {
+    let line = format!("lanceur: {}\n", printable(message));
+    // Nothing sensible can be done if standard error itself is gone.
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Prints problems for one launcher, draws its progress display and writes its run log.

@@ -38,7 +38,7 @@ pub enum TlsMode {
     None,
 }
 
-/// Where and how to connect; checked by `config.rs` before any socket opens.
+/// Where and how to connect; checked by `config` before any socket opens.
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
     pub host: String,

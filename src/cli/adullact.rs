@@ -41,6 +41,7 @@ pub enum EnvelopeType {
 pub struct AdullactArgs {
     /// The folder where the platform drops its envelopes
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         short = 's',
         long,
         value_name = "FOLDER",
@@ -91,6 +92,7 @@ fichier_termine.txt."
 
     /// Move deposited envelopes here instead of deleting them
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         long,
         value_name = "FOLDER",
         long_help = "After an envelope's documents are deposited and journaled, move the \
@@ -101,6 +103,7 @@ gets a number. The folder must exist."
 
     /// Move envelopes that cannot be decoded here
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         long,
         value_name = "FOLDER",
         long_help = "An envelope that cannot be decoded is reported (exit code 1) and, without \

@@ -24,6 +24,7 @@ Exit codes: 0 done, 1 some items failed, 2 usage, 3 authentication, 4 source una
 pub struct DirArgs {
     /// The folder to take files from
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         short = 's',
         long,
         value_name = "FOLDER",
@@ -55,6 +56,7 @@ checked again just before it is taken. Examples: 5s (default), 1m, 0s to take fi
 
     /// Move taken files here instead of deleting them
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         long,
         value_name = "FOLDER",
         long_help = "After a file is deposited and journaled, move it to FOLDER instead of \

@@ -3,32 +3,41 @@
 //! readable by its owner only.
 //!
 //! A launcher file is turned into the argument list the same launcher would have on the command line
-//! (`expand`), which clap then checks like any other: there is one definition of every option, and a
-//! file accepts exactly what the command line accepts. Keys are the long option names (`min-age` or
+//! (`expand`), placed before the command line's own arguments, and clap parses the whole once, as
+//! ripgrep does with its configuration file: there is one definition of every option, and a file
+//! accepts exactly what the command line accepts. Keys are the long option names (`min-age` or
 //! `min_age`); `protocol` names the subcommand. Values: strings and numbers as the option's value,
 //! `true` for a flag (`recursive = true`), a list for a repeatable option (`filter = ["a", "b"]`), a
-//! number for `verbose`. Paths relative to the file's folder are made absolute, because the Task
-//! Scheduler starts programs in `C:\Windows\System32`.
+//! number for `verbose`. Relative paths (the values of options that declare a path value hint) are
+//! taken from the file's folder, because the Task Scheduler starts programs in
+//! `C:\Windows\System32`.
 //!
-//! Secrets are not options: `password`, `token` and `client-secret` put their value where lanceur
-//! reads it from the environment (`LANCEUR_PASSWORD`, `LANCEUR_TOKEN`, `LANCEUR_O365_CLIENT_SECRET`);
-//! `password-env = "VAR"` and the like name another variable to take it from; `password-file` is the
-//! ordinary option. The environment of the run wins over the file, as the command line does. A file
-//! holding a secret that other users may read draws a warning on every run.
+//! An option on the command line replaces the file's, lists included: clap itself says which
+//! options the command line gives (a lenient parse of the command line's part alone), and the
+//! file's arguments for those are left out before the real parse.
 //!
-//! Forms recognised before clap parses anything (`rewrite`):
+//! Secrets are not options: `password`, `token` and `client-secret` come back as values beside the
+//! parsed command line (`Parsed::secrets`), for `config` to use where the command line and the
+//! environment give none; `password-env = "VAR"` and the like name an environment variable to take
+//! one from; `password-file` is the ordinary option. Nothing is put into the process environment.
+//! A file holding a secret that other users may read draws a warning on every run.
+//!
+//! Forms recognised before clap parses anything (`parse`):
 //!   `lanceur run FILE [OPTIONS…]`, `lanceur --config FILE [OPTIONS…]`, `lanceur check FILE
 //!   [OPTIONS…]`, and `lanceur login FILE` (the `o365 login` step of an o365 launcher file).
 
-use std::any::TypeId;
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{ArgAction, CommandFactory};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, Parser, ValueHint};
 
 use super::Cli;
 use crate::exit::Failure;
+use crate::names::is_launcher_name;
+use crate::secret::Secret;
 
 pub(super) const RUN_LONG_ABOUT: &str = "\
 Runs the launcher described in FILE, a TOML file holding its protocol and options, so that cron \
@@ -62,98 +71,152 @@ crontab line:
 
 examples/ in the source tree has a launcher file per protocol.";
 
-/// The secret keys a file may hold, and the environment variable each one stands for.
-const SECRETS: [(&str, &str); 3] = [
-    ("password", "LANCEUR_PASSWORD"),
-    ("token", "LANCEUR_TOKEN"),
-    ("client-secret", "LANCEUR_O365_CLIENT_SECRET"),
-];
+/// The secret keys a file may hold.
+const SECRETS: [&str; 3] = ["password", "token", "client-secret"];
 
-/// What a launcher file gives: the subcommand's arguments, and secrets to put in the environment.
+/// Secrets a launcher file holds, as values. The command line's secret files and the environment of
+/// the run win over them (`config` decides).
+#[derive(Debug, Default, Clone)]
+pub struct FileSecrets {
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
+    pub client_secret: Option<Secret>,
+}
+
+impl FileSecrets {
+    fn set(&mut self, key: &str, value: Secret) {
+        match key {
+            "password" => self.password = Some(value),
+            "token" => self.token = Some(value),
+            _ => self.client_secret = Some(value),
+        }
+    }
+}
+
+/// What a launcher file gives: the subcommand's arguments, and its secrets.
 #[derive(Debug)]
 pub struct Expanded {
     /// The subcommand: dir, imap, pop, o365 or adullact.
     pub protocol: String,
-    pub args: Vec<OsString>,
-    pub secrets: Vec<(&'static str, String)>,
+    /// Each argument with the id of the option it gives, so that a command-line option can replace
+    /// the file's.
+    pub args: Vec<(String, OsString)>,
+    pub secrets: FileSecrets,
     /// A warning to print, e.g. a secret in a file others can read.
     pub warnings: Vec<String>,
 }
 
-/// Rewrites the forms that name a launcher file into ordinary arguments, or returns `argv` as it is.
-/// Secrets from the file are put in the environment, where the options that take them look.
-pub fn rewrite(argv: Vec<OsString>) -> Result<Vec<OsString>> {
-    let Some(first) = argv.get(1).and_then(|a| a.to_str()) else {
-        return Ok(argv);
-    };
-    let (prefix, file, rest): (&[&str], &OsString, &[OsString]) = match (first, argv.get(2)) {
-        ("run", Some(file)) if !starts_with_dash(file) => (&[], file, &argv[3..]),
-        ("check", Some(file)) if looks_like_file(file) => (&["check"], file, &argv[3..]),
-        ("login", Some(file)) if !starts_with_dash(file) => (&[], file, &argv[3..]),
-        ("--config", Some(file)) => (&[], file, &argv[3..]),
-        (flag, _) if flag.starts_with("--config=") => {
-            let file = OsString::from(&flag["--config=".len()..]);
-            return rewrite(
-                [argv[0].clone(), "--config".into(), file]
-                    .into_iter()
-                    .chain(argv[2..].iter().cloned())
-                    .collect(),
-            );
-        }
-        _ => return Ok(argv),
-    };
-    let login = first == "login";
-    let expanded = expand(Path::new(file), login)?;
-    for warning in &expanded.warnings {
-        eprintln!("lanceur: {warning}");
-    }
-    for (variable, value) in &expanded.secrets {
-        // The environment of the run wins, as the command line does.
-        if std::env::var_os(variable).is_none() {
-            std::env::set_var(variable, value);
-        }
-    }
-    // An option given on the command line replaces the file's, lists included (clap would
-    // append a second --filter to the file's instead).
-    let given = options_in(&expanded.protocol, rest);
-    let mut out = vec![argv[0].clone()];
-    out.extend(prefix.iter().map(OsString::from));
-    out.push(expanded.protocol.clone().into());
-    if login {
-        out.push("login".into());
-    }
-    out.extend(expanded.args.into_iter().filter(|arg| {
-        let long = arg
-            .to_str()
-            .and_then(|a| a.strip_prefix("--"))
-            .map(|a| a.split('=').next().unwrap_or(a));
-        !long.is_some_and(|long| given.contains(long))
-    }));
-    out.extend(rest.iter().cloned());
-    Ok(out)
+/// The command line, parsed, with what its launcher file (if it names one) adds.
+#[derive(Debug)]
+pub struct Parsed {
+    pub cli: Cli,
+    pub secrets: FileSecrets,
+    /// Warnings about the launcher file, to print once.
+    pub warnings: Vec<String>,
 }
 
-/// The long names of the `protocol` options that appear in `args`, spelt long or short.
-fn options_in(protocol: &str, args: &[OsString]) -> std::collections::HashSet<String> {
-    let root = Cli::command();
-    let Some(command) = root.find_subcommand(protocol) else {
-        return Default::default();
+/// Parses `argv`, expanding a launcher file when it names one. A problem with the file is an error
+/// (usage); clap's own usage errors, `--help` and `--version` end the process as clap does.
+pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
+    let Some(form) = Form::of(&argv)? else {
+        return Ok(Parsed {
+            cli: Cli::parse_from(argv),
+            secrets: FileSecrets::default(),
+            warnings: Vec::new(),
+        });
     };
-    let mut given = std::collections::HashSet::new();
-    for arg in args.iter().filter_map(|a| a.to_str()) {
-        if let Some(long) = arg.strip_prefix("--") {
-            given.insert(long.split('=').next().unwrap_or(long).to_string());
-        } else if let Some(short) = arg.strip_prefix('-').and_then(|s| s.chars().next()) {
-            let long = command
-                .get_arguments()
-                .find(|a| a.get_short() == Some(short))
-                .and_then(|a| a.get_long());
-            if let Some(long) = long {
-                given.insert(long.to_string());
+    let expanded = expand(&form.file, form.login)?;
+    // The subcommand path: `[check] PROTOCOL [login]`.
+    let mut head: Vec<OsString> = vec![argv[0].clone()];
+    head.extend(form.prefix.iter().map(OsString::from));
+    head.push(expanded.protocol.clone().into());
+    if form.login {
+        head.push("login".into());
+    }
+    // An option given on the command line replaces the file's, lists included (clap would append
+    // a second --filter to the file's instead).
+    let given = given_on_command_line(&head, &form.rest);
+    let mut full = head;
+    full.extend(
+        expanded
+            .args
+            .into_iter()
+            .filter(|(id, _)| !given.contains(id))
+            .map(|(_, arg)| arg),
+    );
+    full.extend(form.rest);
+    Ok(Parsed {
+        cli: Cli::parse_from(full),
+        secrets: expanded.secrets,
+        warnings: expanded.warnings,
+    })
+}
+
+/// A command line that names a launcher file.
+struct Form {
+    /// What goes before the protocol: `check` for `lanceur check FILE`.
+    prefix: &'static [&'static str],
+    file: PathBuf,
+    /// The arguments after the file.
+    rest: Vec<OsString>,
+    /// `lanceur login FILE`.
+    login: bool,
+}
+
+impl Form {
+    fn of(argv: &[OsString]) -> Result<Option<Form>> {
+        let Some(first) = argv.get(1).and_then(|a| a.to_str()) else {
+            return Ok(None);
+        };
+        let form = |prefix, file: &OsString, rest: &[OsString], login| {
+            Some(Form {
+                prefix,
+                file: PathBuf::from(file),
+                rest: rest.to_vec(),
+                login,
+            })
+        };
+        Ok(match (first, argv.get(2)) {
+            ("run", Some(file)) if !starts_with_dash(file) => form(&[], file, &argv[3..], false),
+            ("check", Some(file)) if looks_like_file(file) => {
+                form(&["check"], file, &argv[3..], false)
             }
+            ("login", Some(file)) if !starts_with_dash(file) => form(&[], file, &argv[3..], true),
+            ("--config", Some(file)) => form(&[], file, &argv[3..], false),
+            (flag, _) if flag.starts_with("--config=") => {
+                let file = OsString::from(&flag["--config=".len()..]);
+                form(&[], &file, &argv[2..], false)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The ids of the options that `rest`, the arguments after a launcher file, gives to the
+/// subcommand `head` names, as clap itself reads them (long or short, `=` or not). The parse is
+/// lenient: `rest` alone usually lacks what the file gives.
+fn given_on_command_line(head: &[OsString], rest: &[OsString]) -> HashSet<String> {
+    let argv: Vec<&OsString> = head.iter().chain(rest).collect();
+    let Ok(matches) = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(argv)
+    else {
+        return HashSet::new();
+    };
+    let mut given = HashSet::new();
+    collect_given(&matches, &mut given);
+    given
+}
+
+fn collect_given(matches: &ArgMatches, given: &mut HashSet<String>) {
+    for id in matches.ids() {
+        if matches.value_source(id.as_str()) == Some(ValueSource::CommandLine) {
+            given.insert(id.to_string());
         }
     }
-    given
+    if let Some((_, sub)) = matches.subcommand() {
+        collect_given(sub, given);
+    }
 }
 
 fn starts_with_dash(arg: &OsString) -> bool {
@@ -211,7 +274,7 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
     let mut expanded = Expanded {
         protocol,
         args: Vec::new(),
-        secrets: Vec::new(),
+        secrets: FileSecrets::default(),
         warnings: Vec::new(),
     };
     let mut has_secret = false;
@@ -220,18 +283,20 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
         if key == "protocol" {
             continue;
         }
-        if let Some((_, variable)) = SECRETS.iter().find(|(name, _)| *name == key) {
-            expanded.secrets.push((variable, text_of(raw_key, value)?));
+        if SECRETS.contains(&key.as_str()) {
+            expanded
+                .secrets
+                .set(&key, Secret::new(text_of(raw_key, value)?));
             has_secret = true;
             continue;
         }
         if let Some(name) = key.strip_suffix("-env") {
-            if let Some((_, variable)) = SECRETS.iter().find(|(secret, _)| *secret == name) {
+            if SECRETS.contains(&name) {
                 let from = text_of(raw_key, value)?;
                 let secret = std::env::var(&from).map_err(|_| {
                     anyhow!("{raw_key} names the environment variable {from}, which is not set")
                 })?;
-                expanded.secrets.push((variable, secret));
+                expanded.secrets.set(name, Secret::new(secret));
                 continue;
             }
         }
@@ -247,7 +312,12 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
                 expanded.protocol
             );
         };
-        push_arg(&mut expanded.args, arg, raw_key, value, &folder)?;
+        let id = arg.get_id().to_string();
+        let mut args = Vec::new();
+        push_arg(&mut args, arg, raw_key, value, &folder)?;
+        expanded
+            .args
+            .extend(args.into_iter().map(|arg| (id.clone(), arg)));
     }
     let takes_name = command
         .get_arguments()
@@ -255,8 +325,10 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
     if !table.contains_key("name") && takes_name {
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
             // The file's name is the launcher's name: factures.toml keeps its journal in factures/.
-            if is_plain_name(stem) {
-                expanded.args.push(format!("--name={stem}").into());
+            if is_launcher_name(stem) {
+                expanded
+                    .args
+                    .push(("name".to_string(), format!("--name={stem}").into()));
             }
         }
     }
@@ -318,7 +390,11 @@ fn value_text(key: &str, value: &toml::Value, arg: &clap::Arg, folder: &Path) ->
         toml::Value::Boolean(_) => bail!("{key} takes a value, not true or false"),
         toml::Value::Array(_) | toml::Value::Table(_) => bail!("{key} takes a single value"),
     };
-    if arg.get_value_parser().type_id() == TypeId::of::<PathBuf>() {
+    let is_path = matches!(
+        arg.get_value_hint(),
+        ValueHint::AnyPath | ValueHint::FilePath | ValueHint::DirPath | ValueHint::ExecutablePath
+    );
+    if is_path {
         let path = PathBuf::from(&text);
         if path.is_relative() && !text.is_empty() {
             return Ok(folder.join(path).into_os_string());
@@ -333,14 +409,6 @@ fn text_of(key: &str, value: &toml::Value) -> Result<String> {
         toml::Value::String(_) => bail!("{key} is empty"),
         _ => bail!("{key} must be a string"),
     }
-}
-
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 #[cfg(unix)]
@@ -359,7 +427,6 @@ fn readable_by_others(_path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
@@ -371,8 +438,12 @@ mod tests {
         expanded
             .args
             .iter()
-            .map(|a| a.to_string_lossy().into_owned())
+            .map(|(_, a)| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    fn strings(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
     }
 
     #[test]
@@ -435,7 +506,7 @@ max-items = 50
     }
 
     #[test]
-    fn secrets_go_to_the_environment_and_a_readable_file_is_flagged() {
+    fn secrets_are_values_beside_the_arguments_and_a_readable_file_is_flagged() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
             dir.path(),
@@ -444,10 +515,12 @@ max-items = 50
         );
         let expanded = expand(&path, false).unwrap();
         assert_eq!(
-            expanded.secrets,
-            vec![("LANCEUR_PASSWORD", "pw".to_string())]
+            expanded.secrets.password.as_ref().map(Secret::expose),
+            Some("pw")
         );
+        assert!(expanded.secrets.token.is_none());
         assert!(args(&expanded).iter().all(|a| !a.contains("pw")));
+        assert!(std::env::var_os("LANCEUR_PASSWORD").is_none());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -469,7 +542,7 @@ max-items = 50
         let argv = {
             let expanded = expand(&path, true).unwrap();
             let mut argv: Vec<OsString> = vec!["lanceur".into(), "o365".into(), "login".into()];
-            argv.extend(expanded.args);
+            argv.extend(expanded.args.into_iter().map(|(_, a)| a));
             argv
         };
         Cli::try_parse_from(argv).unwrap();
@@ -487,7 +560,7 @@ max-items = 50
             seen += 1;
             let expanded = expand(&path, false).unwrap();
             let mut argv: Vec<OsString> = vec!["lanceur".into(), expanded.protocol.into()];
-            argv.extend(expanded.args);
+            argv.extend(expanded.args.into_iter().map(|(_, a)| a));
             if let Err(err) = Cli::try_parse_from(&argv) {
                 panic!("{}: {err}", path.display());
             }
@@ -495,6 +568,74 @@ max-items = 50
         assert!(
             seen >= 5,
             "one example launcher file per protocol, found {seen}"
+        );
+    }
+
+    #[test]
+    fn the_command_line_replaces_the_files_options_however_it_spells_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "scans.toml",
+            "protocol = 'dir'\nsource = '/in'\ndest = '/cold'\nfilter = ['a', 'b']\n\
+             min-age = '1h'\nverbose = 2\n",
+        );
+        let file = path.to_str().unwrap();
+        let parsed = parse(strings(&[
+            "lanceur",
+            "run",
+            file,
+            "-f",
+            "c",
+            "--min-age=0s",
+            "-v",
+        ]))
+        .unwrap();
+        let crate::cli::Command::Dir(args) = parsed.cli.command else {
+            panic!("not dir")
+        };
+        assert_eq!(args.common.filter, vec!["c"]);
+        assert_eq!(args.min_age, std::time::Duration::ZERO);
+        assert_eq!(args.common.verbose, 1);
+        assert_eq!(args.common.dest, PathBuf::from("/cold"));
+        assert_eq!(args.common.name.as_deref(), Some("scans"));
+        // Without command-line options, the file's own.
+        let parsed = parse(strings(&["lanceur", "--config", file])).unwrap();
+        let crate::cli::Command::Dir(args) = parsed.cli.command else {
+            panic!("not dir")
+        };
+        assert_eq!(args.common.filter, vec!["a", "b"]);
+        assert_eq!(args.common.verbose, 2);
+        // check FILE keeps the check.
+        let parsed = parse(strings(&["lanceur", "check", file, "--dry-run"])).unwrap();
+        assert!(matches!(parsed.cli.command, crate::cli::Command::Check(_)));
+    }
+
+    #[test]
+    fn every_path_option_declares_a_path_hint() {
+        // Relative paths in a launcher file are resolved for options with a path value hint, so
+        // an option taking a path without one would be resolved from the wrong folder.
+        use std::any::TypeId;
+        fn walk(command: &clap::Command, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let takes_path = arg.get_value_parser().type_id() == TypeId::of::<PathBuf>();
+                let hinted = matches!(
+                    arg.get_value_hint(),
+                    ValueHint::FilePath | ValueHint::DirPath | ValueHint::AnyPath
+                );
+                if takes_path && !hinted {
+                    missing.push(format!("{} --{}", command.get_name(), arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), &mut missing);
+        assert!(
+            missing.is_empty(),
+            "path options without a path hint: {missing:?}"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The command line, as the user types it: one subcommand per source, sharing the deposit options.
 //!
-//! This holds raw values only; `config.rs` checks them and turns them into a `Launcher`. Every flag has
+//! This holds raw values only; `config` checks them and turns them into a `Launcher`. Every flag has
 //! a one-line help and a long help (`--help`) with its default, its interactions and an example.
 
 use std::path::PathBuf;
@@ -135,11 +135,11 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
-/// (`file::rewrite`), so this is only reached for `lanceur run --help` and mistakes.
+/// (`file::parse`), so this is only reached for `lanceur run --help` and mistakes.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// The launcher file (TOML)
-    #[arg(value_name = "FILE")]
+    #[arg(value_hint = clap::ValueHint::FilePath, value_name = "FILE")]
     pub file: PathBuf,
 
     /// Options overriding the file's, as on the protocol's command line
@@ -157,6 +157,7 @@ pub struct RunArgs {
 pub struct CommonArgs {
     /// The COLD's input folder, where documents are deposited
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         short = 'd',
         long,
         value_name = "COLD_FOLDER",
@@ -225,6 +226,7 @@ digits, '.', '_' and '-' only."
 
     /// Folder holding each launcher's lock and journal
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         long,
         value_name = "DIR",
         env = "LANCEUR_STATE_DIR",
@@ -275,6 +277,7 @@ redirect it to a log."
 
     /// Append one JSON line per deposited or failed item to FILE
     #[arg(
+        value_hint = clap::ValueHint::FilePath,
         long,
         value_name = "FILE",
         env = "LANCEUR_LOG_FILE",

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
 
 use super::{CommonArgs, MailArgs};
+pub use crate::settings::o365::{PostAction, Select};
 
 pub const O365_ABOUT: &str = "Deposit the attachments of an Office 365 mailbox (Microsoft Graph)";
 
@@ -214,6 +215,7 @@ on both, in which case it is derived from --mailbox and --folder (e.g. o365-fact
 
     /// Folder holding each launcher's state (the same as the runs')
     #[arg(
+        value_hint = clap::ValueHint::DirPath,
         long,
         value_name = "DIR",
         env = "LANCEUR_STATE_DIR",
@@ -232,34 +234,6 @@ pub struct O365LoginArgs {
     pub state: LoginStateArgs,
 }
 
-/// Which mails a run considers. Same words as `lanceur imap --select`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum Select {
-    /// Unread mails only
-    #[default]
-    #[value(alias = "unseen")]
-    Unread,
-    /// Every mail the journal has not seen, read or not (needs --since)
-    All,
-}
-
-/// What happens to a mail once its documents are deposited and journaled. Same words as
-/// `lanceur imap --after`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum PostAction {
-    /// Mark it read
-    #[default]
-    #[value(alias = "seen")]
-    Read,
-    /// Move it to --move-to
-    Move,
-    /// Delete it (it goes to the recoverable items)
-    Delete,
-    /// Leave it as it is; the journal remembers it
-    #[value(alias = "none")]
-    Keep,
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct O365Args {
     #[command(flatten)]
@@ -267,6 +241,7 @@ pub struct O365Args {
 
     /// Application secret for app-only access: a file (or LANCEUR_O365_CLIENT_SECRET)
     #[arg(
+        value_hint = clap::ValueHint::FilePath,
         long,
         value_name = "FILE",
         help_heading = "Account options",

@@ -41,6 +41,7 @@ or its plaintext port (IMAP 143, POP3 110) with --tls starttls or --tls none."
 
     /// Read the password from this file (or set LANCEUR_PASSWORD; never on the command line)
     #[arg(
+        value_hint = clap::ValueHint::FilePath,
         long,
         value_name = "FILE",
         long_help = "Read the password from FILE (one trailing line break is ignored). Make it \
@@ -63,6 +64,7 @@ use an app password."
 
     /// Log in with XOAUTH2, reading the OAuth2 access token from this file (or LANCEUR_TOKEN)
     #[arg(
+        value_hint = clap::ValueHint::FilePath,
         long,
         value_name = "FILE",
         long_help = "Log in with SASL XOAUTH2 (Gmail, Outlook) using the OAuth2 access token in \
@@ -97,6 +99,7 @@ lanceur warns when the server is not on loopback."
 
     /// Trust only the certificate authorities in this PEM file (a private server's CA)
     #[arg(
+        value_hint = clap::ValueHint::FilePath,
         long,
         value_name = "FILE",
         long_help = "Verify the server's certificate against the certificate authorities (or \

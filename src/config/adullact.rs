@@ -1,27 +1,11 @@
 //! `lanceur adullact`: checking the envelope folder options.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use anyhow::{bail, Result};
 
-use super::{absolute, common, derived_name, Folders, Launcher, SourceConfig};
+use super::{absolute, common, derived_name, Folders};
 use crate::cli::{AdullactArgs, EnvelopeType};
 use crate::extract::archive::Limits;
-use crate::source::adullact::Kind;
-
-#[derive(Debug, Clone)]
-pub struct AdullactConfig {
-    pub folder: PathBuf,
-    /// The type `--type` demands; `None` recognises each envelope's.
-    pub kind: Option<Kind>,
-    pub min_age: Duration,
-    pub archive: Option<PathBuf>,
-    pub failed: Option<PathBuf>,
-    /// The completion marker of folder envelopes.
-    pub marker: String,
-    pub limits: Limits,
-}
+use crate::settings::{AdullactConfig, Kind, Launcher, SourceConfig};
 
 pub(super) fn launcher(args: AdullactArgs) -> Result<Launcher> {
     let archive = args.archive.as_deref().map(absolute).transpose()?;

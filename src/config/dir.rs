@@ -1,20 +1,10 @@
 //! `lanceur dir`: checking the folder options.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use anyhow::Result;
 
-use super::{absolute, common, derived_name, Folders, Launcher, SourceConfig};
+use super::{absolute, common, derived_name, Folders};
 use crate::cli::DirArgs;
-
-#[derive(Debug, Clone)]
-pub struct DirConfig {
-    pub folder: PathBuf,
-    pub recursive: bool,
-    pub min_age: Duration,
-    pub archive: Option<PathBuf>,
-}
+use crate::settings::{DirConfig, Launcher, SourceConfig};
 
 pub(super) fn launcher(args: DirArgs) -> Result<Launcher> {
     let archive = args.archive.as_deref().map(absolute).transpose()?;

@@ -4,33 +4,14 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
-use super::server::{server_config, ServerConfig};
-use super::{absolute, common, derived_name_from, Launcher, SourceConfig};
+use super::server::server_config;
+use super::{absolute, common, derived_name_from};
+use crate::cli::file::FileSecrets;
 use crate::cli::{After, ImapArgs, Select, Since};
-use crate::extract::mail::Take;
+use crate::settings::{ImapAfter, ImapConfig, Launcher, SourceConfig};
 
-#[derive(Debug, Clone)]
-pub struct ImapConfig {
-    pub server: ServerConfig,
-    /// As the user wrote it (UTF-8); encoded for the wire by the IMAP source.
-    pub mailbox: String,
-    pub unseen_only: bool,
-    /// Only mails received on or after this day (year, month, day).
-    pub since: Option<(i32, u32, u32)>,
-    pub after: ImapAfter,
-    pub take: Take,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImapAfter {
-    Seen,
-    Move(String),
-    Delete,
-    Keep,
-}
-
-pub(super) fn launcher(args: ImapArgs) -> Result<Launcher> {
-    let server = server_config(&args.server, 993, 143)?;
+pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher> {
+    let server = server_config(&args.server, secrets, 993, 143)?;
     let mailbox = args.folder.trim().to_string();
     if mailbox.is_empty() {
         bail!("--folder is empty; give the mailbox to read, e.g. INBOX");

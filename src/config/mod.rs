@@ -1,4 +1,4 @@
-//! From what the user typed (`cli.rs`) to a checked `Launcher`.
+//! From what the user typed (`cli`) to a checked `Launcher` (`settings`).
 //!
 //! Everything that can be checked without touching the source is checked here, before any file is
 //! read or any socket opened: patterns compile, names are valid, folders are not nested in a way that
@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cli::file::FileSecrets;
 use crate::cli::o365::O365Command;
 use crate::cli::{Command, CommonArgs};
-use crate::deposit::IndexFormat;
 use crate::exit::Failure;
 use crate::filter::Filter;
+use crate::names;
+use crate::settings::{Launcher, SourceConfig};
 
 mod adullact;
 mod dir;
@@ -21,66 +23,29 @@ pub mod o365;
 mod pop;
 mod server;
 
-pub use adullact::AdullactConfig;
-pub use dir::DirConfig;
-pub use imap::{ImapAfter, ImapConfig};
-pub use pop::{PopAfter, PopConfig};
-pub use server::Auth;
-
-/// A launcher, ready to run one cycle.
-#[derive(Debug)]
-pub struct Launcher {
-    /// Keys the state folder, prefixes messages.
-    pub name: String,
-    /// This launcher's own state folder (lock, journal).
-    pub state_dir: PathBuf,
-    pub dest: PathBuf,
-    pub filter: Filter,
-    pub index: IndexFormat,
-    pub max_items: Option<usize>,
-    pub max_bytes: Option<u64>,
-    pub dry_run: bool,
-    /// `lanceur check`: take a run's first steps without their effects (implies `dry_run`).
-    pub check: bool,
-    pub json: bool,
-    pub verbose: u8,
-    /// `--log-file`: where each deposited or failed item gets a JSON line.
-    pub log_file: Option<PathBuf>,
-    pub source: SourceConfig,
-}
-
-#[derive(Debug, Clone)]
-pub enum SourceConfig {
-    Dir(DirConfig),
-    Adullact(AdullactConfig),
-    O365(o365::O365Config),
-    Imap(ImapConfig),
-    Pop(PopConfig),
-}
-
-impl Launcher {
-    pub fn from_command(command: Command) -> Result<Launcher> {
-        match command {
-            Command::Dir(args) => dir::launcher(args),
-            Command::Adullact(args) => adullact::launcher(args),
-            Command::O365(O365Command::Run(args)) => o365::launcher(args),
-            Command::Imap(args) => imap::launcher(args),
-            Command::Pop(args) => pop::launcher(args),
-            Command::Run(args) => bail!(
-                "cannot read launcher file {}: give the file right after `run`, options after it",
-                args.file.display()
-            ),
-            Command::O365(O365Command::Login(_)) => {
-                bail!("the login step has no launcher to run (main dispatches it)")
-            }
-            Command::Check(args) => {
-                let mut launcher = Launcher::from_command(args.launcher.into_dry_run())?;
-                launcher.check = true;
-                return Ok(launcher);
-            }
+/// Checks what the user typed (a subcommand's arguments, and the secrets of its launcher file)
+/// into a launcher.
+pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
+    match command {
+        Command::Dir(args) => dir::launcher(args),
+        Command::Adullact(args) => adullact::launcher(args),
+        Command::O365(O365Command::Run(args)) => o365::launcher(args, secrets),
+        Command::Imap(args) => imap::launcher(args, secrets),
+        Command::Pop(args) => pop::launcher(args, secrets),
+        Command::Run(args) => bail!(
+            "cannot read launcher file {}: give the file right after `run`, options after it",
+            args.file.display()
+        ),
+        Command::O365(O365Command::Login(_)) => {
+            bail!("the login step has no launcher to run (main dispatches it)")
         }
-        .context(Failure::Usage)
+        Command::Check(args) => {
+            let mut launcher = launcher(args.launcher.into_dry_run(), secrets)?;
+            launcher.check = true;
+            return Ok(launcher);
+        }
     }
+    .context(Failure::Usage)
 }
 
 /// The folders of a launcher that watches a folder: absolute, and checked against each other so
@@ -183,16 +148,11 @@ pub(crate) fn common(
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !valid {
+    if !names::is_launcher_name(name) {
         bail!(
             "invalid launcher name {name:?}: use letters, digits, '.', '_' and '-' (not first), \
-             at most 100 characters"
+             at most {} characters",
+            names::MAX_LAUNCHER_NAME
         );
     }
     Ok(())
@@ -232,7 +192,7 @@ pub fn derived_name_from(
         .collect::<Vec<_>>()
         .join("-");
     let slug: String = slug.chars().take(40).collect();
-    let tag = crate::deposit::short_tag(identity);
+    let tag = names::short_tag(identity);
     if slug.is_empty() {
         format!("{protocol}-{tag}")
     } else {
@@ -262,7 +222,7 @@ pub(crate) mod tests {
 
     pub(crate) fn launcher(args: &[&str]) -> Result<Launcher> {
         let cli = crate::cli::Cli::try_parse_from(args).unwrap();
-        Launcher::from_command(cli.command)
+        super::launcher(cli.command, &FileSecrets::default())
     }
 
     #[test]
@@ -368,7 +328,7 @@ pub(crate) mod tests {
         let SourceConfig::Adullact(config) = &l.source else {
             panic!("not adullact")
         };
-        assert_eq!(config.kind, Some(crate::source::adullact::Kind::Helios));
+        assert_eq!(config.kind, Some(crate::settings::Kind::Helios));
         assert_eq!(config.marker, "fichier_termine.txt");
         assert_eq!(config.limits.max_bytes, 1 << 20);
         for bad in [

@@ -3,78 +3,21 @@
 //! Both derive the launcher's name, hence its state folder, from the same account options, so that
 //! `lanceur o365 login --mailbox X` saves the tokens where `lanceur o365 --mailbox X` looks for them.
 
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
-use super::SourceConfig;
-use super::{absolute, check_name, common, default_state_root, derived_name_from, Launcher};
-use crate::cli::o365::{AccountArgs, O365Args, O365LoginArgs, PostAction, Select};
-use crate::cli::Take;
+use super::{absolute, check_name, common, default_state_root, derived_name_from};
+use crate::cli::file::FileSecrets;
+use crate::cli::o365::{AccountArgs, O365Args, O365LoginArgs};
 use crate::exit::Failure;
-use crate::secret::{self, Secret};
+use crate::secret;
+use crate::settings::o365::{
+    AccountConfig, Auth, LoginConfig, Mailbox, O365Config, PostAction, Select,
+};
+use crate::settings::{Launcher, SourceConfig};
 
-/// Whose mailbox: the signed-in account's, or another one by address (shared mailboxes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mailbox {
-    Me,
-    User(String),
-}
-
-impl Mailbox {
-    /// How the seed writes it: `me` or the address.
-    pub fn display(&self) -> &str {
-        match self {
-            Mailbox::Me => "me",
-            Mailbox::User(address) => address,
-        }
-    }
-}
-
-/// Who lanceur signs in as, where, and which folder it reads.
-#[derive(Debug, Clone)]
-pub struct AccountConfig {
-    pub mailbox: Mailbox,
-    /// A well-known name (`inbox`) or a `/`-separated path of display names.
-    pub folder: String,
-    pub client_id: String,
-    pub tenant: String,
-    /// Without a trailing slash.
-    pub login_url: String,
-    /// Without a trailing slash, version included.
-    pub graph_url: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum Auth {
-    /// Tokens from `lanceur o365 login`, refreshed by each run.
-    Delegated,
-    /// Client credentials with a secret.
-    AppOnly(Secret),
-}
-
-#[derive(Debug, Clone)]
-pub struct O365Config {
-    pub account: AccountConfig,
-    pub auth: Auth,
-    pub select: Select,
-    /// RFC 3339 instant; mails received before it are not considered.
-    pub since: Option<String>,
-    pub post_action: PostAction,
-    pub move_to: Option<String>,
-    pub take: Take,
-}
-
-/// What the login step needs.
-#[derive(Debug, Clone)]
-pub struct LoginConfig {
-    pub account: AccountConfig,
-    pub launcher: String,
-    pub state_dir: PathBuf,
-}
-
-pub fn launcher(args: O365Args) -> Result<Launcher> {
+pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
     let account = account(&args.account)?;
     let env_secret = std::env::var("LANCEUR_O365_CLIENT_SECRET").ok();
     let secret = secret::resolve(
@@ -82,7 +25,8 @@ pub fn launcher(args: O365Args) -> Result<Launcher> {
         env_secret.as_deref(),
         "the application secret",
         "put it in LANCEUR_O365_CLIENT_SECRET or in a file given with --client-secret-file",
-    )?;
+    )?
+    .or_else(|| secrets.client_secret.clone());
     let auth = match secret {
         Some(secret) => {
             if account.mailbox == Mailbox::Me {

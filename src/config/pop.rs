@@ -2,29 +2,14 @@
 
 use anyhow::Result;
 
-use super::server::{server_config, ServerConfig};
-use super::{absolute, common, derived_name_from, Launcher, SourceConfig};
+use super::server::server_config;
+use super::{absolute, common, derived_name_from};
+use crate::cli::file::FileSecrets;
 use crate::cli::PopArgs;
-use crate::extract::mail::Take;
+use crate::settings::{Launcher, PopAfter, PopConfig, SourceConfig};
 
-#[derive(Debug, Clone)]
-pub struct PopConfig {
-    pub server: ServerConfig,
-    pub after: PopAfter,
-    pub take: Take,
-}
-
-/// What happens to a POP3 mail once deposited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PopAfter {
-    /// `DELE`, committed by `QUIT`.
-    Delete,
-    /// Left on the server; with a number of days, deleted that long after it was taken.
-    Keep { delete_after_days: Option<u32> },
-}
-
-pub(super) fn launcher(args: PopArgs) -> Result<Launcher> {
-    let server = server_config(&args.server, 995, 110)?;
+pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher> {
+    let server = server_config(&args.server, secrets, 995, 110)?;
     let after = if args.keep {
         PopAfter::Keep {
             delete_after_days: args.delete_after,

@@ -4,28 +4,22 @@
 use anyhow::{bail, Result};
 
 use super::absolute;
+use crate::cli::file::FileSecrets;
 use crate::cli::{ServerArgs, TlsMode};
-use crate::secret::{self, Secret};
+use crate::secret;
+use crate::settings::{Auth, ServerConfig};
 use crate::tls::{self, TlsConfig};
-
-/// A mail server and how to log in to it; shared by the mail protocols.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub tls: TlsConfig,
-    pub account: String,
-    pub auth: Auth,
-}
-
-#[derive(Debug, Clone)]
-pub enum Auth {
-    Password(Secret),
-    /// An OAuth2 access token, sent with SASL XOAUTH2.
-    XOAuth2(Secret),
-}
 
 /// Checks the server options and reads the secrets. `tls_port` and `plain_port` are the
 /// protocol's defaults.
-pub fn server_config(args: &ServerArgs, tls_port: u16, plain_port: u16) -> Result<ServerConfig> {
+/// `file` holds the secrets of the launcher file, if any: the command line's secret files and the
+/// environment win over them.
+pub fn server_config(
+    args: &ServerArgs,
+    file: &FileSecrets,
+    tls_port: u16,
+    plain_port: u16,
+) -> Result<ServerConfig> {
     let host = args.server.trim().to_string();
     if host.is_empty() || host.contains(['/', ' ']) {
         bail!(
@@ -54,13 +48,15 @@ pub fn server_config(args: &ServerArgs, tls_port: u16, plain_port: u16) -> Resul
         args.password.as_deref(),
         "LANCEUR_PASSWORD",
         "give the password in LANCEUR_PASSWORD or with --password-file",
-    )?;
+    )?
+    .or_else(|| file.password.clone());
     let token = secret::resolve(
         args.token_file.as_deref(),
         args.token.as_deref(),
         "LANCEUR_TOKEN",
         "give the token in LANCEUR_TOKEN or with --token-file",
-    )?;
+    )?
+    .or_else(|| file.token.clone());
     let auth = match (password, token) {
         (Some(_), Some(_)) if args.password_file.is_some() && args.token_file.is_some() => {
             bail!("give --password-file or --token-file, not both")

@@ -3,10 +3,10 @@
 
 use anyhow::Result;
 
-use super::{list, plan, Listed};
-use crate::config::Launcher;
+use super::plan::{list, plan, Listed};
 use crate::deposit::Deposit;
 use crate::journal::Journal;
+use crate::settings::Launcher;
 use crate::source;
 
 /// What `lanceur check` learns by taking a run's first steps, in a run's order, without their
@@ -66,7 +66,7 @@ fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
             new: plan.taken.len() + plan.deferred,
             new_bytes: plan.new_bytes,
             taken: plan.taken.len(),
-            taken_bytes: plan.taken.iter().map(|i| i.size).sum(),
+            taken_bytes: crate::item::total_size(plan.taken.iter().copied()),
             acked: plan.acked,
             unacknowledged: plan.again.len(),
         }

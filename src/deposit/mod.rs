@@ -20,7 +20,6 @@
 //! watcher ignores, and a tag per launcher so two launchers sharing a COLD folder never touch each
 //! other's files.
 
-pub mod names;
 pub mod sidecar;
 
 use std::collections::{BTreeSet, HashSet};
@@ -34,7 +33,8 @@ use sha2::{Digest, Sha256};
 
 use crate::durable::{self, file_name, CopyError};
 use crate::exit::Failure;
-use crate::source::{Content, Document};
+use crate::item::{Content, Document, ItemError};
+use crate::names::{self, hex, short_tag};
 pub use sidecar::IndexFormat;
 
 /// A document written under a temporary name, waiting to be committed. This is what the journal
@@ -134,13 +134,14 @@ impl Deposit {
     }
 
     /// Writes `document` under a temporary name, with its sidecar holding `fields` plus the size and,
-    /// when there is a sidecar, the SHA-256. A failure to read the document fails this item only; a
-    /// failure to write is tagged `Failure::Cold` and stops the run. Nothing is left behind on error.
+    /// when there is a sidecar, the SHA-256. A failure to read the document fails this item only
+    /// (`ItemError::Failed`); a failure to write stops the run (`ItemError::Stop` with
+    /// `Failure::Cold`). Nothing is left behind on error.
     pub fn stage(
         &mut self,
         document: Document,
         mut fields: Vec<(String, String)>,
-    ) -> Result<Staged> {
+    ) -> Result<Staged, ItemError> {
         let safe = names::safe_name(&document.name);
         // Without a sidecar, a name already taken on disk is found by the no-replace rename at commit
         // time, which saves a lookup per document. A sidecar must be free together with its document
@@ -149,7 +150,7 @@ impl Deposit {
         let (name, sidecar) = self.allocate(&safe, with_sidecar);
         let (placed, bytes, digest) = self
             .write_document(document.content, with_sidecar)
-            .with_context(|| format!("cannot deposit {safe}"))?;
+            .map_err(|err| err.context(format!("cannot deposit {safe}")))?;
         let (tmp, moved_from) = match placed {
             Placed::Staged(tmp) => (tmp, None),
             Placed::Movable(path) => (PathBuf::new(), path.to_str().map(String::from)),
@@ -172,7 +173,7 @@ impl Deposit {
                 Ok(path) => staged.sidecar_tmp = Some(file_name(&path)),
                 Err(err) => {
                     let _ = fs::remove_file(&tmp);
-                    return Err(err);
+                    return Err(cold(err));
                 }
             }
         }
@@ -268,7 +269,7 @@ impl Deposit {
     /// run and, if `check_disk`, not present in the COLD folder.
     fn allocate(&mut self, safe: &str, check_disk: bool) -> (String, Option<String>) {
         for n in 1..=u32::MAX {
-            let name = durable::numbered(safe, n);
+            let name = names::numbered(safe, n);
             let sidecar = sidecar::sidecar_name(self.format, &name);
             let free = |candidate: &str| {
                 let handed_out = self.reserved.contains(&candidate.to_lowercase());
@@ -365,18 +366,19 @@ impl Deposit {
         &mut self,
         content: Content,
         hashing: bool,
-    ) -> Result<(Placed, u64, Option<String>)> {
+    ) -> Result<(Placed, u64, Option<String>), ItemError> {
         let copy_from = match content {
             Content::Bytes(bytes) => {
-                let tmp = self.write_new_tmp(&bytes)?;
+                let tmp = self.write_new_tmp(&bytes).map_err(cold)?;
                 let digest = hashing.then(|| hex(&Sha256::digest(&bytes)));
                 return Ok((Placed::Staged(tmp), bytes.len() as u64, digest));
             }
             Content::File { path, movable } => {
                 if movable {
                     if let Some(size) = self.on_this_volume(&path) {
+                        // Reading the source file: its failure is the item's.
                         let digest = if hashing {
-                            Some(hash_file(&path)?)
+                            Some(hash_file(&path).map_err(ItemError::failed)?)
                         } else {
                             None
                         };
@@ -394,18 +396,21 @@ impl Deposit {
                     if let Some(permissions) = self.fresh_permissions.clone() {
                         if let Err(err) = fs::set_permissions(&tmp, permissions) {
                             let _ = fs::remove_file(&tmp);
-                            return Err(self.write_error(err, "cannot write"));
+                            return Err(cold(self.write_error(err, "cannot write")));
                         }
                     }
                     if self.sync_each_file {
                         if let Err(err) = File::open(&tmp).and_then(|f| f.sync_all()) {
                             let _ = fs::remove_file(&tmp);
-                            return Err(self.write_error(err, "cannot write"));
+                            return Err(cold(self.write_error(err, "cannot write")));
                         }
                     }
-                    let (bytes, digest) = self.describe(&tmp, hashing).inspect_err(|_| {
-                        let _ = fs::remove_file(&tmp);
-                    })?;
+                    let (bytes, digest) = self
+                        .describe(&tmp, hashing)
+                        .inspect_err(|_| {
+                            let _ = fs::remove_file(&tmp);
+                        })
+                        .map_err(cold)?;
                     return Ok((Placed::Staged(tmp), bytes, digest));
                 }
                 CopyFrom::Temp(temp)
@@ -415,7 +420,7 @@ impl Deposit {
             CopyFrom::Kept(path) => path,
             CopyFrom::Temp(temp) => temp,
         };
-        let (tmp, mut file) = self.create_tmp()?;
+        let (tmp, mut file) = self.create_tmp().map_err(cold)?;
         match self.copy_into(from, &mut file, hashing) {
             Ok((bytes, digest)) => Ok((Placed::Staged(tmp), bytes, digest)),
             Err(err) => {
@@ -460,9 +465,10 @@ impl Deposit {
         source: &Path,
         file: &mut File,
         hashing: bool,
-    ) -> Result<(u64, Option<String>)> {
-        let mut reader =
-            File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+    ) -> Result<(u64, Option<String>), ItemError> {
+        let mut reader = File::open(source)
+            .with_context(|| format!("cannot read {}", source.display()))
+            .map_err(ItemError::failed)?;
         let mut hasher = hashing.then(Sha256::new);
         let mut sink = HashingWriter {
             inner: file,
@@ -471,13 +477,13 @@ impl Deposit {
         match durable::copy_stream(&mut reader, &mut sink) {
             Ok(bytes) => {
                 self.maybe_sync_file(sink.inner)
-                    .map_err(|err| self.write_error(err, "cannot write"))?;
+                    .map_err(|err| cold(self.write_error(err, "cannot write")))?;
                 Ok((bytes, hasher.map(|h| hex(&h.finalize()))))
             }
-            Err(CopyError::Read(err)) => {
-                Err(anyhow::Error::new(err).context(format!("cannot read {}", source.display())))
-            }
-            Err(CopyError::Write(err)) => Err(self.write_error(err, "cannot write")),
+            Err(CopyError::Read(err)) => Err(ItemError::failed(
+                anyhow::Error::new(err).context(format!("cannot read {}", source.display())),
+            )),
+            Err(CopyError::Write(err)) => Err(cold(self.write_error(err, "cannot write"))),
         }
     }
 
@@ -499,6 +505,11 @@ impl Deposit {
             .context(message)
             .context(Failure::Cold)
     }
+}
+
+/// A write-side error (from `write_error`): it stops the run.
+fn cold(err: anyhow::Error) -> ItemError {
+    ItemError::stop(Failure::Cold, err)
 }
 
 /// Where `write_document` put a document.
@@ -549,21 +560,6 @@ fn hash_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
-/// Eight hex digits identifying a launcher in temporary names.
-pub fn short_tag(launcher: &str) -> String {
-    hex(&Sha256::digest(launcher.as_bytes())[..4])
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub fn sidecar_name(format: IndexFormat, document: &str) -> Option<String> {
     match format {
         IndexFormat::None => None,
         IndexFormat::Idx => {
-            let (stem, ext) = crate::durable::split_extension(document);
+            let (stem, ext) = crate::names::split_extension(document);
             // A document that is itself an `.idx` keeps its full name, or the two would be one file.
             if ext.is_some_and(|e| e.eq_ignore_ascii_case("idx")) {
                 Some(format!("{document}.idx"))

@@ -35,7 +35,7 @@ use anyhow::{anyhow, Result};
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
-use crate::source::{Content, Document};
+use crate::item::{Content, Document};
 
 /// What to deposit from a mail; shared by every mail protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

@@ -8,8 +8,9 @@
 //! are those seen by `list`. Those rules live in `folder.rs`, shared with `adullact`.
 //!
 //! The journal key is `dir:<path>:<size>:<mtime ns>`: a file replaced by a new one under the same
-//! name is a new item. Acknowledging deletes the file (the deposit then hard-links it into the COLD
-//! folder rather than copying it when both are on one volume), or moves it to `--archive`.
+//! name is a new item. Acknowledging deletes the file, or moves it to `--archive`. In delete mode the
+//! document is `movable`: on the COLD folder's volume the deposit renames the file itself into the
+//! COLD folder at commit time, so acknowledging then finds it gone, which is success.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -18,11 +19,13 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use super::folder::{self, nanos, passed_over_by_name, Snapshot};
-use super::{Content, Document, Item, ItemKey, Listing, Skipped, Source};
-use crate::config::DirConfig;
+use super::folder::{self, passed_over_by_name, Snapshot};
+use super::Source;
+use crate::clock::unix_nanos;
 use crate::durable::{self, file_name};
 use crate::exit::Failure;
+use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::settings::DirConfig;
 
 pub struct DirSource {
     config: DirConfig,
@@ -146,6 +149,27 @@ impl DirSource {
         }
         Ok(folder)
     }
+
+    /// The post-action for one file: delete it, or move it to `--archive`.
+    fn remove_or_archive(&self, file: &Snapshot) -> Result<()> {
+        match &self.config.archive {
+            None => fs::remove_file(&file.path)
+                .with_context(|| format!("cannot delete {}", file.path.display()))?,
+            Some(archive) => {
+                let folder = self.archive_target(file, archive)?;
+                durable::move_file(&file.path, &folder, &file_name(&file.path)).with_context(
+                    || {
+                        format!(
+                            "cannot move {} to {}",
+                            file.path.display(),
+                            folder.display()
+                        )
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Source for DirSource {
@@ -182,7 +206,7 @@ impl Source for DirSource {
                     "dir:{}:{}:{}",
                     file.path.to_string_lossy(),
                     file.size,
-                    nanos(file.modified)
+                    unix_nanos(file.modified)
                 )),
                 label: file.relative.clone(),
                 name: Some(file_name(&file.path)),
@@ -195,7 +219,7 @@ impl Source for DirSource {
         Ok(listing)
     }
 
-    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let file = &self.files[item.slot];
         file.check_still_there()?;
         let fields = vec![
@@ -219,7 +243,7 @@ impl Source for DirSource {
         }])
     }
 
-    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
         let results = items
             .iter()
@@ -231,22 +255,8 @@ impl Source for DirSource {
                 };
                 // Never delete or move a file that is no longer the one deposited.
                 file.check_unchanged(&meta)
-                    .with_context(|| format!("{} was not removed", file.relative))?;
-                match &self.config.archive {
-                    None => fs::remove_file(&file.path)
-                        .with_context(|| format!("cannot delete {}", file.path.display()))?,
-                    Some(archive) => {
-                        let folder = self.archive_target(file, archive)?;
-                        durable::move_file(&file.path, &folder, &file_name(&file.path))
-                            .with_context(|| {
-                                format!(
-                                    "cannot move {} to {}",
-                                    file.path.display(),
-                                    folder.display()
-                                )
-                            })?;
-                    }
-                }
+                    .map_err(|err| err.context(format!("{} was not removed", file.relative)))?;
+                self.remove_or_archive(file).map_err(ItemError::failed)?;
                 if let Some(parent) = file.path.parent() {
                     touched.insert(parent.to_path_buf());
                 }

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::NotReady;
 use crate::exit::Failure;
+use crate::item::ItemError;
 
 /// Checks, before anything is read, that the source folder is there (exit code 4 otherwise: a
 /// missing folder is usually a share that is not mounted).
@@ -136,37 +136,30 @@ impl Snapshot {
     }
 
     /// Fails with `NotReady` unless `meta` (taken now) shows the size and time seen at listing.
-    pub fn check_unchanged(&self, meta: &Metadata) -> Result<()> {
+    pub fn check_unchanged(&self, meta: &Metadata) -> Result<(), ItemError> {
         let modified = meta.modified().unwrap_or(UNIX_EPOCH);
         if meta.len() != self.size || modified != self.modified {
-            return Err(anyhow!(
+            return Err(ItemError::not_ready(anyhow!(
                 "{} changed since it was listed (size {} → {}); it may still be written, left for a later run",
                 self.relative,
                 self.size,
                 meta.len()
-            ))
-            .context(NotReady);
+            )));
         }
         Ok(())
     }
 
     /// Stats the file again and checks it; a file gone since listing is `NotReady` too.
-    pub fn check_still_there(&self) -> Result<()> {
+    pub fn check_still_there(&self) -> Result<(), ItemError> {
         let meta = fs::metadata(&self.path)
             .with_context(|| format!("{} vanished after it was listed", self.relative))
-            .context(NotReady)?;
+            .map_err(ItemError::not_ready)?;
         self.check_unchanged(&meta)
     }
 
     pub fn name(&self) -> String {
         crate::durable::file_name(&self.path)
     }
-}
-
-pub fn nanos(time: SystemTime) -> u128 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 fn round_to_secs(duration: Duration) -> Duration {

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{actes, chorus, helios, pastell, xml, Kind};
 use crate::extract::archive::{Budget, Data};
-use crate::source::{Content, Document};
+use crate::item::{Content, Document};
 
 /// How much of a file is read to recognise it.
 const SNIFF_BYTES: usize = 4096;
@@ -269,7 +269,7 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
         format!(
             "{}-{}",
             stem(&bundle.name),
-            crate::deposit::short_tag(&bundle.identity)
+            crate::names::short_tag(&bundle.identity)
         )
     });
     let mut head = Fields::default();

@@ -22,7 +22,7 @@ use roxmltree::Node;
 use super::bundle::{Analysis, Fields, File};
 use super::xml;
 use crate::extract::archive::{self, Budget, Data};
-use crate::source::{Content, Document};
+use crate::item::{Content, Document};
 
 pub fn read(file: &File, analysis: &mut Analysis, budget: &mut Budget) -> Result<()> {
     let bytes = file.bytes(xml::MAX_XML_BYTES)?;

@@ -7,9 +7,9 @@
 //! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`). The item key is
 //! `adullact:<path>:<total size>:<newest mtime ns>`.
 //!
-//! An envelope that cannot be decoded fails as an item: it stays where it is, or with `--failed`
-//! it is moved there and the error says so (`SetAside`), so that cron does not report it every
-//! minute. Files that changed since listing are `NotReady`.
+//! An envelope that cannot be decoded fails as an item (`ItemError::Failed`): it stays where it is,
+//! or with `--failed` it is moved there and the error says so (`ItemError::SetAside`), so that cron
+//! does not report it every minute. Files that changed since listing are `ItemError::NotReady`.
 //!
 //! Acknowledging removes the whole envelope, or moves it to `--archive`, in a way a crash cannot
 //! leave half-done where the next run would see a smaller envelope and deposit it again: a folder
@@ -34,35 +34,16 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::folder::{self, Snapshot};
-use super::{Document, Item, ItemKey, Listing, NotReady, SetAside, Source};
-use crate::config::AdullactConfig;
+use super::Source;
 use crate::durable;
 use crate::extract::archive::{self, Budget};
+use crate::item::{Document, Item, ItemError, ItemKey, Listing};
+use crate::names::{numbered, short_tag};
+use crate::settings::{AdullactConfig, Kind};
 use bundle::{Body, Bundle};
 
 /// Hidden folders in the source folder that hold an envelope while it is being acknowledged.
 const STAGING_PREFIX: &str = ".lanceur-ack-";
-
-/// The three types of envelope the seed names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    /// Actes (collectivity ⇔ prefecture).
-    ActeNature,
-    /// PES V2 (collectivity ⇔ treasury).
-    Helios,
-    /// Chorus Pro invoices (collectivity ⇔ supplier).
-    ChorusFact,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::ActeNature => "acte_nature",
-            Kind::Helios => "helios",
-            Kind::ChorusFact => "chorus_fact",
-        }
-    }
-}
 
 /// An envelope found by `scan`.
 #[derive(Debug, Clone)]
@@ -161,10 +142,16 @@ impl AdullactSource {
         })
     }
 
-    fn read(&self, envelope: &Envelope) -> Result<Vec<Document>> {
+    /// The envelope's documents. Only the check that its files are still those listed is
+    /// `NotReady`; anything else fails the envelope.
+    fn read(&self, envelope: &Envelope) -> Result<Vec<Document>, ItemError> {
         for snapshot in envelope.snapshots() {
             snapshot.check_still_there()?;
         }
+        self.decode(envelope).map_err(ItemError::failed)
+    }
+
+    fn decode(&self, envelope: &Envelope) -> Result<Vec<Document>> {
         let mut budget = Budget::new(self.config.limits.clone());
         // Never `movable`: an envelope is acknowledged as a whole, so its files must all stay where
         // they are until then, or a run killed in between would find half an envelope.
@@ -211,21 +198,19 @@ impl AdullactSource {
     }
 
     /// Moves an envelope that cannot be decoded to `--failed`, and says so in the error.
-    fn set_aside(&self, envelope: &Envelope, err: anyhow::Error) -> anyhow::Error {
+    fn set_aside(&self, envelope: &Envelope, err: anyhow::Error) -> ItemError {
         let Some(failed) = &self.config.failed else {
-            return err;
+            return ItemError::Failed(err);
         };
         match self.move_envelope(envelope, failed) {
-            Ok(target) => anyhow::Error::new(SetAside {
-                message: format!(
-                    "{}; moved to {}",
-                    crate::exit::message_for(&err),
-                    target.display()
-                ),
-            }),
-            Err(move_err) => err.context(format!(
-                "(and it could not be moved to --failed: {move_err:#})"
+            Ok(target) => ItemError::SetAside(anyhow!(
+                "{}; moved to {}",
+                crate::exit::message_for(&err),
+                target.display()
             )),
+            Err(move_err) => ItemError::Failed(err.context(format!(
+                "(and it could not be moved to --failed: {move_err:#})"
+            ))),
         }
     }
 
@@ -259,7 +244,9 @@ impl AdullactSource {
                 }
                 for snapshot in envelope.snapshots() {
                     if let Ok(meta) = fs::metadata(&snapshot.path) {
-                        snapshot.check_unchanged(&meta)?;
+                        snapshot
+                            .check_unchanged(&meta)
+                            .map_err(ItemError::into_error)?;
                     }
                 }
                 match &self.config.archive {
@@ -297,7 +284,7 @@ impl AdullactSource {
                     let inside = staging.join(&file.relative);
                     if file.path != inside {
                         if let Ok(meta) = fs::metadata(&file.path) {
-                            file.check_unchanged(&meta)?;
+                            file.check_unchanged(&meta).map_err(ItemError::into_error)?;
                             fs::rename(&file.path, &inside).with_context(|| {
                                 format!("cannot move {} aside", file.path.display())
                             })?;
@@ -317,6 +304,7 @@ impl AdullactSource {
             return Ok(());
         };
         file.check_unchanged(&meta)
+            .map_err(ItemError::into_error)
             .with_context(|| format!("{} was not removed", file.relative))?;
         match &self.config.archive {
             None => {
@@ -358,10 +346,9 @@ impl AdullactSource {
     }
 
     fn staging_for(&self, envelope: &Envelope) -> PathBuf {
-        self.config.folder.join(format!(
-            "{STAGING_PREFIX}{}",
-            crate::deposit::short_tag(&envelope.key)
-        ))
+        self.config
+            .folder
+            .join(format!("{STAGING_PREFIX}{}", short_tag(&envelope.key)))
     }
 
     /// Finishes acknowledgements that a killed run left in `.lanceur-ack-*` folders and that no
@@ -416,20 +403,22 @@ impl Source for AdullactSource {
         })
     }
 
-    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let envelope = &self.envelopes[item.slot];
         match self.read(envelope) {
-            Ok(documents) => Ok(documents),
-            Err(err) if err.downcast_ref::<NotReady>().is_some() => Err(err),
-            Err(err) => Err(self.set_aside(envelope, err)),
+            Err(ItemError::Failed(err)) => Err(self.set_aside(envelope, err)),
+            other => other,
         }
     }
 
-    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         self.sweep();
         items
             .iter()
-            .map(|item| self.acknowledge_one(&self.envelopes[item.slot]))
+            .map(|item| {
+                self.acknowledge_one(&self.envelopes[item.slot])
+                    .map_err(ItemError::failed)
+            })
             .collect()
     }
 }
@@ -438,7 +427,7 @@ impl Source for AdullactSource {
 /// volumes a copy under a hidden name in `dir`, renamed into place, then the original deleted.
 fn move_folder(from: &Path, dir: &Path, name: &str) -> Result<PathBuf> {
     for n in 1..=10_000 {
-        let target = dir.join(durable::numbered(name, n));
+        let target = dir.join(numbered(name, n));
         match durable::rename_no_replace(from, &target) {
             Ok(()) => {
                 durable::sync_dir(dir)?;

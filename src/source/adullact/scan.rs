@@ -24,10 +24,10 @@ use anyhow::{Context, Result};
 
 use super::bundle::{self, Class};
 use super::{actes, helios, pastell, Envelope, Shape, STAGING_PREFIX};
-use crate::config::AdullactConfig;
 use crate::exit::Failure;
+use crate::item::Skipped;
+use crate::settings::AdullactConfig;
 use crate::source::folder::{self, passed_over_by_name, Snapshot};
-use crate::source::Skipped;
 
 /// Largest file read at listing time to find the files it names.
 const MAX_HEAD_BYTES: u64 = 16 << 20;
@@ -135,7 +135,7 @@ fn envelope_of(root: &Path, shape: Shape, name: &str, files: &[&Snapshot]) -> En
         "adullact:{}:{}:{}",
         root.join(name).to_string_lossy(),
         size,
-        folder::nanos(newest)
+        crate::clock::unix_nanos(newest)
     );
     Envelope {
         shape,

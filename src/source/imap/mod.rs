@@ -37,10 +37,11 @@ use anyhow::{anyhow, Context, Result};
 use imap::Session;
 use std::collections::{HashMap, HashSet};
 
-use super::{Document, Item, ItemKey, Listing, NotReady, Source};
-use crate::config::{ImapAfter, ImapConfig};
+use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
+use crate::item::{Document, Item, ItemError, ItemKey, Listing};
+use crate::settings::{ImapAfter, ImapConfig};
 use crate::tls::Connector;
 use session::{connect, login, lost};
 use wire::{FetchError, Shared};
@@ -167,8 +168,9 @@ impl ImapSource {
     }
 
     /// Fetches the bodies of `uids` in one command into the cache. Bodies the bulk reader did not
-    /// find are fetched again through the crate.
-    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<()> {
+    /// find are fetched again through the crate. A lost connection stops the run; a refusal fails
+    /// the mails asked for.
+    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<(), ItemError> {
         let set = uid_set(uids);
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let address = self.address();
@@ -181,7 +183,7 @@ impl ImapSource {
                 log::debug!("bulk fetch of {set} refused: {why}");
             }
             Err(FetchError::Io(err)) => {
-                return Err(lost(imap::Error::Io(err), &address, "fetching mails"))
+                return Err(stop(lost(imap::Error::Io(err), &address, "fetching mails")))
             }
         }
         let missing: Vec<u32> = uids
@@ -198,9 +200,11 @@ impl ImapSource {
         {
             Ok(fetches) => fetches,
             Err(imap::Error::No(why)) => {
-                return Err(anyhow!("the server refused to send mails {set}: {why}"))
+                return Err(ItemError::failed(anyhow!(
+                    "the server refused to send mails {set}: {why}"
+                )))
             }
-            Err(err) => return Err(lost(err, &address, "fetching mails")),
+            Err(err) => return Err(stop(lost(err, &address, "fetching mails"))),
         };
         for fetch in fetches.iter() {
             if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
@@ -221,13 +225,14 @@ impl ImapSource {
         for &slot in &self.upcoming[position..] {
             let listed = &self.listed[slot];
             if !uids.is_empty()
-                && (bytes + listed.size > PREFETCH_BYTES || uids.len() >= PREFETCH_ITEMS)
+                && (bytes.saturating_add(listed.size) > PREFETCH_BYTES
+                    || uids.len() >= PREFETCH_ITEMS)
             {
                 break;
             }
             if !self.cache.contains_key(&listed.uid) {
                 uids.push(listed.uid);
-                bytes += listed.size;
+                bytes = bytes.saturating_add(listed.size);
             }
         }
         uids
@@ -237,20 +242,22 @@ impl ImapSource {
         while self.session.unsolicited_responses.try_recv().is_ok() {}
     }
 
-    /// Runs the post-action on `uids`.
-    fn post_action(&mut self, set: &str) -> Result<()> {
+    /// Runs the post-action on `uids`. A refusal fails the batch's acknowledgement (the next run
+    /// tries again); a lost connection stops the run.
+    fn post_action(&mut self, set: &str) -> Result<(), ItemError> {
         let address = self.address();
         let after = self.config.after.clone();
-        let run = |session: &mut Session<Shared>, command: String, what: &str| -> Result<()> {
-            session
-                .run_command_and_check_ok(&command)
-                .map_err(|err| match err {
-                    imap::Error::No(why) | imap::Error::Bad(why) => {
-                        anyhow!("the server refused to {what}: {why}")
-                    }
-                    err => lost(err, &address, what),
-                })
-        };
+        let run =
+            |session: &mut Session<Shared>, command: String, what: &str| -> Result<(), ItemError> {
+                session
+                    .run_command_and_check_ok(&command)
+                    .map_err(|err| match err {
+                        imap::Error::No(why) | imap::Error::Bad(why) => {
+                            ItemError::failed(anyhow!("the server refused to {what}: {why}"))
+                        }
+                        err => stop(lost(err, &address, what)),
+                    })
+            };
         match after {
             ImapAfter::Keep => Ok(()),
             ImapAfter::Seen => run(
@@ -293,7 +300,7 @@ impl ImapSource {
 
     /// Removes the mails flagged deleted: only ours with UIDPLUS; without it, `EXPUNGE` also removes
     /// any other mail someone flagged deleted in this mailbox, which a mail client would do too.
-    fn expunge(&mut self, set: &str) -> Result<()> {
+    fn expunge(&mut self, set: &str) -> Result<(), ItemError> {
         let address = self.address();
         let result = if self.uidplus {
             self.session.uid_expunge(set).map(|_| ())
@@ -303,9 +310,9 @@ impl ImapSource {
         self.drain_unsolicited();
         result.map_err(|err| match err {
             imap::Error::No(why) | imap::Error::Bad(why) => {
-                anyhow!("the server refused to expunge: {why}")
+                ItemError::failed(anyhow!("the server refused to expunge: {why}"))
             }
-            err => lost(err, &address, "expunging mails"),
+            err => stop(lost(err, &address, "expunging mails")),
         })
     }
 }
@@ -396,7 +403,7 @@ impl Source for ImapSource {
         Ok(listing)
     }
 
-    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<()> {
+    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<(), ItemError> {
         self.cache.clear();
         self.upcoming = upcoming.iter().map(|item| item.slot).collect();
         let uids = self.chunk_from(0);
@@ -406,7 +413,7 @@ impl Source for ImapSource {
         self.fetch_bodies(&uids)
     }
 
-    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let uid = self.listed[item.slot].uid;
         if !self.cache.contains_key(&uid) {
             let chunk = match self.upcoming.iter().position(|&slot| slot == item.slot) {
@@ -416,8 +423,9 @@ impl Source for ImapSource {
             self.fetch_bodies(&chunk)?;
         }
         let raw = self.cache.remove(&uid).ok_or_else(|| {
-            anyhow!("the mail is no longer in the mailbox (moved or deleted since it was listed)")
-                .context(NotReady)
+            ItemError::not_ready(anyhow!(
+                "the mail is no longer in the mailbox (moved or deleted since it was listed)"
+            ))
         })?;
         let origin = Origin {
             mailbox: self.config.mailbox.clone(),
@@ -427,17 +435,17 @@ impl Source for ImapSource {
                 ("uidvalidity".into(), self.uidvalidity.to_string()),
             ],
         };
-        mail::documents(raw, self.config.take, &origin)
+        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
     }
 
-    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         if items.is_empty() {
             return Vec::new();
         }
         let uids: Vec<u32> = items.iter().map(|i| self.listed[i.slot].uid).collect();
         match self.post_action(&uid_set(&uids)) {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
-            Err(err) => super::same_error_for_all(items.len(), &err),
+            Err(err) => ItemError::for_each(items.len(), &err),
         }
     }
 
@@ -448,6 +456,11 @@ impl Source for ImapSource {
         }
         Ok(())
     }
+}
+
+/// A connection or protocol error (from `lost`) met while taking or acknowledging mails.
+fn stop(err: anyhow::Error) -> ItemError {
+    ItemError::stop(Failure::Source, err)
 }
 
 /// An IMAP quoted string.

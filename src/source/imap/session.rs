@@ -7,8 +7,8 @@ use anyhow::{anyhow, Context, Result};
 use imap::{Client, Session};
 
 use super::wire::Shared;
-use crate::config::Auth;
 use crate::exit::Failure;
+use crate::settings::Auth;
 use crate::tls::{self, Connector, Stream, TlsMode};
 
 /// Connects and reads the greeting; with STARTTLS, upgrades first. Returns the client and a second

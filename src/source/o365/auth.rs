@@ -21,9 +21,9 @@ use ureq::Agent;
 
 use super::cache::{save, tighten_permissions, Cache, CACHE_FILE};
 use super::graph;
-use crate::config::o365::{AccountConfig, Mailbox};
 use crate::exit::Failure;
 use crate::secret::Secret;
+use crate::settings::o365::{AccountConfig, Mailbox};
 /// An access token closer than this to its expiry is renewed before use.
 const MARGIN: Duration = Duration::from_secs(300);
 
@@ -431,10 +431,7 @@ fn client_credentials(
 }
 
 pub(super) fn expiry(expires_in: Option<u64>) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    now + expires_in.unwrap_or(3599)
+    crate::clock::now_unix_seconds().saturating_add(expires_in.unwrap_or(3599))
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use super::cache::{save, Cache, CACHE_FILE};
 use super::folder::resolve_folder;
 use super::graph::{self, encode, Graph};
 use super::{root, whole_run};
-use crate::config::o365::{AccountConfig, LoginConfig};
 use crate::exit::Failure;
+use crate::settings::o365::{AccountConfig, LoginConfig};
 
 #[derive(Deserialize)]
 struct DeviceCode {

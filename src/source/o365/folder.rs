@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::graph::{encode, odata_string, Graph};
 use super::whole_run;
-use crate::config::o365::AccountConfig;
 use crate::exit::Failure;
+use crate::settings::o365::AccountConfig;
 
 /// Folder names Graph knows in every language.
 const WELL_KNOWN: [&str; 16] = [

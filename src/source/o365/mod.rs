@@ -45,11 +45,11 @@ use serde_json::json;
 use self::auth::Tokens;
 use self::folder::{resolve, resolve_folder};
 use self::graph::{encode, status_of, Graph, GraphError, Method};
-use super::{Content, Document, Item, ItemKey, Listing, NotReady, Source};
-use crate::cli::o365::{PostAction, Select};
-use crate::cli::Take;
-use crate::config::o365::{AccountConfig, Auth, Mailbox, O365Config};
+use super::Source;
 use crate::exit::Failure;
+use crate::extract::mail::Take;
+use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
+use crate::settings::o365::{AccountConfig, Auth, Mailbox, O365Config, PostAction, Select};
 
 /// Mails per listing page; their few selected fields are small.
 const PAGE_SIZE: u32 = 100;
@@ -168,7 +168,11 @@ impl O365Source {
     }
 
     /// The documents of a mail's attachments.
-    fn attachments(&mut self, message: &Message, documents: &mut Vec<Document>) -> Result<()> {
+    fn attachments(
+        &mut self,
+        message: &Message,
+        documents: &mut Vec<Document>,
+    ) -> Result<(), ItemError> {
         let base = format!("{}/attachments", self.message_url(&message.id));
         // Without the bytes: they come one attachment at a time through $value.
         let selected = format!(
@@ -178,9 +182,9 @@ impl O365Source {
         let attachments: Vec<Attachment> = match self.graph.get_all(&selected) {
             Err(err) if status_of(&err) == Some(400) => {
                 log::debug!("attachments with $select refused ({err:#}); asking without");
-                self.graph.get_all(&base).map_err(gone)?
+                self.graph.get_all(&base).map_err(for_item)?
             }
-            other => other.map_err(gone)?,
+            other => other.map_err(for_item)?,
         };
         for attachment in attachments {
             self.attachment(message, &base, attachment, documents)?;
@@ -197,7 +201,7 @@ impl O365Source {
         base: &str,
         attachment: Attachment,
         documents: &mut Vec<Document>,
-    ) -> Result<()> {
+    ) -> Result<(), ItemError> {
         let name = attachment.name.clone().unwrap_or_default();
         let kind = attachment
             .kind
@@ -239,7 +243,9 @@ impl O365Source {
         let url = format!("{base}/{}/$value", encode(&attachment.id));
         let (path, served_type) = match self.graph.download(&url, &self.temp_dir) {
             Err(err) if kind.is_empty() && status_of(&err) == Some(405) => return linked(),
-            other => other.with_context(|| format!("cannot download attachment {name:?}"))?,
+            other => other
+                .map_err(for_item)
+                .map_err(|err| err.context(format!("cannot download attachment {name:?}")))?,
         };
         let served_type = served_type.unwrap_or_default().to_ascii_lowercase();
         let item_extension = match served_type.as_str() {
@@ -326,7 +332,7 @@ impl O365Source {
         }
     }
 
-    fn acknowledge_one(&mut self, message: &Message) -> Result<()> {
+    fn acknowledge_one(&mut self, message: &Message) -> Result<(), ItemError> {
         let url = self.message_url(&message.id);
         let result = match self.config.post_action {
             PostAction::Keep => return Ok(()),
@@ -360,7 +366,7 @@ impl O365Source {
                 log::info!("{} was already gone from the folder", describe(message));
                 Ok(())
             }
-            other => other,
+            other => other.map_err(for_item),
         }
     }
 }
@@ -414,7 +420,7 @@ impl Source for O365Source {
         })
     }
 
-    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
         if self.config.take != Take::Eml {
@@ -425,15 +431,15 @@ impl Source for O365Source {
             let (path, _) = self
                 .graph
                 .download(&url, &self.temp_dir)
-                .map_err(gone)
-                .context("cannot download the mail")?;
+                .map_err(for_item)
+                .map_err(|err| err.context("cannot download the mail"))?;
             let name = format!("{}.eml", eml_stem(&message));
             documents.push(self.document(&message, &name, None, path));
         }
         Ok(documents)
     }
 
-    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         items
             .iter()
             .map(|item| {
@@ -475,13 +481,22 @@ fn sweep_downloads(dir: &Path) {
     }
 }
 
-/// A mail that answers 404 was moved or deleted since it was listed: not a failure, nothing to do.
-fn gone(err: anyhow::Error) -> anyhow::Error {
-    if status_of(&err) == Some(404) {
-        err.context("the mail left the folder since it was listed")
-            .context(NotReady)
-    } else {
-        err
+/// What a Graph error met while taking or acknowledging one mail means for it. Graph's own answer
+/// about that mail (a `GraphError`: 4xx, 5xx) concerns the mail only, and 404 means it left the
+/// folder since it was listed (not a failure). Anything else (no answer, a refused token,
+/// throttling past its bound, a temporary file that cannot be written) concerns the whole run:
+/// `graph.rs` tags those where it recognises them, and they may hold a `GraphError` too (a second
+/// 401), so the tag is looked at first.
+fn for_item(err: anyhow::Error) -> ItemError {
+    if crate::exit::failure_of(&err).is_some() {
+        return ItemError::from_run(err);
+    }
+    match status_of(&err) {
+        Some(404) => {
+            ItemError::not_ready(err.context("the mail left the folder since it was listed"))
+        }
+        Some(_) => ItemError::failed(err),
+        None => ItemError::from_run(err),
     }
 }
 

@@ -52,11 +52,10 @@ impl PopSource {
         };
         let ahead = &mut self.ahead;
         let pipelining = session.client.pipelining();
-        let mut bytes: u64 = ahead
-            .in_flight
-            .iter()
-            .map(|&(s, _)| self.listed[s].size)
-            .sum();
+        // Sizes come from the server: saturate, so a hostile LIST cannot overflow the window.
+        let mut bytes: u64 = ahead.in_flight.iter().fold(0u64, |total, &(s, _)| {
+            total.saturating_add(self.listed[s].size)
+        });
         // Refill when half the window is read, so commands go out in groups, one write each.
         let refill = ahead.in_flight.is_empty()
             || (pipelining && ahead.in_flight.len() <= AHEAD_ITEMS / 2 && bytes <= AHEAD_BYTES / 2);
@@ -77,7 +76,7 @@ impl PopSource {
                 continue;
             };
             sending.push((next, number));
-            bytes += self.listed[next].size;
+            bytes = bytes.saturating_add(self.listed[next].size);
         }
         let numbers: Vec<u32> = sending.iter().map(|&(_, n)| n).collect();
         if numbers.is_empty() {

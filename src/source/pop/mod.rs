@@ -34,17 +34,19 @@ mod kept;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 
 use self::ahead::Ahead;
 use self::client::{Client, Error as PopError};
 use self::kept::Kept;
-use super::{Document, Item, ItemKey, Listing, NotReady, Skipped, Source};
-use crate::config::{Auth, PopAfter, PopConfig};
+use super::Source;
+use crate::clock::now_unix_seconds;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
+use crate::item::{Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::names::short_tag;
+use crate::settings::{Auth, PopAfter, PopConfig};
 use crate::tls::{Connector, Stream, TlsMode};
 
 /// Bytes a message may exceed its listed size by before it is refused (servers count line ends
@@ -248,7 +250,7 @@ impl PopSource {
 
     /// Delete mode: `DELE` each item still on the server, then `QUIT`. `Ok` only for what the
     /// server confirmed at `QUIT`.
-    fn delete(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn delete(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         let address = self.address();
         let uidls: Vec<String> = items
             .iter()
@@ -256,7 +258,7 @@ impl PopSource {
             .collect();
         let session = match self.quiet_session() {
             Ok(session) => session,
-            Err(err) => return super::same_error_for_all(items.len(), &err),
+            Err(err) => return ItemError::for_each(items.len(), &ItemError::from_run(err)),
         };
         // An item no longer on the server was deleted by an earlier, interrupted run: done.
         let numbers: Vec<Option<u32>> = uidls
@@ -268,31 +270,35 @@ impl PopSource {
             Ok(answers) => answers.into_iter(),
             Err(err) => {
                 self.drop_session();
-                let err = lost(err, &address, "deleting mails");
-                return super::same_error_for_all(items.len(), &err);
+                let err = ItemError::from_run(lost(err, &address, "deleting mails"));
+                return ItemError::for_each(items.len(), &err);
             }
         };
-        let mut results: Vec<Result<()>> = numbers
+        let mut results: Vec<Result<(), ItemError>> = numbers
             .iter()
             .map(|number| match number {
                 None => Ok(()),
                 Some(_) => match answers.next() {
                     Some(Ok(())) => Ok(()),
-                    Some(Err(err)) => Err(anyhow!("{err}")),
-                    None => Err(anyhow!("no answer to DELE")),
+                    Some(Err(err)) => Err(ItemError::failed(anyhow!("{err}"))),
+                    None => Err(ItemError::failed(anyhow!("no answer to DELE"))),
                 },
             })
             .collect();
         let session = self.drop_session().expect("open");
         if let Err(err) = session.client.quit() {
             let err = match err {
-                PopError::Refused { line, .. } => anyhow!(
+                PopError::Refused { line, .. } => ItemError::failed(anyhow!(
                     "the server did not delete the mails at QUIT: {line}; they stay on the server \
                      and the next run deletes them again"
-                ),
-                err => lost(err, &address, "ending the session that deletes the mails"),
+                )),
+                err => ItemError::from_run(lost(
+                    err,
+                    &address,
+                    "ending the session that deletes the mails",
+                )),
             };
-            results = super::same_error_for_all(items.len(), &err);
+            results = ItemError::for_each(items.len(), &err);
         } else {
             log::debug!("{}: QUIT deleted {} mails", self.label, present.len());
         }
@@ -300,14 +306,14 @@ impl PopSource {
     }
 
     /// Keep mode: note when each mail was taken, durably, before saying it is acknowledged.
-    fn keep(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn keep(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         let uidls: Vec<String> = items
             .iter()
             .map(|item| self.listed[item.slot].uidl.clone())
             .collect();
         let path = self.kept_path.clone();
         let saved = self.kept().and_then(|kept| {
-            if kept.note(uidls.iter().map(String::as_str), now_secs()) {
+            if kept.note(uidls.iter().map(String::as_str), now_unix_seconds()) {
                 kept.save()?;
             }
             Ok(())
@@ -321,7 +327,7 @@ impl PopSource {
                     "cannot note the kept mails in {}; check the state folder",
                     path.display()
                 ));
-                super::same_error_for_all(items.len(), &err)
+                ItemError::for_each(items.len(), &ItemError::failed(err))
             }
         }
     }
@@ -384,7 +390,7 @@ impl Source for PopSource {
         Ok(listing)
     }
 
-    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<()> {
+    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<(), ItemError> {
         if !self.ahead.in_flight.is_empty() {
             self.drop_session();
         }
@@ -393,33 +399,34 @@ impl Source for PopSource {
         Ok(())
     }
 
-    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>> {
+    fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let address = self.address();
         let Listed { uidl, size } = self.listed[item.slot].clone();
-        let gone = || anyhow!("the mail is no longer on the server").context(NotReady);
+        let gone = || ItemError::not_ready(anyhow!("the mail is no longer on the server"));
         if let Some(session) = &self.session {
             if !session.numbers.contains_key(&uidl) {
                 return Err(gone());
             }
         }
-        self.send_ahead(item.slot)?;
+        self.send_ahead(item.slot).map_err(ItemError::from_run)?;
         let number = match self.ahead.in_flight.front() {
             Some(&(slot, number)) if slot == item.slot => number,
             _ => return Err(gone()),
         };
         self.ahead.in_flight.pop_front();
         let session = self.session.as_mut().expect("open");
-        let raw = match session
-            .client
-            .read_retr(number, size, size * 2 + SIZE_SLACK)
-        {
+        // The size comes from the server: saturate, or a hostile LIST could overflow the bound.
+        let bound = size.saturating_mul(2).saturating_add(SIZE_SLACK);
+        let raw = match session.client.read_retr(number, size, bound) {
             Ok(raw) => raw,
             Err(PopError::Refused { line, .. }) => {
-                return Err(anyhow!("the server would not send it: {line}"))
+                return Err(ItemError::failed(anyhow!(
+                    "the server would not send it: {line}"
+                )))
             }
             Err(err) => {
                 self.drop_session();
-                return Err(lost(err, &address, "receiving a mail"));
+                return Err(ItemError::from_run(lost(err, &address, "receiving a mail")));
             }
         };
         let origin = Origin {
@@ -427,10 +434,10 @@ impl Source for PopSource {
             id: short_id(&uidl),
             fields: vec![("uidl".into(), uidl)],
         };
-        mail::documents(raw, self.config.take, &origin)
+        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
     }
 
-    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<()>> {
+    fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
         if items.is_empty() {
             return Vec::new();
         }
@@ -448,7 +455,7 @@ impl Source for PopSource {
             return Ok(());
         };
         let on_server: HashSet<String> = self.listed.iter().map(|l| l.uidl.clone()).collect();
-        let cutoff = now_secs().saturating_sub(u64::from(days) * 86_400);
+        let cutoff = now_unix_seconds().saturating_sub(u64::from(days) * 86_400);
         let kept = self.kept()?;
         let forgot = kept.retain(&on_server.iter().map(String::as_str).collect());
         let expired = kept.taken_before(cutoff);
@@ -521,15 +528,8 @@ fn short_id(uidl: &str) -> String {
     if uidl.len() <= 24 && uidl.chars().all(|c| c.is_ascii_alphanumeric()) {
         format!("pop-{uidl}")
     } else {
-        format!("pop-{}", crate::deposit::short_tag(uidl))
+        format!("pop-{}", short_tag(uidl))
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,4 +1,8 @@
-//! Safe names for the COLD folder.
+//! Names: what makes a name from outside safe in the COLD folder (`safe_name`), and the small text
+//! helpers that several parts name files with (`numbered`, `split_extension`, `short_tag`,
+//! `is_launcher_name`). A leaf: it imports nothing of the crate.
+//!
+//! # Safe names for the COLD folder
 //!
 //! A document's name comes from outside: a mail's attachment header, a file someone dropped in a
 //! share, an archive entry. Before it becomes a file name in the COLD folder it must be harmless on
@@ -16,6 +20,8 @@
 //!
 //! The result stays recognisable: only offending characters are replaced (by `_`), so an administrator
 //! can trace a deposited file back to its source. Uniqueness is the deposit's job (`numbered`).
+
+use sha2::{Digest, Sha256};
 
 /// Room is left under 255 for `_NNNN` and a `.idx`/`.json` sidecar extension.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -95,7 +101,7 @@ pub fn truncate_keeping_extension(name: &str, max: usize) -> String {
     if name.len() <= max {
         return name.to_string();
     }
-    let (stem, ext) = match crate::durable::split_extension(name) {
+    let (stem, ext) = match split_extension(name) {
         // An "extension" longer than 16 bytes is part of the name, not a type.
         (stem, Some(ext)) if ext.len() <= 16 => (stem, Some(ext)),
         _ => (name, None),
@@ -110,6 +116,56 @@ pub fn truncate_keeping_extension(name: &str, max: usize) -> String {
         Some(ext) => format!("{stem}.{ext}"),
         None => stem.to_string(),
     }
+}
+
+/// `name` with a number before its extension: `scan.pdf`, 2 → `scan_2.pdf`. 1 returns `name`.
+pub fn numbered(name: &str, n: u32) -> String {
+    if n <= 1 {
+        return name.to_string();
+    }
+    match split_extension(name) {
+        (stem, Some(ext)) => format!("{stem}_{n}.{ext}"),
+        (stem, None) => format!("{stem}_{n}"),
+    }
+}
+
+/// `scan.pdf` → (`scan`, Some(`pdf`)); `.profile`, `archive.` and `README` have no extension.
+pub fn split_extension(name: &str) -> (&str, Option<&str>) {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 && dot + 1 < name.len() => (&name[..dot], Some(&name[dot + 1..])),
+        _ => (name, None),
+    }
+}
+
+/// Eight hex digits standing for `text` where a name must be short and plain: a launcher in
+/// temporary names, a long UIDL or an envelope's key in generated file names.
+pub fn short_tag(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes())[..4])
+}
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// Longest launcher name: it names a folder and prefixes every message.
+pub const MAX_LAUNCHER_NAME: usize = 100;
+
+/// Whether `name` may name a launcher: its state folder is `STATE_DIR/NAME`, so letters, digits,
+/// `.`, `_` and `-` only, not starting with a dot, at most `MAX_LAUNCHER_NAME` characters.
+pub fn is_launcher_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_LAUNCHER_NAME
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 #[cfg(test)]
@@ -173,5 +229,33 @@ mod tests {
         let safe = safe_name(&long);
         assert!(safe.len() <= MAX_NAME_BYTES, "{}", safe.len());
         assert!(safe.ends_with("é.pdf"));
+    }
+
+    #[test]
+    fn numbering_keeps_the_extension() {
+        assert_eq!(numbered("scan.pdf", 1), "scan.pdf");
+        assert_eq!(numbered("scan.pdf", 2), "scan_2.pdf");
+        assert_eq!(numbered("a.tar.gz", 3), "a.tar_3.gz");
+        assert_eq!(numbered("README", 2), "README_2");
+        assert_eq!(numbered(".hidden", 2), ".hidden_2");
+    }
+
+    #[test]
+    fn short_tags_are_eight_hex_digits() {
+        let tag = short_tag("factures");
+        assert_eq!(tag.len(), 8);
+        assert!(tag.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(tag, short_tag("factures2"));
+        assert_eq!(hex(&[0, 0xab]), "00ab");
+    }
+
+    #[test]
+    fn launcher_names() {
+        for good in ["factures", "dir-scans-1f3a9c0e", "a.b_c"] {
+            assert!(is_launcher_name(good), "{good}");
+        }
+        for bad in ["", ".hidden", "../etc", "a b", "é", &"x".repeat(101)] {
+            assert!(!is_launcher_name(bad), "{bad}");
+        }
     }
 }

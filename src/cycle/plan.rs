@@ -1,0 +1,99 @@
+//! Steps 2 and 3 of a run, shared with `lanceur check`: what the source lists (with the names the
+//! filters reject before anything is fetched), and how the journal and the caps sort it. Deciding
+//! changes nothing.
+
+use anyhow::{Context, Result};
+
+use crate::filter::Filter;
+use crate::item::{total_size, Item, Listing};
+use crate::journal::{Journal, State};
+use crate::settings::Launcher;
+use crate::source::Source;
+
+/// What the source listed, with the names the filters rejected before anything was fetched.
+pub(super) struct Listed {
+    pub listing: Listing,
+    /// Names the filters rejected, with the reason.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Step 2: the source's candidates, the filters asked about every name known before fetching.
+pub(super) fn list(source: &mut dyn Source, filter: &Filter) -> Result<Listed> {
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    let listing = source
+        .list(&mut |name| {
+            let verdict = filter.judge(name);
+            let keep = verdict.is_keep();
+            if !keep {
+                rejected.push((name.to_string(), verdict.reason()));
+            }
+            keep
+        })
+        .with_context(|| format!("cannot list {}", source.label()))?;
+    Ok(Listed { listing, rejected })
+}
+
+/// How the journal and the caps sort the listed items. Deciding changes nothing.
+#[derive(Default)]
+pub(super) struct Plan<'i> {
+    /// Deposited and acknowledged by earlier runs: nothing to do.
+    pub acked: usize,
+    /// Among those, items the journal knows only by an alias (a new UIDVALIDITY), to be recorded
+    /// under their new key.
+    pub acked_by_alias: Vec<&'i Item>,
+    /// Deposited by an earlier run but not acknowledged: acknowledged again, not deposited again.
+    pub again: Vec<&'i Item>,
+    /// New items this run takes, oldest first.
+    pub taken: Vec<&'i Item>,
+    /// New items left for the next run by `--max-items`/`--max-bytes`.
+    pub deferred: usize,
+    /// Bytes (as listed) of every new item, taken or deferred.
+    pub new_bytes: u64,
+}
+
+/// Step 3: skip what is done, cap the rest.
+pub(super) fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]) -> Plan<'i> {
+    let mut plan = Plan::default();
+    let mut fresh: Vec<&Item> = Vec::new();
+    for item in items {
+        match known_state(journal, item) {
+            Some(State::Acked) => {
+                plan.acked += 1;
+                if journal.state(&item.key).is_none() {
+                    plan.acked_by_alias.push(item);
+                }
+            }
+            Some(State::Done) | Some(State::Staged(_)) => plan.again.push(item),
+            None => fresh.push(item),
+        }
+    }
+    plan.new_bytes = total_size(fresh.iter().copied());
+    let total = fresh.len();
+    let mut bytes = 0u64;
+    for item in fresh {
+        if launcher
+            .max_items
+            .is_some_and(|max| plan.taken.len() >= max)
+        {
+            break;
+        }
+        if let Some(max) = launcher.max_bytes {
+            // The first item is always taken, so one huge item cannot block the queue forever.
+            if !plan.taken.is_empty() && bytes.saturating_add(item.size) > max {
+                break;
+            }
+        }
+        bytes = bytes.saturating_add(item.size);
+        plan.taken.push(item);
+    }
+    plan.deferred = total - plan.taken.len();
+    plan
+}
+
+/// The journal's state for the item, under its key or else under one of its aliases.
+fn known_state(journal: &Journal, item: &Item) -> Option<State> {
+    std::iter::once(&item.key)
+        .chain(&item.aliases)
+        .find_map(|key| journal.state(key))
+        .cloned()
+}

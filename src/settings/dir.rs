@@ -1,0 +1,15 @@
+//! `lanceur dir`: a folder's files.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct DirConfig {
+    /// Absolute.
+    pub folder: PathBuf,
+    pub recursive: bool,
+    /// A file is taken once it has not changed for this long.
+    pub min_age: Duration,
+    /// Where taken files go; `None` deletes them.
+    pub archive: Option<PathBuf>,
+}

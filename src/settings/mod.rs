@@ -1,0 +1,55 @@
+//! What a launcher is, once checked: plain values, ready to run one cycle.
+//!
+//! `config` builds these from what the user typed (`cli`); the cycle and the protocols read them.
+//! Nothing here parses, checks or touches the system: the types only say what each setting means,
+//! so that a protocol depends on its own settings and on nothing of the command line.
+
+use std::path::PathBuf;
+
+use crate::deposit::IndexFormat;
+use crate::filter::Filter;
+
+mod adullact;
+mod dir;
+mod imap;
+pub mod o365;
+mod pop;
+mod server;
+
+pub use adullact::{AdullactConfig, Kind};
+pub use dir::DirConfig;
+pub use imap::{ImapAfter, ImapConfig};
+pub use pop::{PopAfter, PopConfig};
+pub use server::{Auth, ServerConfig};
+
+/// A launcher, ready to run one cycle.
+#[derive(Debug)]
+pub struct Launcher {
+    /// Keys the state folder, prefixes messages.
+    pub name: String,
+    /// This launcher's own state folder (lock, journal).
+    pub state_dir: PathBuf,
+    pub dest: PathBuf,
+    pub filter: Filter,
+    pub index: IndexFormat,
+    pub max_items: Option<usize>,
+    pub max_bytes: Option<u64>,
+    pub dry_run: bool,
+    /// `lanceur check`: take a run's first steps without their effects (implies `dry_run`).
+    pub check: bool,
+    pub json: bool,
+    pub verbose: u8,
+    /// `--log-file`: where each deposited or failed item gets a JSON line.
+    pub log_file: Option<PathBuf>,
+    pub source: SourceConfig,
+}
+
+/// The source of a launcher: one variant per protocol.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Dir(DirConfig),
+    Adullact(AdullactConfig),
+    O365(o365::O365Config),
+    Imap(ImapConfig),
+    Pop(PopConfig),
+}
