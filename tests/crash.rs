@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-use crate::harness::{names, run_then_kill, sha256, Random, TestEnv};
+use crate::harness::{kill_loop, names, sha256, Random, TestEnv};
 
 /// What the COLD folder may hold at any instant: complete documents with known content, their
 /// sidecars (only beside their document), and hidden temporary files.
@@ -40,8 +40,9 @@ fn crash_many_times(extra: &[&str], files: usize, kills: usize) {
     let mut random = Random::from_time();
     let mut known = BTreeSet::new();
     for i in 0..files {
-        // Distinct contents of varied sizes, up to 200 KB, so deposits take a little while.
-        let size = 1 + random.below(200 * 1024) as usize;
+        // Distinct contents of varied sizes, up to 30 KB: enough files for several batches (and
+        // commits) per run, so that kills land between them.
+        let size = 1 + random.below(30 * 1024) as usize;
         let mut content = format!("document {i}\n").into_bytes();
         content.resize(size.max(content.len()), b'0' + (i % 10) as u8);
         known.insert(sha256(&content));
@@ -66,13 +67,24 @@ fn crash_many_times(extra: &[&str], files: usize, kills: usize) {
             .iter()
             .map(|s| s.replace("ARCHIVE", &archive.display().to_string())),
     );
-    let mut finished_early = 0;
-    for round in 0..kills {
-        if run_then_kill(env.command().args(&args), &mut random, 40_000, round) {
-            finished_early += 1;
-        }
-        check_cold_is_consistent(&env, &known, &format!("after kill {round}"));
-    }
+    let visible = || {
+        env.cold_names()
+            .iter()
+            .filter(|n| !n.starts_with('.'))
+            .count()
+    };
+    let loop_ = kill_loop(
+        kills,
+        &mut random,
+        40_000,
+        || {
+            let mut command = env.command();
+            command.args(&args);
+            command
+        },
+        visible,
+        |round| check_cold_is_consistent(&env, &known, &format!("after kill {round}")),
+    );
     // Clean runs until the source is empty (a capped launcher needs several).
     for _ in 0..=files {
         let ran = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -123,22 +135,25 @@ fn crash_many_times(extra: &[&str], files: usize, kills: usize) {
     if extra.contains(&"--archive") {
         assert_eq!(names(&archive).len(), files, "{}", env.listing());
     }
-    eprintln!("{kills} kills, {finished_early} runs finished before their kill");
+    eprintln!(
+        "{} kills, {} runs finished before their kill, {} killed mid-work",
+        loop_.rounds, loop_.finished, loop_.mid_work
+    );
 }
 
 #[test]
 fn kill_9_at_random_instants_loses_nothing_and_deposits_nothing_twice() {
-    crash_many_times(&[], 300, 40);
+    crash_many_times(&[], 1000, 40);
 }
 
 #[test]
 fn kill_9_with_archive_and_copies() {
-    crash_many_times(&["--archive", "ARCHIVE"], 150, 25);
+    crash_many_times(&["--archive", "ARCHIVE"], 600, 25);
 }
 
 #[test]
 fn kill_9_with_small_batches_of_a_capped_run() {
-    crash_many_times(&["--max-items", "37"], 200, 30);
+    crash_many_times(&["--max-items", "512"], 1000, 30);
 }
 
 #[test]

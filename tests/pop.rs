@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::mail::{base64_lines, damaged_mail, fake_pdf, pdf_mail};
 use crate::harness::stunnel::Stunnel;
-use crate::harness::{run_then_kill, sha256, Ran, Random, TestEnv};
+use crate::harness::{kill_loop, sha256, Ran, Random, TestEnv};
 
 /// `lanceur pop` for `user` over POP3S (implicit TLS), trusting the test CA, password from the
 /// environment, then `extra`.
@@ -362,7 +362,8 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
     let mut random = Random::from_time();
     let mut mails: BTreeMap<String, String> = BTreeMap::new(); // mail hash -> PDF hash
     let mut pdfs = BTreeSet::new();
-    for n in 0..400u64 {
+    // Enough mails for two batches (two commits) per capped run, so that kills land between them.
+    for n in 0..2000u64 {
         let size = 1000 + random.below(30_000) as usize;
         let (raw, pdf) = pdf_mail(1000 + n, size);
         mails.insert(sha256(&raw), sha256(&pdf));
@@ -370,34 +371,32 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         user.deliver(&raw);
     }
     let env = TestEnv::new();
-    let extra = ["--name", "crash", "--index", "idx", "--max-items", "40"];
-    let mut finished_early = 0;
-    for round in 0..30 {
-        if run_then_kill(
-            &mut pop_command(&env, &user, &extra),
-            &mut random,
-            160_000,
-            round,
-        ) {
-            finished_early += 1;
-        }
-        let in_cold = env.cold_by_hash();
-        for (hash, names) in &in_cold {
-            assert!(
-                pdfs.contains(hash),
-                "partial or unknown document {names:?} visible after kill {round}\n{}",
-                env.listing()
-            );
-        }
-        let still = on_server(&user);
-        for (mail, pdf) in &mails {
-            assert!(
-                still.contains(mail) || in_cold.contains_key(pdf),
-                "a mail left the server before its document was in the COLD (kill {round})\n{}",
-                env.listing()
-            );
-        }
-    }
+    let extra = ["--name", "crash", "--index", "idx", "--max-items", "512"];
+    let kills = kill_loop(
+        30,
+        &mut random,
+        160_000,
+        || pop_command(&env, &user, &extra),
+        || env.cold_count(".pdf"),
+        |round| {
+            let in_cold = env.cold_by_hash();
+            for (hash, names) in &in_cold {
+                assert!(
+                    pdfs.contains(hash),
+                    "partial or unknown document {names:?} visible after kill {round}\n{}",
+                    env.listing()
+                );
+            }
+            let still = on_server(&user);
+            for (mail, pdf) in &mails {
+                assert!(
+                    still.contains(mail) || in_cold.contains_key(pdf),
+                    "a mail left the server before its document was in the COLD (kill {round})\n{}",
+                    env.listing()
+                );
+            }
+        },
+    );
     let taken_while_killing = mails.len() - user.messages("INBOX").len();
     for _ in 0..20 {
         run(&env, &user, &extra).expect_code(0);
@@ -420,8 +419,9 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         env.listing()
     );
     eprintln!(
-        "30 kills, {finished_early} runs finished before their kill, \
-         {taken_while_killing} mails taken meanwhile"
+        "{} kills, {} runs finished before their kill, {} killed mid-work, \
+         {taken_while_killing} mails taken meanwhile",
+        kills.rounds, kills.finished, kills.mid_work
     );
 }
 

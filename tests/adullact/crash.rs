@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{put, tar_gz_of, zip_of};
-use crate::harness::{names, run_then_kill, sha256, with_private_tmpfs, Random, TestEnv};
+use crate::harness::{kill_loop, names, sha256, with_private_tmpfs, Random, TestEnv};
 
 /// Puts envelope `i` in the source folder, in one of four shapes, and returns the contents of the
 /// documents it must deposit.
@@ -123,19 +123,27 @@ fn crash_many_times(
         }
     }
     let args = args(&env, archive_arg.as_deref(), extra);
-    let mut finished_early = 0;
-    for round in 0..kills {
-        if run_then_kill(
-            env.command().args(&args),
-            &mut random,
-            max_delay_ms * 1000,
-            round,
-        ) {
-            finished_early += 1;
-        }
-        check_cold(&env, &known, &format!("after kill {round}"));
-    }
-    eprintln!("{kills} kills, {finished_early} runs finished before their kill");
+    let kills = kill_loop(
+        kills,
+        &mut random,
+        max_delay_ms * 1000,
+        || {
+            let mut command = env.command();
+            command.args(&args);
+            command
+        },
+        || {
+            env.cold_names()
+                .iter()
+                .filter(|n| !n.starts_with('.'))
+                .count()
+        },
+        |round| check_cold(&env, &known, &format!("after kill {round}")),
+    );
+    eprintln!(
+        "{} kills, {} runs finished before their kill, {} killed mid-work",
+        kills.rounds, kills.finished, kills.mid_work
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Clean runs until the source is empty (a capped launcher needs several).
     for _ in 0..=envelopes {

@@ -105,6 +105,14 @@ impl TestEnv {
     }
 
     /// Names in the COLD folder, sorted, hidden ones included.
+    /// How many files of the COLD folder end with `suffix` (`.pdf`): cheap enough to poll.
+    pub fn cold_count(&self, suffix: &str) -> usize {
+        self.cold_names()
+            .iter()
+            .filter(|n| n.ends_with(suffix))
+            .count()
+    }
+
     pub fn cold_names(&self) -> Vec<String> {
         names(&self.cold)
     }
@@ -308,13 +316,81 @@ exit $code"#;
     wrapped
 }
 
-/// Starts `command` with its output discarded, lets it work for a random time below `max_micros`,
-/// then kills it with SIGKILL if it is still running. A run that ended on its own must have
-/// succeeded. Returns whether it ended before the kill.
-pub fn run_then_kill(
-    command: &mut Command,
+/// What a kill -9 loop did.
+#[derive(Debug, Default)]
+pub struct Kills {
+    pub rounds: usize,
+    /// Runs that ended on their own before their kill.
+    pub finished: usize,
+    /// Runs killed in the middle of their work: after some of it was done, before the end.
+    pub mid_work: usize,
+}
+
+/// The kill -9 loop of a crash test: starts `command()` and kills it with SIGKILL, `rounds` times,
+/// calling `after(round)` after each (the test's consistency check). `work()` must be cheap: it
+/// measures the work done so far (documents visible in the COLD folder), and a kill lands mid-work
+/// when `work()` grew during the run it killed, i.e. after some document was deposited and before
+/// the run ended.
+///
+/// Two kinds of kill:
+/// - *aimed*: `work()` is watched while the run works, and the run is killed as soon as it grows:
+///   in the middle of a batch's renames or just after them, before the source is acknowledged.
+///   The first two rounds are aimed, so every loop kills where it matters most while work remains.
+/// - *random*: after a delay drawn below a bound that starts at `max_micros` and follows the runs
+///   (it grows while kills land before any work is done, and shrinks when runs end before their
+///   kill), so that kills spread over the whole length of a run, recovery and listing included.
+///
+/// A loop in which no kill landed mid-work proves nothing: it goes on with aimed kills for at most
+/// `rounds` more rounds, and fails the test if none ever lands.
+pub fn kill_loop(
+    rounds: usize,
     random: &mut Random,
     max_micros: u64,
+    mut command: impl FnMut() -> Command,
+    mut work: impl FnMut() -> usize,
+    mut after: impl FnMut(usize),
+) -> Kills {
+    let mut kills = Kills::default();
+    let mut longest = max_micros.max(1000);
+    for round in 0..rounds * 2 {
+        if round >= rounds && kills.mid_work > 0 {
+            break;
+        }
+        let aimed = round < 2 || round >= rounds;
+        let before = work();
+        let finished = if aimed {
+            run_then_kill_when(&mut command(), &mut || work() > before, round)
+        } else {
+            run_then_kill(&mut command(), random, longest, round)
+        };
+        kills.rounds += 1;
+        if finished {
+            kills.finished += 1;
+            if !aimed {
+                longest = (longest * 4 / 5).max(1000);
+            }
+        } else if work() > before {
+            kills.mid_work += 1;
+        } else if !aimed {
+            longest = longest * 5 / 4;
+        }
+        after(round);
+    }
+    eprintln!("{kills:?}, last random delay bound {} ms", longest / 1000);
+    assert!(
+        kills.mid_work > 0,
+        "no kill landed in the middle of a run's work ({kills:?}): the loop proves nothing; \
+         give the runs more work"
+    );
+    kills
+}
+
+/// Starts `command` with its output discarded and kills it with SIGKILL as soon as `kill_now()`
+/// says so, if it is still running then. A run that ended on its own must have succeeded. Returns
+/// whether it ended before the kill.
+pub fn run_then_kill_when(
+    command: &mut Command,
+    kill_now: &mut dyn FnMut() -> bool,
     round: usize,
 ) -> bool {
     let mut child = command
@@ -322,21 +398,37 @@ pub fn run_then_kill(
         .stderr(Stdio::null())
         .spawn()
         .expect("cannot start lanceur");
-    std::thread::sleep(std::time::Duration::from_micros(random.below(max_micros)));
-    match child.try_wait().unwrap() {
-        Some(status) => {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
             assert!(
                 status.success(),
                 "run {round} failed before the kill: {status}"
             );
-            true
+            return true;
         }
-        None => {
+        if kill_now() {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
-            false
+            return false;
         }
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
+}
+
+/// `run_then_kill_when`, with the kill after a random delay below `max_micros`.
+pub fn run_then_kill(
+    command: &mut Command,
+    random: &mut Random,
+    max_micros: u64,
+    round: usize,
+) -> bool {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_micros(random.below(max_micros));
+    run_then_kill_when(
+        command,
+        &mut || std::time::Instant::now() >= deadline,
+        round,
+    )
 }
 
 /// A small, seedable generator, so a failing run can be replayed with the printed seed.

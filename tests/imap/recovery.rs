@@ -9,7 +9,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use super::{imap_command, run};
 use crate::harness::dovecot::Dovecot;
 use crate::harness::mail::pdf_mail;
-use crate::harness::{names, run_then_kill, sha256, Random, TestEnv};
+use crate::harness::{kill_loop, names, sha256, Random, TestEnv};
 
 #[test]
 fn a_uidvalidity_change_takes_neither_twice_nor_loses() {
@@ -136,32 +136,31 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
     let user = Dovecot::get().user("kill");
     let mut random = Random::from_time();
     let mut known = BTreeSet::new();
-    for n in 0..120 {
-        let size = 1000 + random.below(150_000) as usize;
+    // Enough mails for two batches (two commits) per capped run, so that kills land between them.
+    for n in 0..1500 {
+        let size = 1000 + random.below(20_000) as usize;
         let (raw, pdf) = pdf_mail(100 + n, size);
         known.insert(sha256(&pdf));
         user.deliver(&raw);
     }
     let env = TestEnv::new();
-    let extra = ["--name", "kill", "--index", "idx", "--max-items", "25"];
-    let mut finished = 0;
-    for round in 0..20 {
-        if run_then_kill(
-            &mut imap_command(&env, &user, "INBOX", &extra),
-            &mut random,
-            800_000,
-            round,
-        ) {
-            finished += 1;
-        }
-        // The COLD only ever shows complete documents.
-        for (hash, names) in env.cold_by_hash() {
-            assert!(
-                known.contains(&hash),
-                "partial document {names:?} after kill {round}"
-            );
-        }
-    }
+    let extra = ["--name", "kill", "--index", "idx", "--max-items", "512"];
+    let kills = kill_loop(
+        20,
+        &mut random,
+        800_000,
+        || imap_command(&env, &user, "INBOX", &extra),
+        || env.cold_count(".pdf"),
+        |round| {
+            // The COLD only ever shows complete documents.
+            for (hash, names) in env.cold_by_hash() {
+                assert!(
+                    known.contains(&hash),
+                    "partial document {names:?} after kill {round}"
+                );
+            }
+        },
+    );
     let seen_by_then = user.messages("INBOX").iter().filter(|m| m.seen()).count();
     for _ in 0..10 {
         run(&env, &user, &extra).expect_code(0);
@@ -180,6 +179,8 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
     );
     assert!(user.messages("INBOX").iter().all(|m| m.seen()));
     eprintln!(
-        "20 kills, {finished} runs finished before their kill, {seen_by_then} mails done by then"
+        "{} kills, {} runs finished before their kill, {} killed mid-work, {seen_by_then} mails \
+         done by then",
+        kills.rounds, kills.finished, kills.mid_work
     );
 }

@@ -1,7 +1,7 @@
 //! `lanceur o365` killed with `kill -9` at random instants: nothing lost, nothing twice.
 
 use super::*;
-use crate::harness::run_then_kill;
+use crate::harness::kill_loop;
 
 // ---------------------------------------------------------------------------------------------
 // Crash safety
@@ -34,20 +34,27 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
     }
     let cap = CAP.to_string();
     let args = t.args(false, &["--index", "idx", "--max-items", &cap]);
-    let mut finished = 0;
-    for round in 0..KILLS {
-        if run_then_kill(t.env.command().args(&args), &mut random, 120_000, round) {
-            finished += 1;
-        }
-        for name in t.env.cold_visible() {
-            if name.ends_with(".pdf") {
-                assert!(
-                    known.contains(&sha256(&t.env.cold_read(&name))),
-                    "partial {name} after kill {round}"
-                );
+    let kills = kill_loop(
+        KILLS,
+        &mut random,
+        120_000,
+        || {
+            let mut command = t.env.command();
+            command.args(&args);
+            command
+        },
+        || t.env.cold_visible().len(),
+        |round| {
+            for name in t.env.cold_visible() {
+                if name.ends_with(".pdf") {
+                    assert!(
+                        known.contains(&sha256(&t.env.cold_read(&name))),
+                        "partial {name} after kill {round}"
+                    );
+                }
             }
-        }
-    }
+        },
+    );
     let during_kills = t
         .env
         .cold_visible()
@@ -92,7 +99,8 @@ fn kill_9_during_runs_loses_nothing_and_deposits_nothing_twice() {
         "mails left unread"
     );
     eprintln!(
-        "{KILLS} kills, {finished} runs finished before their kill, {during_kills} documents deposited \
-         by killed runs"
+        "{} kills, {} runs finished before their kill, {} killed mid-work, {during_kills} \
+         documents deposited by killed runs",
+        kills.rounds, kills.finished, kills.mid_work
     );
 }
