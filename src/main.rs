@@ -4,9 +4,9 @@
 //! the command and says how it ended: every command ends in an `Ended`, which `main` alone turns
 //! into a message and an exit code (see `exit.rs`). `cycle.rs` is the place to start reading.
 //!
-//! Modules, each using only those below it:
+//! Modules, each importing only those on later lines (see the README's "Development" section):
 //!
-//! - `cli` (what the user typed, clap) → `config` (checked into `settings`);
+//! - `cli` (what the user typed, clap), `config` (checks it into `settings`);
 //! - `cycle` (the order of a run's steps) and `check` (`lanceur check`);
 //! - `source` (one module per protocol), `deposit`, `journal`, `filter`, `lock`, `report`;
 //! - `settings` (what a launcher is), `extract` (MIME, archives), `tls`, `secret`;
