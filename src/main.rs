@@ -8,9 +8,9 @@
 //!
 //! - `cli` (what the user typed, clap), `config` (checks it into `settings`);
 //! - `cycle` (the order of a run's steps) and `check` (`lanceur check`);
-//! - `source` (one module per protocol), `deposit`, `journal`, `filter`, `lock`, `report`;
-//! - `settings` (what a launcher is), `extract` (MIME, archives), `tls`, `secret`;
-//! - `item` (items, documents, outcomes), `exit`, `durable`, `names`, `clock`.
+//! - `source` (one module per protocol), `deposit`, `journal`, `lock`, `report`;
+//! - `settings` (what a launcher is), then `extract` (MIME, archives), `tls`, `secret`;
+//! - `item` (items, documents, outcomes), `exit`, `durable`, `names`, `clock`, `filter`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::deposit::IndexFormat;
+use crate::settings::IndexFormat;
 
 mod adullact;
 pub mod check;
