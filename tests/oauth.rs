@@ -93,7 +93,13 @@ impl OAuth {
     }
 
     /// `lanceur PROTOCOL [login] <server> <oauth> <extra>` (a run gets `--dest`), with `vars`.
-    pub fn command(&self, protocol: &str, login: bool, oauth: &[String], extra: &[&str]) -> Command {
+    pub fn command(
+        &self,
+        protocol: &str,
+        login: bool,
+        oauth: &[String],
+        extra: &[&str],
+    ) -> Command {
         let mut command = self.env.command();
         command.arg(protocol);
         if login {
@@ -141,7 +147,11 @@ impl OAuth {
     pub fn assert_no_secret(&self, ran: &Ran, secrets: &[&str]) {
         let issued = self.fake.state().issued.clone();
         assert!(!issued.is_empty(), "the fake handed out no token");
-        for secret in issued.iter().map(String::as_str).chain(secrets.iter().copied()) {
+        for secret in issued
+            .iter()
+            .map(String::as_str)
+            .chain(secrets.iter().copied())
+        {
             for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
                 assert!(
                     !text.contains(secret),
@@ -236,7 +246,11 @@ fn imap_login_then_runs_renew_and_rotate_the_tokens_and_log_in_with_oauthbearer(
     let ran = t.login("imap", &[]);
     ran.expect_code(0);
     assert!(ran.stdout.contains("FAKE1234"), "{}", ran.explain());
-    assert!(ran.stdout.contains("is ready for its runs"), "{}", ran.explain());
+    assert!(
+        ran.stdout.contains("is ready for its runs"),
+        "{}",
+        ran.explain()
+    );
     let device = t
         .fake
         .requests()
@@ -270,7 +284,10 @@ fn imap_login_then_runs_renew_and_rotate_the_tokens_and_log_in_with_oauthbearer(
     assert!(t.user.messages("INBOX").iter().all(|m| m.seen()));
     let state = t.fake.state();
     assert_eq!(state.refreshes, 3, "one refresh per run");
-    assert_eq!(state.reused_refresh_tokens, 0, "a used refresh token was sent again");
+    assert_eq!(
+        state.reused_refresh_tokens, 0,
+        "a used refresh token was sent again"
+    );
     let saved = t.cache()["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(Some(saved.as_str()), state.latest_refresh_token.as_deref());
     assert_ne!(saved, first);
@@ -278,7 +295,10 @@ fn imap_login_then_runs_renew_and_rotate_the_tokens_and_log_in_with_oauthbearer(
     // Dovecot offered OAUTHBEARER, so lanceur used it: the login, then each run.
     let logins = t.logins();
     assert_eq!(logins.len(), 4, "{logins:?}");
-    assert!(logins.iter().all(|l| l.contains("method=OAUTHBEARER")), "{logins:?}");
+    assert!(
+        logins.iter().all(|l| l.contains("method=OAUTHBEARER")),
+        "{logins:?}"
+    );
 }
 
 #[test]
@@ -300,13 +320,18 @@ fn pop_login_then_runs_delete_the_deposited_mails() {
     }
     t.run("pop", &[]).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible().len(), 2, "{}", t.env.listing());
-    assert!(t.user.messages("INBOX").is_empty(), "deleted after the deposit");
+    assert!(
+        t.user.messages("INBOX").is_empty(),
+        "deleted after the deposit"
+    );
     // The run opened a second session for the QUIT of its deletions: the access token served both.
     assert_eq!(t.fake.state().refreshes, 0);
     let logins = t.logins();
     assert!(logins.len() >= 2, "{logins:?}");
     assert!(
-        logins.iter().all(|l| l.contains("pop3-login") && l.contains("method=OAUTHBEARER")),
+        logins
+            .iter()
+            .all(|l| l.contains("pop3-login") && l.contains("method=OAUTHBEARER")),
         "{logins:?}"
     );
 }
@@ -319,7 +344,10 @@ fn a_server_without_oauthbearer_gets_xoauth2() {
     t.run("imap", &[]).expect_code(0).expect_quiet();
     let logins = t.logins();
     assert_eq!(logins.len(), 2, "{logins:?}");
-    assert!(logins.iter().all(|l| l.contains("method=XOAUTH2")), "{logins:?}");
+    assert!(
+        logins.iter().all(|l| l.contains("method=XOAUTH2")),
+        "{logins:?}"
+    );
     assert_eq!(t.env.cold_visible(), vec!["facture-0001.pdf"]);
 }
 
@@ -417,8 +445,9 @@ fn a_sign_in_left_unused_for_long_is_warned_about_before_it_lapses() {
     cache["expires_at"] = 0.into();
     fs::write(t.cache_path(), cache.to_string()).unwrap();
     let ran = t.run("imap", &[]);
-    ran.expect_code(0)
-        .expect_stderr_contains("lanceur: box: the Microsoft sign-in had not been used for 80 days");
+    ran.expect_code(0).expect_stderr_contains(
+        "lanceur: box: the Microsoft sign-in had not been used for 80 days",
+    );
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
     // Renewed by that run: the next one is silent, and a later warning needs --warn-before.
     t.run("imap", &[]).expect_code(0).expect_quiet();
@@ -447,7 +476,12 @@ fn oauth_misconfigurations_exit_2_before_any_request() {
         .run_command(t.command("imap", false, &no_oauth, &[]))
         .expect_code(2)
         .expect_stderr_contains("add --oauth microsoft or --oauth google");
-    let google = vec!["--oauth".to_string(), "google".to_string(), "--client-id".into(), "x".into()];
+    let google = vec![
+        "--oauth".to_string(),
+        "google".to_string(),
+        "--client-id".into(),
+        "x".into(),
+    ];
     t.env
         .run_command(t.command("imap", false, &google, &[]))
         .expect_code(2)
@@ -465,7 +499,12 @@ fn oauth_misconfigurations_exit_2_before_any_request() {
         .expect_code(2)
         .expect_stderr_contains("needs no login");
     t.env
-        .run_command(t.command("pop", false, &t.microsoft(), &["--client-secret-file", "/nonexistent"]))
+        .run_command(t.command(
+            "pop",
+            false,
+            &t.microsoft(),
+            &["--client-secret-file", "/nonexistent"],
+        ))
         .expect_code(2);
     assert!(t.fake.requests().is_empty(), "no request before the checks");
     // The fake must be called for its drop check.

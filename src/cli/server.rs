@@ -132,5 +132,4 @@ not refresh the token: whatever obtains it (a cron job before lanceur) must keep
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
-
 }

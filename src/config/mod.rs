@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::file::FileSecrets;
+use crate::cli::o365::O365Command;
 use crate::cli::oauth::LoginStateArgs;
 use crate::cli::{Command, CommonArgs, ImapCommand, PopCommand};
-use crate::cli::o365::O365Command;
-use crate::settings::oauth::LoginConfig;
 use crate::exit::Failure;
 use crate::filter::Filter;
 use crate::names;
+use crate::settings::oauth::LoginConfig;
 use crate::settings::{Launcher, SourceConfig};
 
 mod adullact;

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
-use super::oauth::{check_tenant, flow, login_command, microsoft_app_grant, microsoft_endpoints, MICROSOFT_LOGIN};
+use super::oauth::{
+    check_tenant, flow, login_command, microsoft_app_grant, microsoft_endpoints, MICROSOFT_LOGIN,
+};
 use super::{absolute, check_url, common, derived_name_from, login_state};
 use crate::cli::file::FileSecrets;
 use crate::cli::o365::{AccountArgs, O365Args, O365LoginArgs};
@@ -108,7 +110,10 @@ fn oauth(
             client_secret: None,
         }),
         cache_file: CACHE_FILE,
-        login_command: login_command(secrets.launcher_file.as_deref(), &login_words(account, launcher)),
+        login_command: login_command(
+            secrets.launcher_file.as_deref(),
+            &login_words(account, launcher),
+        ),
         warn_days,
     }
 }

@@ -57,9 +57,9 @@ pub fn microsoft_app_grant(
     tenant: &str,
 ) -> Result<Option<Grant>> {
     let grant = match (secret, &certificate.client_certificate) {
-        (Some(_), Some(_)) => bail!(
-            "give a client secret or a certificate (--client-certificate), not both"
-        ),
+        (Some(_), Some(_)) => {
+            bail!("give a client secret or a certificate (--client-certificate), not both")
+        }
         (Some(secret), None) => Grant::AppSecret {
             secret,
             expires: expiry.client_secret_expires,
@@ -76,9 +76,7 @@ pub fn microsoft_app_grant(
         }
     };
     if is_common_tenant(tenant) {
-        bail!(
-            "app-only authentication needs your tenant id or domain in --tenant, not {tenant:?}"
-        );
+        bail!("app-only authentication needs your tenant id or domain in --tenant, not {tenant:?}");
     }
     Ok(Some(grant))
 }
@@ -155,8 +153,7 @@ impl MailOAuth<'_> {
                     bail!("--service-account is Google's; Microsoft's app-only uses a secret or --client-certificate");
                 }
                 let tenant = check_tenant(args.tenant.as_deref().unwrap_or("organizations"))?;
-                let grant =
-                    microsoft_app_grant(secret, &args.certificate, &args.expiry, &tenant)?;
+                let grant = microsoft_app_grant(secret, &args.certificate, &args.expiry, &tenant)?;
                 let login_url = login_url.unwrap_or_else(|| MICROSOFT_LOGIN.to_string());
                 let scope = match &grant {
                     Some(_) => "https://outlook.office365.com/.default".to_string(),
@@ -292,10 +289,7 @@ pub fn quoted(value: &str) -> String {
 
 /// The options of `args` a login must repeat, as words.
 pub fn oauth_words(args: &OAuthArgs, config: &OAuthConfig) -> Vec<String> {
-    let mut words = vec![
-        "--oauth".to_string(),
-        config.provider.key().to_string(),
-    ];
+    let mut words = vec!["--oauth".to_string(), config.provider.key().to_string()];
     if let Some(id) = &args.client_id {
         words.extend(["--client-id".to_string(), id.clone()]);
     }

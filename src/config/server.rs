@@ -8,8 +8,8 @@ use super::oauth::{flow, login_command, oauth_words, MailOAuth};
 use crate::cli::file::FileSecrets;
 use crate::cli::oauth::{FlowArgs, LoginStateArgs, OAuthArgs};
 use crate::cli::{PasswordArgs, ServerArgs, TlsMode};
-use crate::settings::oauth::{Grant, LoginConfig, LoginTarget, OAuthConfig};
 use crate::secret;
+use crate::settings::oauth::{Grant, LoginConfig, LoginTarget, OAuthConfig};
 use crate::settings::{Auth, ServerConfig};
 use crate::tls::{self, TlsConfig};
 

@@ -125,7 +125,9 @@ fn google(error: &str, description: &str) -> Option<&'static str> {
              Security > API controls > Domain-wide delegation, add it with the scope \
              https://mail.google.com/"
         }
-        "access_denied" => "the permissions were refused in the browser: sign in again and allow them",
+        "access_denied" => {
+            "the permissions were refused in the browser: sign in again and allow them"
+        }
         "admin_policy_enforced" => "the Workspace administrator blocks this app or this scope",
         _ => return None,
     })

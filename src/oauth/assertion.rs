@@ -74,8 +74,12 @@ pub fn load_certificate(cert_path: &Path, key_path: Option<&Path>) -> Result<Cer
             cert_path.display()
         );
     };
-    let certificate = x509_cert::Certificate::from_der(der)
-        .map_err(|err| anyhow!("{} is not a valid X.509 certificate: {err}", cert_path.display()))?;
+    let certificate = x509_cert::Certificate::from_der(der).map_err(|err| {
+        anyhow!(
+            "{} is not a valid X.509 certificate: {err}",
+            cert_path.display()
+        )
+    })?;
     let key_blocks = match key_path {
         Some(path) => pem_blocks(&read(path)?),
         None => blocks.clone(),
@@ -173,8 +177,7 @@ pub fn load_service_account(path: &Path, subject: &str) -> Result<(ServiceAccoun
             err.column()
         )
     })?;
-    if key.kind != "service_account" || key.client_email.is_empty() || key.private_key.is_empty()
-    {
+    if key.kind != "service_account" || key.client_email.is_empty() || key.private_key.is_empty() {
         bail!(
             "{} is not a service account's JSON key (Google Cloud console > IAM > Service \
              accounts > Keys > Add key > JSON)",
@@ -215,7 +218,11 @@ struct ClientClaims<'a> {
 }
 
 /// Microsoft's client assertion for `client_id`, to be sent to `audience` (the token endpoint).
-pub fn client_assertion(certificate: &Certificate, client_id: &str, audience: &str) -> Result<Secret> {
+pub fn client_assertion(
+    certificate: &Certificate,
+    client_id: &str,
+    audience: &str,
+) -> Result<Secret> {
     let now = now_unix_seconds();
     let mut header = Header::new(Algorithm::RS256);
     header.x5t = Some(certificate.thumbprint.clone());
@@ -242,7 +249,11 @@ struct ServiceClaims<'a> {
 }
 
 /// Google's assertion for a service account acting for its subject.
-pub fn service_account_assertion(account: &ServiceAccount, scope: &str, audience: &str) -> Result<Secret> {
+pub fn service_account_assertion(
+    account: &ServiceAccount,
+    scope: &str,
+    audience: &str,
+) -> Result<Secret> {
     let now = now_unix_seconds();
     let mut header = Header::new(Algorithm::RS256);
     if !account.private_key_id.is_empty() {
@@ -300,6 +311,8 @@ mod tests {
         let (a, b) = (random(32).unwrap(), random(32).unwrap());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 }

@@ -37,14 +37,19 @@ pub fn sign_in(
     let listener = TcpListener::bind(("127.0.0.1", port))
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} for the browser's return"))
         .context(Failure::Usage)?;
-    let port = listener.local_addr().context("the loopback listener")?.port();
+    let port = listener
+        .local_addr()
+        .context("the loopback listener")?
+        .port();
     let mut listeners = vec![listener];
     if config.provider == Provider::Microsoft {
         // `localhost` may be ::1 to the browser; without IPv6 the IPv4 listener serves alone.
         listeners.extend(TcpListener::bind(("::1", port)).ok());
     }
     for listener in &listeners {
-        listener.set_nonblocking(true).context("the loopback listener")?;
+        listener
+            .set_nonblocking(true)
+            .context("the loopback listener")?;
     }
     let redirect = match config.provider {
         Provider::Microsoft => format!("http://localhost:{port}"),
@@ -231,7 +236,9 @@ fn decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 if let Some(byte) = hex {
                     out.push(byte);
                     i += 3;
@@ -253,7 +260,10 @@ mod tests {
 
     #[test]
     fn query_components_decode() {
-        assert_eq!(decode("AADSTS65004%3A+User+declined"), "AADSTS65004: User declined");
+        assert_eq!(
+            decode("AADSTS65004%3A+User+declined"),
+            "AADSTS65004: User declined"
+        );
         assert_eq!(decode("a%2"), "a%2");
     }
 

@@ -69,7 +69,10 @@ pub fn is_draft(name: &str, file: &str) -> bool {
 /// Replaces the cache atomically, readable by its owner only.
 pub fn save(path: &Path, cache: &Cache) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("tokens");
+    let file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("tokens");
     let write = || -> std::io::Result<()> {
         let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
@@ -157,7 +160,10 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(is_draft(".oauth-tokens.json.1234.tmp", "oauth-tokens.json"));
         assert!(!is_draft("oauth-tokens.json", "oauth-tokens.json"));
-        assert!(!format!("{cache:?}").contains("two"), "Debug shows no token");
+        assert!(
+            !format!("{cache:?}").contains("two"),
+            "Debug shows no token"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

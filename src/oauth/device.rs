@@ -44,8 +44,10 @@ fn default_interval() -> u64 {
 pub fn sign_in(agent: &Agent, config: &OAuthConfig, out: &mut dyn Write) -> Result<TokenReply> {
     let provider = config.provider.name();
     let Some(device_url) = &config.endpoints.device else {
-        return Err(anyhow!("{provider} has no device code sign-in here; use --flow browser"))
-            .context(Failure::Usage);
+        return Err(anyhow!(
+            "{provider} has no device code sign-in here; use --flow browser"
+        ))
+        .context(Failure::Usage);
     };
     let mut response = agent
         .post(device_url)

@@ -23,8 +23,8 @@
 
 pub mod advice;
 pub mod assertion;
-pub mod cache;
 mod browser;
+pub mod cache;
 mod device;
 pub mod http;
 
@@ -65,7 +65,9 @@ enum State {
         idle_days: Option<u64>,
     },
     /// App-only: a token asked for with the app's own credential, kept in memory only.
-    Issued { access: Option<(Secret, SystemTime)> },
+    Issued {
+        access: Option<(Secret, SystemTime)>,
+    },
 }
 
 impl Tokens {
@@ -307,7 +309,12 @@ fn refresh(agent: &Agent, config: &OAuthConfig, path: &Path, cache: &mut Cache) 
 }
 
 /// A refusal of the token endpoint as a tagged error. `delegated`: the refresh of a sign-in.
-fn refused(config: &OAuthConfig, status: u16, error: &TokenError, delegated: bool) -> anyhow::Error {
+fn refused(
+    config: &OAuthConfig,
+    status: u16,
+    error: &TokenError,
+    delegated: bool,
+) -> anyhow::Error {
     let provider = config.provider.name();
     let text = describe(config.provider, error);
     if status >= 500 || error.error == "temporarily_unavailable" {

@@ -139,7 +139,10 @@ impl Dovecot {
         fs::set_permissions(dir.join("users"), fs::Permissions::from_mode(0o755)).unwrap();
         let [imap_port, imaps_port, pop3_port, pop3s_port] = free_ports(host);
         let mut text = config(&dir, host, [imap_port, imaps_port, pop3_port, pop3s_port]);
-        text = text.replace("auth_mechanisms = MECHANISMS", &format!("auth_mechanisms = {mechanisms}"));
+        text = text.replace(
+            "auth_mechanisms = MECHANISMS",
+            &format!("auth_mechanisms = {mechanisms}"),
+        );
         text.push_str(extra_config);
         // Read by Dovecot's auth process, which runs as the dovecot user.
         fs::write(

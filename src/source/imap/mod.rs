@@ -92,7 +92,7 @@ impl ImapSource {
             mut session,
             wire,
             notices,
-        } = session::open(server, state_dir)?;
+        } = session::open(server, state_dir, false)?;
         let capabilities = session
             .capabilities()
             .map_err(|err| lost(err, &address, "reading its capabilities"))?;
@@ -471,13 +471,13 @@ impl Source for ImapSource {
 /// What `lanceur imap login` checks once signed in: a login with the new tokens, and the mailbox.
 pub fn check_login(server: &ServerConfig, mailbox: &str, state_dir: &Path) -> Result<String> {
     let address = format!("{}:{}", server.tls.host, server.tls.port);
-    let mut opened = session::open(server, state_dir)?;
+    let mut opened = session::open(server, state_dir, true)?;
     if let Err(err) = opened.session.examine(utf7::encode(mailbox)) {
         return Err(match err {
-            imap::Error::No(why) | imap::Error::Bad(why) => anyhow!(
-                "signed in, but cannot open mailbox «{mailbox}» ({why}); check --folder"
-            )
-            .context(Failure::Source),
+            imap::Error::No(why) | imap::Error::Bad(why) => {
+                anyhow!("signed in, but cannot open mailbox «{mailbox}» ({why}); check --folder")
+                    .context(Failure::Source)
+            }
             err => lost(err, &address, "opening the mailbox"),
         });
     }

@@ -29,14 +29,18 @@ pub struct Opened {
     pub notices: Vec<String>,
 }
 
-/// Connects, reads the greeting (with STARTTLS, upgrades first) and logs in.
-pub fn open(server: &ServerConfig, state_dir: &Path) -> Result<Opened> {
+/// Connects, reads the greeting (with STARTTLS, upgrades first) and logs in. `signed_in`: the
+/// OAuth tokens were obtained just now (by the login step), so they serve until they expire.
+pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<Opened> {
     let connector = Connector::new(&server.tls)?;
     let address = connector.address();
     let (client, mut wire) = connect(&connector, server.tls.mode)?;
     let (session, notices) = match &server.auth {
         Auth::OAuth(oauth) => {
             let mut tokens = Tokens::open(oauth, state_dir)?;
+            if signed_in {
+                tokens.mark_fresh();
+            }
             let notices = tokens.warnings();
             let mechanisms = sasl_mechanisms(&mut wire, &address)?;
             let session = oauth_login(
@@ -120,7 +124,9 @@ fn starttls(tcp: &mut TcpStream, address: &str) -> Result<()> {
 fn sasl_mechanisms(wire: &mut Shared, address: &str) -> Result<Vec<String>> {
     let io_lost = |err: std::io::Error| {
         anyhow!(err)
-            .context(format!("connection to {address} lost while asking for its capabilities"))
+            .context(format!(
+                "connection to {address} lost while asking for its capabilities"
+            ))
             .context(Failure::Source)
     };
     wire.write_all(b"c0 CAPABILITY\r\n")
@@ -132,11 +138,8 @@ fn sasl_mechanisms(wire: &mut Shared, address: &str) -> Result<Vec<String>> {
         let text = String::from_utf8_lossy(&line);
         if text.starts_with("c0 ") {
             if !text.starts_with("c0 OK") {
-                return Err(anyhow!(
-                    "{address} refused CAPABILITY: {}",
-                    text.trim_end()
-                ))
-                .context(Failure::Source);
+                return Err(anyhow!("{address} refused CAPABILITY: {}", text.trim_end()))
+                    .context(Failure::Source);
             }
             return Ok(mechanisms);
         }

@@ -26,8 +26,8 @@ use serde::Deserialize;
 use ureq::http::Response;
 use ureq::{Agent, Body};
 
-pub use crate::oauth::http::{agent, encode, origin, read_text};
 use crate::exit::Failure;
+pub use crate::oauth::http::{agent, encode, origin, read_text};
 use crate::oauth::Tokens;
 
 /// Tries for one request answered 429/503/504.
@@ -144,14 +144,16 @@ impl Graph {
         loop {
             attempt += 1;
             let token = self.tokens.access_token(&self.agent)?;
-            let response = self.once(method, url, json, token.expose()).map_err(|err| {
-                anyhow!(err)
-                    .context(format!(
-                        "cannot reach Microsoft Graph at {} (network, proxy or firewall?)",
-                        self.origin
-                    ))
-                    .context(Failure::Source)
-            })?;
+            let response = self
+                .once(method, url, json, token.expose())
+                .map_err(|err| {
+                    anyhow!(err)
+                        .context(format!(
+                            "cannot reach Microsoft Graph at {} (network, proxy or firewall?)",
+                            self.origin
+                        ))
+                        .context(Failure::Source)
+                })?;
             let status = response.status().as_u16();
             match status {
                 401 if !renewed => {

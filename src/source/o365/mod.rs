@@ -115,11 +115,7 @@ pub struct O365Source {
 
 impl O365Source {
     /// `state_dir` holds the token cache and, unless `dry_run`, the downloads in progress.
-    pub fn open(
-        config: O365Config,
-        state_dir: &Path,
-        dry_run: bool,
-    ) -> Result<O365Source> {
+    pub fn open(config: O365Config, state_dir: &Path, dry_run: bool) -> Result<O365Source> {
         let label = format!(
             "o365 {}:{}",
             config.account.mailbox.display(),

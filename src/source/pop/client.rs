@@ -214,7 +214,13 @@ impl<S: Read + Write> Client<S> {
 
     /// `AUTH OAUTHBEARER` (RFC 7628) with an OAuth 2 access token. Dovecot 2.3 wants the `a=`
     /// authorization identity, which the RFC leaves optional.
-    pub fn auth_oauthbearer(&mut self, user: &str, host: &str, port: u16, token: &str) -> Result<()> {
+    pub fn auth_oauthbearer(
+        &mut self,
+        user: &str,
+        host: &str,
+        port: u16,
+        token: &str,
+    ) -> Result<()> {
         check_argument(user, "AUTH OAUTHBEARER")?;
         check_argument(token, "AUTH OAUTHBEARER")?;
         let user = user.replace('=', "=3D").replace(',', "=2C");

@@ -187,6 +187,8 @@ pub fn check_login(server: &ServerConfig, state_dir: &Path) -> Result<String> {
         Auth::OAuth(oauth) => Some(Tokens::open(oauth, state_dir)?),
         _ => None,
     };
+    // Obtained just now by the login step: they serve until they expire.
+    tokens.iter_mut().for_each(Tokens::mark_fresh);
     let client = connect(&connector, server, tokens.as_mut())?;
     let _ = client.quit();
     Ok(format!(

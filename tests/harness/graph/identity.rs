@@ -4,7 +4,10 @@
 
 use super::http::*;
 use super::mail::graph;
-use super::oauth::{authorize, check_client_assertion, exchange_code, google_token, introspect, issue_code, register};
+use super::oauth::{
+    authorize, check_client_assertion, exchange_code, google_token, introspect, issue_code,
+    register,
+};
 use super::*;
 
 pub(super) fn route(state: &Arc<Mutex<State>>, request: &Request) -> Response {
@@ -94,7 +97,7 @@ pub(super) fn issue(state: &mut State, scope: &str, app_only: bool) -> Value {
 /// Tokens for `user`, registered for introspection.
 pub(super) fn issue_for(state: &mut State, scope: &str, app_only: bool, user: &str) -> Value {
     state.counter += 1;
-    let access = format!("eyJ0.access.{}", state.counter);
+    let access = format!("eyJ0.access.{}.{}", state.addr.port(), state.counter);
     state.access.insert(
         access.clone(),
         Grant {
@@ -107,7 +110,7 @@ pub(super) fn issue_for(state: &mut State, scope: &str, app_only: bool, user: &s
     if app_only {
         return json!({"token_type": "Bearer", "expires_in": state.access_expires_in, "access_token": access});
     }
-    let refresh = format!("AwABAAAA.refresh.{}", state.counter);
+    let refresh = format!("AwABAAAA.refresh.{}.{}", state.addr.port(), state.counter);
     state
         .refresh
         .insert(refresh.clone(), (scope.to_string(), user.to_string()));

@@ -144,18 +144,33 @@ pub(super) fn authorize(state: &mut State, request: &Request, google: bool) -> R
 }
 
 /// The code exchange: same redirect URI, and the verifier whose SHA-256 is the challenge.
-pub(super) fn exchange_code(state: &mut State, form: &HashMap<String, String>) -> Result<Code, Response> {
+pub(super) fn exchange_code(
+    state: &mut State,
+    form: &HashMap<String, String>,
+) -> Result<Code, Response> {
     let code = form.get("code").cloned().unwrap_or_default();
     let Some(pending) = state.codes.remove(&code) else {
-        return Err(identity_error("invalid_grant", 70008, "The provided authorization code is invalid."));
+        return Err(identity_error(
+            "invalid_grant",
+            70008,
+            "The provided authorization code is invalid.",
+        ));
     };
     if form.get("redirect_uri") != Some(&pending.redirect_uri) {
-        return Err(identity_error("invalid_grant", 50148, "The redirect URI does not match."));
+        return Err(identity_error(
+            "invalid_grant",
+            50148,
+            "The redirect URI does not match.",
+        ));
     }
     let verifier = form.get("code_verifier").cloned().unwrap_or_default();
     let digest = base64url(&Sha256::digest(verifier.as_bytes()));
     if digest != pending.challenge {
-        return Err(identity_error("invalid_grant", 501481, "The code_verifier does not match the code_challenge."));
+        return Err(identity_error(
+            "invalid_grant",
+            501481,
+            "The code_verifier does not match the code_challenge.",
+        ));
     }
     Ok(pending)
 }
@@ -190,7 +205,11 @@ pub fn make_certificate(dir: &Path, name: &str, days: u32) -> (PathBuf, PathBuf)
         .arg(&cert)
         .output()
         .expect("cannot run openssl");
-    assert!(output.status.success(), "openssl: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     (cert, key)
 }
 
@@ -202,7 +221,12 @@ fn thumbprint(cert: &Path) -> String {
         .output()
         .expect("cannot run openssl");
     let text = String::from_utf8_lossy(&output.stdout);
-    let hex = text.trim().rsplit('=').next().unwrap_or("").replace(':', "");
+    let hex = text
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap_or("")
+        .replace(':', "");
     let bytes: Vec<u8> = (0..hex.len() / 2)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
         .collect();
@@ -229,7 +253,10 @@ pub fn verify_jwt(jwt: &str, cert: &Path) -> Result<(Value, Value), String> {
     let sig = dir.path().join("sig");
     let public = dir.path().join("public.pem");
     fs_write(&data, format!("{header}.{claims}").as_bytes());
-    fs_write(&sig, &unbase64url(signature).ok_or("bad signature encoding")?);
+    fs_write(
+        &sig,
+        &unbase64url(signature).ok_or("bad signature encoding")?,
+    );
     let output = Command::new("openssl")
         .args(["x509", "-pubkey", "-noout", "-in"])
         .arg(cert)
@@ -287,12 +314,23 @@ pub(super) fn check_client_assertion(state: &State, request: &Request) -> Result
     };
     let audience = format!("http://{}{}", state.addr, request.path);
     let exp = claims["exp"].as_u64().unwrap_or(0);
-    let fresh = exp > now() && exp <= now() + 3600 && claims["nbf"].as_u64().unwrap_or(u64::MAX) <= now() + 60;
-    if claims["aud"] != audience.as_str() || !fresh || claims["jti"].as_str().unwrap_or("").is_empty() {
-        return refuse(700024, "Client assertion is not within its valid time range or audience.");
+    let fresh = exp > now()
+        && exp <= now() + 3600
+        && claims["nbf"].as_u64().unwrap_or(u64::MAX) <= now() + 60;
+    if claims["aud"] != audience.as_str()
+        || !fresh
+        || claims["jti"].as_str().unwrap_or("").is_empty()
+    {
+        return refuse(
+            700024,
+            "Client assertion is not within its valid time range or audience.",
+        );
     }
     if claims["iss"] != CLIENT_ID || claims["sub"] != CLIENT_ID {
-        return refuse(700021, "Client assertion application identifier doesn't match.");
+        return refuse(
+            700021,
+            "Client assertion application identifier doesn't match.",
+        );
     }
     Ok(())
 }
@@ -309,7 +347,10 @@ pub(super) fn google_token(state: &mut State, request: &Request) -> Response {
             if form.get("client_id").map(String::as_str) != Some(GOOGLE_CLIENT_ID)
                 || form.get("client_secret").map(String::as_str) != Some(GOOGLE_CLIENT_SECRET) =>
         {
-            Response::json(401, json!({"error": "invalid_client", "error_description": "Unauthorized"}))
+            Response::json(
+                401,
+                json!({"error": "invalid_client", "error_description": "Unauthorized"}),
+            )
         }
         Some("authorization_code") => match exchange_code(state, &form) {
             Ok(pending) => issue_code(state, pending),
