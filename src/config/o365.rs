@@ -61,7 +61,7 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
     let dest = absolute(&args.common.dest)?;
     let source = SourceConfig::O365(O365Config {
         account,
-        oauth,
+        oauth: Box::new(oauth),
         select: args.select,
         since,
         post_action: args.post_action,

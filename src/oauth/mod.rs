@@ -57,7 +57,7 @@ enum State {
     /// Delegated: tokens from the cache, renewed with its refresh token.
     Cached {
         path: PathBuf,
-        cache: Cache,
+        cache: Box<Cache>,
         /// Whether the access token was obtained by this process: then it serves until it
         /// expires, even if the provider gives lifetimes shorter than `MARGIN`.
         fresh: bool,
@@ -81,7 +81,7 @@ impl Tokens {
                     .then(|| now_unix_seconds().saturating_sub(cache.renewed_at) / 86_400);
                 State::Cached {
                     path,
-                    cache,
+                    cache: Box::new(cache),
                     fresh: false,
                     idle_days,
                 }

@@ -38,7 +38,7 @@ pub struct AccountConfig {
 pub struct O365Config {
     pub account: AccountConfig,
     /// Delegated (tokens from `lanceur o365 login`) or app-only (secret or certificate).
-    pub oauth: OAuthConfig,
+    pub oauth: Box<OAuthConfig>,
     pub select: Select,
     /// RFC 3339 instant; mails received before it are not considered.
     pub since: Option<String>,

@@ -12,6 +12,7 @@ pub struct ServerConfig {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::enum_variant_names)] // OAuth is the protocol's name, not a repeat of "Auth"
 pub enum Auth {
     Password(Secret),
     /// An OAuth2 access token obtained elsewhere, sent with SASL XOAUTH2.
