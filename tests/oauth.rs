@@ -392,6 +392,16 @@ fn an_expired_or_revoked_sign_in_exits_3_with_the_login_command() {
     let ran = t.env.run(&["run", &file]);
     ran.expect_code(3)
         .expect_stderr_contains(&format!("run `lanceur login {file}` once"));
+    // Which is the login step of that launcher (named after the file), and its runs then work.
+    t.env.run(&["login", &file]).expect_code(0);
+    t.env.run(&["run", &file]).expect_code(0).expect_quiet();
+    assert_eq!(t.env.cold_visible(), vec!["facture-0001.pdf"]);
+    assert!(t
+        .env
+        .state
+        .join("factures")
+        .join("oauth-tokens.json")
+        .exists());
 }
 
 #[test]
