@@ -123,6 +123,16 @@ impl OAuth {
         self.env.run_command(command)
     }
 
+    /// The form of the first request to a token endpoint.
+    pub fn token_form(&self) -> std::collections::HashMap<String, String> {
+        self.fake
+            .requests()
+            .into_iter()
+            .find(|r| r.path.ends_with("/token"))
+            .expect("a token request")
+            .form()
+    }
+
     pub fn cache_path(&self) -> std::path::PathBuf {
         self.env.state.join(NAME).join("oauth-tokens.json")
     }

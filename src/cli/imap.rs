@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::oauth::{FlowArgs, LoginHelp, LoginStateArgs, OAuthArgs, WithLogin};
+use super::oauth::{LoginHelp, MailLoginArgs, OAuthArgs, WithLogin};
 use super::{CommonArgs, MailArgs, PasswordArgs, ServerArgs};
 
 pub(super) const LONG_ABOUT: &str =
@@ -56,16 +56,7 @@ pub struct ImapLoginArgs {
     pub folder: String,
 
     #[command(flatten)]
-    pub server: ServerArgs,
-
-    #[command(flatten)]
-    pub oauth: OAuthArgs,
-
-    #[command(flatten)]
-    pub flow: FlowArgs,
-
-    #[command(flatten)]
-    pub state: LoginStateArgs,
+    pub login: MailLoginArgs,
 }
 
 impl LoginHelp for ImapLoginArgs {

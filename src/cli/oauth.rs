@@ -115,6 +115,23 @@ port of a loopback redirect)."
     pub redirect_port: Option<u16>,
 }
 
+/// What `lanceur imap login` and `lanceur pop login` share: the server, the OAuth sign-in and
+/// its flow, the launcher's state.
+#[derive(Debug, Args, Clone)]
+pub struct MailLoginArgs {
+    #[command(flatten)]
+    pub server: crate::cli::ServerArgs,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+
+    #[command(flatten)]
+    pub flow: FlowArgs,
+
+    #[command(flatten)]
+    pub state: LoginStateArgs,
+}
+
 /// App-only with a certificate (Microsoft's recommended credential).
 #[derive(Debug, Args, Clone)]
 pub struct CertificateArgs {

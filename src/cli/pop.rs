@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::imap::{LOGIN_AFTER_HELP, LOGIN_LONG_ABOUT};
-use super::oauth::{FlowArgs, LoginHelp, LoginStateArgs, OAuthArgs, WithLogin};
+use super::oauth::{LoginHelp, MailLoginArgs, OAuthArgs, WithLogin};
 use super::{CommonArgs, MailArgs, PasswordArgs, ServerArgs};
 
 pub(super) const LONG_ABOUT: &str =
@@ -52,16 +52,7 @@ pub type PopCommand = WithLogin<PopArgs, PopLoginArgs>;
 #[derive(Debug, Args, Clone)]
 pub struct PopLoginArgs {
     #[command(flatten)]
-    pub server: ServerArgs,
-
-    #[command(flatten)]
-    pub oauth: OAuthArgs,
-
-    #[command(flatten)]
-    pub flow: FlowArgs,
-
-    #[command(flatten)]
-    pub state: LoginStateArgs,
+    pub login: MailLoginArgs,
 }
 
 impl LoginHelp for PopLoginArgs {

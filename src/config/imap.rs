@@ -78,10 +78,7 @@ pub fn login(args: ImapLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> 
     mail_login(
         LoginArgs {
             protocol: "imap",
-            server: &args.server,
-            oauth: &args.oauth,
-            flow: &args.flow,
-            state: &args.state,
+            args: &args.login,
             ports: (993, 143),
             extra: folder_words(&mailbox),
         },

@@ -45,10 +45,7 @@ pub fn login(args: PopLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
     mail_login(
         LoginArgs {
             protocol: "pop",
-            server: &args.server,
-            oauth: &args.oauth,
-            flow: &args.flow,
-            state: &args.state,
+            args: &args.login,
             ports: (995, 110),
             extra: Vec::new(),
         },

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use super::absolute;
 use super::oauth::{flow, login_command, oauth_words, MailOAuth};
 use crate::cli::file::FileSecrets;
-use crate::cli::oauth::{FlowArgs, LoginStateArgs, OAuthArgs};
+use crate::cli::oauth::{MailLoginArgs, OAuthArgs};
 use crate::cli::{PasswordArgs, ServerArgs, TlsMode};
 use crate::secret;
 use crate::settings::oauth::{Grant, LoginConfig, LoginTarget, OAuthConfig};
@@ -122,14 +122,11 @@ pub fn mail_auth(
     Ok(auth)
 }
 
-/// The options of `lanceur imap|pop login`.
+/// The options of `lanceur imap|pop login`, with what the protocol adds.
 pub struct LoginArgs<'a> {
     /// `imap` or `pop`.
     pub protocol: &'static str,
-    pub server: &'a ServerArgs,
-    pub oauth: &'a OAuthArgs,
-    pub flow: &'a FlowArgs,
-    pub state: &'a LoginStateArgs,
+    pub args: &'a MailLoginArgs,
     /// The protocol's TLS and plaintext ports.
     pub ports: (u16, u16),
     /// Options of the runs a login must repeat (the IMAP mailbox).
@@ -144,12 +141,16 @@ pub fn mail_login(
     derived: impl Fn(&ServerConfig) -> String,
     target: impl FnOnce(ServerConfig) -> LoginTarget,
 ) -> Result<LoginConfig> {
-    let upper = args.protocol.to_ascii_uppercase();
-    let upper = if upper == "IMAP" { "IMAP" } else { "POP" };
+    let upper = if args.protocol == "imap" {
+        "IMAP"
+    } else {
+        "POP"
+    };
+    let login = args.args;
     let Some(oauth) = (MailOAuth {
-        args: args.oauth,
+        args: &login.oauth,
         secrets,
-        account: &args.server.account,
+        account: &login.server.account,
         protocol: upper,
     })
     .config()?
@@ -165,18 +166,18 @@ pub fn mail_login(
              login: run the launcher itself"
         );
     }
-    let (flow, redirect_port) = flow(args.flow, oauth.provider)?;
+    let (flow, redirect_port) = flow(&login.flow, oauth.provider)?;
     let mut server = server_config(
-        args.server,
+        &login.server,
         Auth::OAuth(Box::new(oauth)),
         args.ports.0,
         args.ports.1,
     )?;
-    let (launcher, state_dir) = super::login_state(args.state, &derived(&server))?;
+    let (launcher, state_dir) = super::login_state(&login.state, &derived(&server))?;
     with_login_command(
         &mut server,
         args.protocol,
-        args.oauth,
+        &login.oauth,
         &args.extra,
         &launcher,
         secrets,

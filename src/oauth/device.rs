@@ -13,7 +13,7 @@ use serde::Deserialize;
 use ureq::Agent;
 
 use super::advice::describe;
-use super::http::{origin, post_form, read_text, TokenError, TokenReply};
+use super::http::{post, post_form, token_error, TokenReply};
 use crate::exit::Failure;
 use crate::settings::oauth::OAuthConfig;
 
@@ -49,26 +49,12 @@ pub fn sign_in(agent: &Agent, config: &OAuthConfig, out: &mut dyn Write) -> Resu
         ))
         .context(Failure::Usage);
     };
-    let mut response = agent
-        .post(device_url)
-        .header("Accept", "application/json")
-        .send_form([
-            ("client_id", config.client_id.as_str()),
-            ("scope", &config.scope),
-        ])
-        .map_err(|err| {
-            anyhow!(err).context(format!(
-                "cannot reach {provider}'s sign-in service at {} (network, proxy or firewall?)",
-                origin(device_url)
-            ))
-        })
-        .context(Failure::Source)?;
-    let status = response.status().as_u16();
-    let text = read_text(&mut response)
-        .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))
-        .context(Failure::Source)?;
+    let form = [
+        ("client_id", config.client_id.as_str()),
+        ("scope", &config.scope),
+    ];
+    let (status, text) = post(agent, provider, device_url, &form)?;
     if !(200..300).contains(&status) {
-        let error = serde_json::from_str::<TokenError>(&text).unwrap_or_default();
         let failure = if status >= 500 {
             Failure::Source
         } else {
@@ -76,11 +62,7 @@ pub fn sign_in(agent: &Agent, config: &OAuthConfig, out: &mut dyn Write) -> Resu
         };
         return Err(anyhow!(
             "{provider} refused to start the sign-in: {}",
-            if error.error.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                describe(config.provider, &error)
-            }
+            describe(config.provider, &token_error(status, &text))
         ))
         .context(failure);
     }

@@ -66,6 +66,24 @@ pub fn post_form(
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<std::result::Result<TokenReply, (u16, TokenError)>> {
+    let (status, text) = post(agent, provider, url, form)?;
+    if (200..300).contains(&status) {
+        let reply: TokenReply = serde_json::from_str(&text)
+            // serde's message names the field, never the values.
+            .map_err(|err| anyhow!("the sign-in service sent an unexpected answer: {err}"))
+            .context(Failure::Source)?;
+        return Ok(Ok(reply));
+    }
+    Ok(Err((status, token_error(status, &text))))
+}
+
+/// POSTs a form; returns the status and the answer's text. No answer at all is `Failure::Source`.
+pub fn post(
+    agent: &Agent,
+    provider: &str,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<(u16, String)> {
     let mut response = agent
         .post(url)
         .header("Accept", "application/json")
@@ -81,19 +99,16 @@ pub fn post_form(
     let text = read_text(&mut response)
         .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))
         .context(Failure::Source)?;
-    if (200..300).contains(&status) {
-        let reply: TokenReply = serde_json::from_str(&text)
-            // serde's message names the field, never the values.
-            .map_err(|err| anyhow!("the sign-in service sent an unexpected answer: {err}"))
-            .context(Failure::Source)?;
-        return Ok(Ok(reply));
-    }
-    let error = serde_json::from_str::<TokenError>(&text).unwrap_or_else(|_| TokenError {
+    Ok((status, text))
+}
+
+/// The provider's error body, or the first words of whatever came instead.
+pub fn token_error(status: u16, text: &str) -> TokenError {
+    serde_json::from_str::<TokenError>(text).unwrap_or_else(|_| TokenError {
         error: format!("HTTP {status}"),
         error_description: text.chars().take(200).collect(),
         error_codes: Vec::new(),
-    });
-    Ok(Err((status, error)))
+    })
 }
 
 /// Reads a small text answer (JSON, an error page): at most 1 MiB, bad UTF-8 replaced, since it is

@@ -254,7 +254,7 @@ fn read_cache(config: &OAuthConfig, state_dir: &Path) -> Result<(PathBuf, Cache)
         .all(|s| cache.scope.split(' ').any(|c| c == s))
     {
         Some(format!(
-            "without the permissions this launcher needs (granted {:?}, needed {wanted:?})",
+            "without the permissions this mailbox needs (granted {:?}, needed {wanted:?})",
             cache.scope
         ))
     } else {

@@ -91,7 +91,7 @@ pub struct ServiceAccount {
 }
 
 /// Everything a run or a login needs to get access tokens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OAuthConfig {
     pub provider: Provider,
     pub client_id: String,
@@ -109,6 +109,24 @@ pub struct OAuthConfig {
     pub login_command: String,
     /// Warn this many days before a sign-in or a credential expires.
     pub warn_days: u32,
+}
+
+/// The settings, without the login command: it is derived text, and says `lanceur login FILE`
+/// for a launcher file where the same options on the command line get the long form.
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("provider", &self.provider)
+            .field("client_id", &self.client_id)
+            .field("tenant", &self.tenant)
+            .field("login_url", &self.login_url)
+            .field("endpoints", &self.endpoints)
+            .field("scope", &self.scope)
+            .field("grant", &self.grant)
+            .field("cache_file", &self.cache_file)
+            .field("warn_days", &self.warn_days)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the person signs in at `login`.

@@ -4,6 +4,7 @@
 //! of secrets and certificates. See: issue 15.
 
 use std::fs;
+use std::path::Path;
 
 use super::OAuth;
 use crate::harness::graph::oauth::make_certificate;
@@ -18,6 +19,19 @@ fn app(t: &OAuth, extra: &[&str]) -> Vec<String> {
     args
 }
 
+/// App-only with the certificate `cert` and its key `key`.
+fn with_certificate(t: &OAuth, cert: &Path, key: &Path) -> Vec<String> {
+    app(
+        t,
+        &[
+            "--client-certificate",
+            cert.to_str().unwrap(),
+            "--client-key",
+            key.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 fn a_client_secret_signs_in_as_the_application_and_a_wrong_one_exits_3() {
     let t = OAuth::new("oasecret");
@@ -29,17 +43,9 @@ fn a_client_secret_signs_in_as_the_application_and_a_wrong_one_exits_3() {
     t.env.run_command(command).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible(), vec!["facture-0001.pdf"]);
     assert!(!t.cache_path().exists(), "app-only keeps no token cache");
-    let request = t
-        .fake
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/token"))
-        .unwrap();
-    assert_eq!(request.form()["grant_type"], "client_credentials");
-    assert_eq!(
-        request.form()["scope"],
-        "https://outlook.office365.com/.default"
-    );
+    let form = t.token_form();
+    assert_eq!(form["grant_type"], "client_credentials");
+    assert_eq!(form["scope"], "https://outlook.office365.com/.default");
     // From a file too, over POP3; the secret's expiry date, when given, is warned about.
     t.user.deliver(&pdf_mail(2, 1000).0);
     let secret = t.env.root().join("secret");
@@ -92,24 +98,12 @@ fn a_certificate_signs_the_client_assertion_and_a_bad_one_exits_3() {
     let (cert, key) = make_certificate(&dir, "lanceur-app", 365);
     t.fake.state().certificates.push(cert.clone());
     t.user.deliver(&pdf_mail(1, 1000).0);
-    let certificate = [
-        "--client-certificate",
-        cert.to_str().unwrap(),
-        "--client-key",
-        key.to_str().unwrap(),
-    ];
     t.env
-        .run_command(t.command("imap", false, &app(&t, &certificate), &[]))
+        .run_command(t.command("imap", false, &with_certificate(&t, &cert, &key), &[]))
         .expect_code(0)
         .expect_quiet();
     assert_eq!(t.env.cold_visible(), vec!["facture-0001.pdf"]);
-    let form = t
-        .fake
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/token"))
-        .unwrap()
-        .form();
+    let form = t.token_form();
     assert!(!form.contains_key("client_secret"));
     assert!(form["client_assertion"].starts_with("eyJ"));
     // Key and certificate in one file, over POP3.
@@ -129,15 +123,7 @@ fn a_certificate_signs_the_client_assertion_and_a_bad_one_exits_3() {
     // A certificate the app registration does not know: the fake refuses its assertion.
     let (stranger, stranger_key) = make_certificate(&dir, "stranger", 365);
     t.user.deliver(&pdf_mail(3, 1000).0);
-    let args = app(
-        &t,
-        &[
-            "--client-certificate",
-            stranger.to_str().unwrap(),
-            "--client-key",
-            stranger_key.to_str().unwrap(),
-        ],
-    );
+    let args = with_certificate(&t, &stranger, &stranger_key);
     let ran = t.env.run_command(t.command("imap", false, &args, &[]));
     ran.expect_code(3)
         .expect_stderr_contains("AADSTS700027")
@@ -145,15 +131,7 @@ fn a_certificate_signs_the_client_assertion_and_a_bad_one_exits_3() {
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
     // A key that is not the certificate's: refused before any request.
     let before = t.fake.requests().len();
-    let args = app(
-        &t,
-        &[
-            "--client-certificate",
-            cert.to_str().unwrap(),
-            "--client-key",
-            stranger_key.to_str().unwrap(),
-        ],
-    );
+    let args = with_certificate(&t, &cert, &stranger_key);
     t.env
         .run_command(t.command("imap", false, &args, &[]))
         .expect_code(2)
@@ -162,15 +140,7 @@ fn a_certificate_signs_the_client_assertion_and_a_bad_one_exits_3() {
     // A certificate about to expire is warned about, while it still works.
     let (short, short_key) = make_certificate(&dir, "short", 5);
     t.fake.state().certificates.push(short.clone());
-    let args = app(
-        &t,
-        &[
-            "--client-certificate",
-            short.to_str().unwrap(),
-            "--client-key",
-            short_key.to_str().unwrap(),
-        ],
-    );
+    let args = with_certificate(&t, &short, &short_key);
     let ran = t.env.run_command(t.command("imap", false, &args, &[]));
     ran.expect_code(0)
         .expect_stderr_contains("short.crt.pem expires on")
@@ -218,13 +188,7 @@ fn the_o365_launcher_signs_in_with_a_certificate_too() {
     ]);
     ran.expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible(), vec!["a.pdf"]);
-    let form = t
-        .fake
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/token"))
-        .unwrap()
-        .form();
+    let form = t.token_form();
     assert_eq!(form["scope"], format!("{}/.default", t.fake.login_url()));
     assert!(form.contains_key("client_assertion"));
 }

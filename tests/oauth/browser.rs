@@ -24,13 +24,7 @@ fn microsoft_browser_login_comes_back_to_localhost_and_the_runs_use_it() {
     );
     t.assert_no_secret(&ran, &[]);
     // The code was exchanged with its PKCE verifier, for the redirect URI it was issued to.
-    let exchange = t
-        .fake
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/token"))
-        .unwrap()
-        .form();
+    let exchange = t.token_form();
     assert_eq!(exchange["grant_type"], "authorization_code");
     assert!(exchange["redirect_uri"].starts_with("http://localhost:"));
     assert!(exchange["code_verifier"].len() >= 43);
@@ -43,21 +37,21 @@ fn microsoft_browser_login_comes_back_to_localhost_and_the_runs_use_it() {
 #[test]
 fn the_o365_login_has_the_browser_flow_too() {
     let t = OAuth::new("oa365browser");
+    let o365 = |login: bool| {
+        let mut args = vec!["o365".to_string()];
+        if login {
+            args.push("login".into());
+        }
+        for word in ["--client-id", CLIENT_ID, "--login-url", &t.fake.login_url()] {
+            args.push(word.to_string());
+        }
+        for word in ["--graph-url", &t.fake.graph_url(), "--name", "mail"] {
+            args.push(word.to_string());
+        }
+        args
+    };
     let mut command = t.env.command();
-    command.args([
-        "o365",
-        "login",
-        "--client-id",
-        CLIENT_ID,
-        "--login-url",
-        &t.fake.login_url(),
-        "--graph-url",
-        &t.fake.graph_url(),
-        "--name",
-        "mail",
-        "--flow",
-        "browser",
-    ]);
+    command.args(o365(true)).args(["--flow", "browser"]);
     let ran = login_in_browser(command);
     ran.expect_code(0);
     assert!(
@@ -70,23 +64,9 @@ fn the_o365_login_has_the_browser_flow_too() {
         "inbox",
         Mail::new("x").file("x.pdf", "application/pdf", b"%PDF-1.4 x"),
     );
-    let cold = t.env.cold.display().to_string();
-    t.env
-        .run(&[
-            "o365",
-            "--client-id",
-            CLIENT_ID,
-            "--login-url",
-            &t.fake.login_url(),
-            "--graph-url",
-            &t.fake.graph_url(),
-            "--name",
-            "mail",
-            "--dest",
-            &cold,
-        ])
-        .expect_code(0)
-        .expect_quiet();
+    let mut command = t.env.command();
+    command.args(o365(false)).arg("--dest").arg(&t.env.cold);
+    t.env.run_command(command).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible(), vec!["x.pdf"]);
 }
 
