@@ -141,6 +141,21 @@ fn a_certificate_signs_the_client_assertion_and_a_bad_one_exits_3() {
     let (short, short_key) = make_certificate(&dir, "short", 5);
     t.fake.state().certificates.push(short.clone());
     let args = with_certificate(&t, &short, &short_key);
+    // `lanceur check` says it too, in its report.
+    let mut command = t.env.command();
+    command
+        .args(["check", "imap"])
+        .args(t.server("imap"))
+        .args(&args)
+        .arg("--dest")
+        .arg(&t.env.cold);
+    let ran = t.env.run_command(command);
+    ran.expect_code(0);
+    assert!(
+        ran.stdout.contains("warning: the certificate") && ran.stdout.contains("short.crt.pem"),
+        "{}",
+        ran.explain()
+    );
     let ran = t.env.run_command(t.command("imap", false, &args, &[]));
     ran.expect_code(0)
         .expect_stderr_contains("short.crt.pem expires on")
