@@ -206,7 +206,7 @@ pub fn login_in_browser(mut command: Command) -> Ran {
             .expect("a redirect");
         let (status, _, page) = http_get(&location);
         assert_eq!(status, 200, "lanceur's loopback page: {page}");
-        assert!(page.contains("Signed in"), "{page}");
+        assert!(page.contains("lanceur: "), "{page}");
     }
     reader.read_to_string(&mut stdout).unwrap();
     let output = child.wait_with_output().unwrap();

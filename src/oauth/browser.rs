@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use sha2::{Digest, Sha256};
 use ureq::Agent;
 
@@ -124,10 +124,11 @@ fn wait_for_code(listeners: &[TcpListener], state: &str, config: &OAuthConfig) -
         }
         let Some(stream) = accepted else {
             if Instant::now() > deadline {
-                bail_auth(format!(
+                return Err(anyhow!(
                     "the browser did not come back within {} minutes; run the login again",
                     WAIT.as_secs() / 60
-                ))?;
+                ))
+                .context(Failure::Auth);
             }
             std::thread::sleep(Duration::from_millis(50));
             continue;
@@ -136,10 +137,6 @@ fn wait_for_code(listeners: &[TcpListener], state: &str, config: &OAuthConfig) -
             return Ok(code);
         }
     }
-}
-
-fn bail_auth(message: String) -> Result<()> {
-    Err(anyhow!(message)).context(Failure::Auth)
 }
 
 /// Reads one request; `Some(code)` when it is the redirect with our state.
@@ -195,11 +192,11 @@ fn answer(stream: TcpStream, state: &str, config: &OAuthConfig) -> Result<Option
             error_description: param("error_description").unwrap_or("").to_string(),
             error_codes: Vec::new(),
         };
-        bail!(anyhow!(
+        return Err(anyhow!(
             "the sign-in failed in the browser: {}",
             describe(config.provider, &error)
-        )
-        .context(Failure::Auth));
+        ))
+        .context(Failure::Auth);
     }
     respond(
         &mut writer,

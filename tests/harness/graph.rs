@@ -233,6 +233,8 @@ pub struct State {
     /// administrator granted it domain-wide delegation.
     pub service_account: Option<(String, std::path::PathBuf)>,
     pub delegation_granted: bool,
+    /// When set, the browser comes back with this error instead of a code (the person declined).
+    pub browser_error: Option<&'static str>,
     codes: HashMap<String, oauth::Code>,
     /// Every access and refresh token handed out, to check none is ever printed.
     pub issued: Vec<String>,
@@ -286,6 +288,7 @@ impl FakeGraph {
             certificates: Vec::new(),
             service_account: None,
             delegation_granted: true,
+            browser_error: None,
             codes: HashMap::new(),
             issued: Vec::new(),
             used_refresh: HashSet::new(),

@@ -32,6 +32,14 @@ fn microsoft_browser_login_comes_back_to_localhost_and_the_runs_use_it() {
     t.user.deliver(&pdf_mail(1, 1000).0);
     t.run("imap", &[]).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible(), vec!["facture-0001.pdf"]);
+    // Declined in the browser: exit 3, Microsoft's reason, and the saved sign-in is kept.
+    let saved = t.cache();
+    t.fake.state().browser_error = Some("access_denied");
+    let command = t.command("imap", true, &t.microsoft(), &["--flow", "browser"]);
+    let ran = login_in_browser(command);
+    ran.expect_code(3)
+        .expect_stderr_contains("the sign-in failed in the browser: access_denied (AADSTS65004");
+    assert_eq!(t.cache(), saved);
 }
 
 #[test]

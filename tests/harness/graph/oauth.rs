@@ -122,6 +122,18 @@ pub(super) fn authorize(state: &mut State, request: &Request, google: bool) -> R
     if google {
         assert_eq!(request.param("access_type"), Some("offline"));
     }
+    let state_param = encode(request.param("state").unwrap_or(""));
+    if let Some(error) = state.browser_error {
+        let mut response = Response::empty(302);
+        let description = encode("AADSTS65004: User declined to consent to access the app.");
+        response.headers.push((
+            "Location".into(),
+            format!(
+                "{redirect}/?error={error}&error_description={description}&state={state_param}"
+            ),
+        ));
+        return response;
+    }
     let scope = request.param("scope").unwrap_or("").to_string();
     state.counter += 1;
     let code = format!("M.C{}-fakecode", state.counter);
@@ -134,7 +146,6 @@ pub(super) fn authorize(state: &mut State, request: &Request, google: bool) -> R
             user: state.signed_in_user.clone(),
         },
     );
-    let state_param = encode(request.param("state").unwrap_or(""));
     let mut response = Response::empty(302);
     response.headers.push((
         "Location".into(),
