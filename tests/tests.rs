@@ -23,6 +23,7 @@ mod filter;
 mod imap;
 mod launcher_file;
 mod o365;
+mod oauth;
 mod pop;
 mod progress;
 mod run_log;

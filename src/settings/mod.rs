@@ -12,6 +12,7 @@ mod adullact;
 mod dir;
 mod imap;
 pub mod o365;
+pub mod oauth;
 mod pop;
 mod server;
 

@@ -36,14 +36,14 @@ mod wire;
 use anyhow::{anyhow, Context, Result};
 use imap::Session;
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
 use crate::item::{Document, Item, ItemError, ItemKey, Listing};
-use crate::settings::{ImapAfter, ImapConfig};
-use crate::tls::Connector;
-use session::{connect, login, lost};
+use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
+use session::lost;
 use wire::{FetchError, Shared};
 
 /// UIDs per listing `UID FETCH`, to keep command lines short.
@@ -69,6 +69,8 @@ pub struct ImapSource {
     upcoming: Vec<usize>,
     /// Raw mails fetched ahead, by UID.
     cache: HashMap<u32, Vec<u8>>,
+    /// Expiry warnings of an OAuth sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,16 +80,19 @@ struct Listed {
 }
 
 impl ImapSource {
-    pub fn open(config: ImapConfig) -> Result<ImapSource> {
+    /// `state_dir` holds the OAuth token cache of a delegated sign-in.
+    pub fn open(config: ImapConfig, state_dir: &Path) -> Result<ImapSource> {
         let server = &config.server;
         let label = format!(
             "imap {}@{}:{}/{}",
             server.account, server.tls.host, server.tls.port, config.mailbox
         );
-        let connector = Connector::new(&server.tls)?;
-        let address = connector.address();
-        let (client, wire) = connect(&connector, server.tls.mode)?;
-        let mut session = login(client, &server.account, &server.auth, &address)?;
+        let address = format!("{}:{}", server.tls.host, server.tls.port);
+        let session::Opened {
+            mut session,
+            wire,
+            notices,
+        } = session::open(server, state_dir, false)?;
         let capabilities = session
             .capabilities()
             .map_err(|err| lost(err, &address, "reading its capabilities"))?;
@@ -141,6 +146,7 @@ impl ImapSource {
             listed: Vec::new(),
             upcoming: Vec::new(),
             cache: HashMap::new(),
+            notices,
         })
     }
 
@@ -322,6 +328,10 @@ impl Source for ImapSource {
         &self.label
     }
 
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         let address = self.address();
         let query = self.search_query();
@@ -456,6 +466,23 @@ impl Source for ImapSource {
         }
         Ok(())
     }
+}
+
+/// What `lanceur imap login` checks once signed in: a login with the new tokens, and the mailbox.
+pub fn check_login(server: &ServerConfig, mailbox: &str, state_dir: &Path) -> Result<String> {
+    let address = format!("{}:{}", server.tls.host, server.tls.port);
+    let mut opened = session::open(server, state_dir, true)?;
+    if let Err(err) = opened.session.examine(utf7::encode(mailbox)) {
+        return Err(match err {
+            imap::Error::No(why) | imap::Error::Bad(why) => {
+                anyhow!("signed in, but cannot open mailbox «{mailbox}» ({why}); check --folder")
+                    .context(Failure::Source)
+            }
+            err => lost(err, &address, "opening the mailbox"),
+        });
+    }
+    let _ = opened.session.logout();
+    Ok(format!("mailbox {mailbox} of {}@{address}", server.account))
 }
 
 /// A connection or protocol error (from `lost`) met while taking or acknowledging mails.
