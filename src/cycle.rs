@@ -289,14 +289,16 @@ impl Run<'_> {
             }
         }
         let mut pending: Vec<Pending> = Vec::new();
-        let mut nothing_kept: Vec<&Item> = Vec::new();
+        let mut nothing_kept: Vec<(&Item, Nothing)> = Vec::new();
         let mut stop: Option<anyhow::Error> = None;
         for item in items {
             let taken = self.take(source, item);
             self.reporter.progress_advance(item.size);
             match taken {
-                Ok(Some(staged)) if staged.is_empty() => nothing_kept.push(item),
-                Ok(Some(staged)) => pending.push(Pending { item, staged }),
+                Ok(Some((staged, filtered))) if staged.is_empty() => {
+                    nothing_kept.push((item, Nothing::of(filtered)));
+                }
+                Ok(Some((staged, _))) => pending.push(Pending { item, staged }),
                 Ok(None) => {}
                 Err(err) => {
                     stop = Some(err);
@@ -316,7 +318,7 @@ impl Run<'_> {
         let done: Vec<&Item> = pending
             .iter()
             .map(|p| p.item)
-            .chain(nothing_kept.iter().copied())
+            .chain(nothing_kept.iter().map(|(item, _)| *item))
             .collect();
         if !done.is_empty() {
             // If the run is stopping anyway, still try: the source may be fine (COLD folder full).
@@ -328,9 +330,14 @@ impl Run<'_> {
         stop.map_or(Ok(()), Err)
     }
 
-    /// Fetches one item and stages its kept documents. `Ok(None)`: the item failed or is not ready and
-    /// stays at the source. `Ok(Some(empty))`: the item is taken but none of its documents was kept.
-    fn take(&mut self, source: &mut dyn Source, item: &Item) -> Result<Option<Vec<Staged>>> {
+    /// Fetches one item and stages its kept documents, with how many the filters dropped.
+    /// `Ok(None)`: the item failed or is not ready and stays at the source. `Ok(Some((empty, _)))`:
+    /// the item is taken but none of its documents was kept.
+    fn take(
+        &mut self,
+        source: &mut dyn Source,
+        item: &Item,
+    ) -> Result<Option<(Vec<Staged>, usize)>> {
         let documents = match source.fetch(item) {
             Ok(documents) => documents,
             Err(err) => {
@@ -341,9 +348,11 @@ impl Run<'_> {
         let common_fields = self.common_fields(item);
         let mut staged: Vec<Staged> = Vec::new();
         let mut kept = 0usize;
+        let mut filtered = 0usize;
         for document in documents {
             let verdict = self.launcher.filter.judge(&document.name);
             if !verdict.is_keep() {
+                filtered += 1;
                 self.summary.documents_filtered += 1;
                 self.note_skip(
                     &format!("{} / {}", item.label, document.name),
@@ -384,16 +393,17 @@ impl Run<'_> {
             self.summary.documents += kept;
             if kept == 0 {
                 self.reporter.output(&format!(
-                    "take     {}  (no document kept; acknowledged only)",
-                    item.label
+                    "take     {}  ({}; acknowledged only)",
+                    item.label,
+                    Nothing::of(filtered).reason()
                 ));
             }
         }
-        Ok(Some(staged))
+        Ok(Some((staged, filtered)))
     }
 
     /// Makes the batch's staged documents visible and journals every item of the batch as done.
-    fn commit(&mut self, pending: &mut [Pending], nothing_kept: &[&Item]) -> Result<()> {
+    fn commit(&mut self, pending: &mut [Pending], nothing_kept: &[(&Item, Nothing)]) -> Result<()> {
         if !pending.is_empty() {
             if let Err(err) = self.deposit.sync() {
                 for p in pending.iter() {
@@ -424,10 +434,10 @@ impl Run<'_> {
                 log::info!("deposited {} as {}", p.item.label, staged.name);
             }
         }
-        for item in nothing_kept {
+        for (item, nothing) in nothing_kept {
             self.record_done(item)?;
             self.summary.deposited += 1;
-            log::info!("took {} (no document kept by the filters)", item.label);
+            log::info!("took {} ({})", item.label, nothing.reason());
         }
         self.journal.flush(true)?;
         // Logged once the journal says done: a line in the log means the documents are there.
@@ -435,7 +445,7 @@ impl Run<'_> {
             self.reporter
                 .log_deposited(&p.item.label, &p.item.key.0, &p.staged);
         }
-        for item in nothing_kept {
+        for (item, _) in nothing_kept {
             self.reporter.log_deposited(&item.label, &item.key.0, &[]);
         }
         Ok(())
@@ -548,6 +558,31 @@ impl Run<'_> {
                 .output(&format!("skip     {label}  ({reason})"));
         } else {
             log::info!("skipped {}: {reason}", crate::report::printable(label));
+        }
+    }
+}
+
+/// Why a taken item left nothing in the COLD folder: the filters dropped its documents, or it had
+/// none (a mail without attachments, or whose only attachment is a link to a cloud file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nothing {
+    Filtered,
+    NoDocument,
+}
+
+impl Nothing {
+    fn of(filtered: usize) -> Nothing {
+        if filtered > 0 {
+            Nothing::Filtered
+        } else {
+            Nothing::NoDocument
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Nothing::Filtered => "no document kept by the filters",
+            Nothing::NoDocument => "it holds no document to deposit",
         }
     }
 }

@@ -93,3 +93,46 @@ fn every_crontab_line_runs_an_example_launcher_file() {
     }
     assert!(jobs >= 3, "{jobs} jobs");
 }
+
+#[test]
+fn scripts_demo_deposits_the_sample_and_installs_what_a_build_needs() {
+    // See: issue 16. The demo is the first command a new administrator runs.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().unwrap();
+    let output = Command::new(root.join("scripts/demo"))
+        .arg(scratch.path())
+        .env("LANCEUR_BIN", env!("CARGO_BIN_EXE_lanceur"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut cold: Vec<String> = fs::read_dir(scratch.path().join("cold"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    cold.sort();
+    assert_eq!(
+        cold,
+        [
+            "Facture 2024-0117 Dupont SARL.idx",
+            "Facture 2024-0117 Dupont SARL.pdf",
+            "Facture 2024-0118 Dupont SARL.idx",
+            "Facture 2024-0118 Dupont SARL.pdf",
+            "courrier-prefecture.idx",
+            "courrier-prefecture.pdf",
+            "releve.csv",
+            "releve.idx",
+        ]
+    );
+    assert!(stdout.contains("\"documents\":4"), "{stdout}");
+    // Without LANCEUR_BIN it builds, so it first installs OpenSSL's headers and says the build
+    // is slow the first time.
+    let script = fs::read_to_string(root.join("scripts/demo")).unwrap();
+    assert!(script.contains("scripts/install-needed libssl-dev pkg-config"));
+    assert!(script.contains("the first build takes a couple of minutes"));
+    assert!(script.contains("Rust 1.89 or later through rustup"));
+}

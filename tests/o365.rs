@@ -191,6 +191,21 @@ fn failed_logins_exit_3_with_a_plain_reason() {
 }
 
 #[test]
+fn a_short_lived_code_says_its_lifetime_in_seconds() {
+    // See: issue 16. "within 0 minutes" told the administrator nothing.
+    let t = O365::new();
+    {
+        let mut state = t.fake.state();
+        state.device_expires_in = 45;
+        state.device_script = ["expired_token"].into();
+    }
+    let ran = t.login(&[]);
+    ran.expect_code(3)
+        .expect_stderr_contains("enter the new code within 45 seconds");
+    assert!(!ran.stderr.contains("minutes"), "{}", ran.explain());
+}
+
+#[test]
 fn a_run_before_any_login_exits_3_and_says_how_to_sign_in() {
     let t = O365::new();
     t.fake.add_mail("me", "inbox", Mail::new("x"));

@@ -82,34 +82,45 @@ fn login_state(args: &LoginStateArgs, derived: &str) -> Result<(String, PathBuf)
 }
 
 /// An https URL, or plain http to this machine only (tests, a local proxy); without trailing slash.
+/// The host is read as an HTTP client reads it (`http::Uri`), so that `http://127.0.0.1:1@host/`
+/// is judged on `host`; a user name or password in the URL is refused outright, since lanceur never
+/// means to send one there.
 pub(crate) fn check_url(url: &str, option: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
-    let lower = url.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = if let Some(bracketed) = authority.strip_prefix('[') {
-            bracketed.split(']').next().unwrap_or("")
-        } else {
-            authority.split(':').next().unwrap_or("")
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            bail!(
-                "{option} {url}: plain http:// would send tokens unencrypted; use https:// (http \
-                 is only accepted to this machine)"
-            );
+    let invalid = || anyhow!("{option} {url} is not a valid base URL");
+    if url.contains(['?', '#', ' ', '\\']) {
+        return Err(invalid());
+    }
+    let uri: ureq::http::Uri = url.parse().map_err(|_| invalid())?;
+    let authority = uri.authority().ok_or_else(invalid)?;
+    if authority.as_str().contains('@') {
+        bail!(
+            "{option} {url}: a base URL holds no user name or password (the part before '@'); \
+             give only https://HOST/PATH"
+        );
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => {}
+        Some("http") => {
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                bail!(
+                    "{option} {url}: plain http:// would send tokens unencrypted; use https:// \
+                     (http is only accepted to this machine)"
+                );
+            }
         }
-        rest
-    } else {
-        bail!("{option} {url}: give an https:// URL");
-    };
-    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
-        bail!("{option} {url} is not a valid base URL");
+        _ => bail!("{option} {url}: give an https:// URL"),
     }
     Ok(url.to_string())
 }

@@ -300,6 +300,17 @@ mod tests {
         assert!(check_url("http://graph.example.com/v1.0", "x").is_err());
         assert!(check_url("ftp://x", "x").is_err());
         assert!(check_url("https://", "x").is_err());
+        // See: issue 16. The host is the part after the user information, as HTTP reads it.
+        for sneaky in [
+            "http://127.0.0.1:1@graph.example.com/v1.0",
+            "http://localhost@evil.example/",
+            "https://user:pw@graph.microsoft.com/v1.0",
+        ] {
+            let err = check_url(sneaky, "--graph-url").unwrap_err().to_string();
+            assert!(err.contains("user name or password"), "{sneaky}: {err}");
+        }
+        assert!(check_url("http://127.0.0.1\\@evil.example/", "x").is_err());
+        assert!(check_url("http://evil.example#@127.0.0.1/", "x").is_err());
     }
 
     #[test]
