@@ -59,6 +59,23 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The launcher an error belongs to, attached where its name is known although the launcher is
+/// not complete yet (a configuration mistake), so that the error's line starts `lanceur: NAME:`
+/// like every other problem of that launcher. It prints nothing in the chain itself.
+#[derive(Debug, Clone)]
+pub struct Named(pub String);
+
+impl fmt::Display for Named {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// The launcher `err` was attached to with `Named`, if any.
+pub fn launcher_of(err: &anyhow::Error) -> Option<&str> {
+    err.downcast_ref::<Named>().map(|named| named.0.as_str())
+}
+
 /// The failure kind an error was tagged with, if any. The outermost tag wins.
 pub fn failure_of(err: &anyhow::Error) -> Option<Failure> {
     // anyhow's downcast looks through every context layer, outermost first.
@@ -74,12 +91,12 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 }
 
 /// The one-line message for an error: its causes joined by ": ", as `{:#}` prints them, with a
-/// cause that merely repeats the one before it printed once.
+/// cause that merely repeats the one before it printed once, and silent ones (`Named`) left out.
 pub fn message_for(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if parts.last().is_none_or(|last| *last != text) {
+        if !text.is_empty() && parts.last().is_none_or(|last| *last != text) {
             parts.push(text);
         }
     }
@@ -107,6 +124,20 @@ mod tests {
             message_for(&err),
             "imap alice@localhost:993: source unavailable: connection refused"
         );
+    }
+
+    #[test]
+    fn a_named_error_keeps_its_message_and_tells_its_launcher() {
+        let err = Err::<(), _>(anyhow!("invalid filter pattern"))
+            .context(Named("factures".into()))
+            .context(Failure::Usage)
+            .unwrap_err();
+        assert_eq!(launcher_of(&err), Some("factures"));
+        assert_eq!(
+            message_for(&err),
+            "invalid configuration: invalid filter pattern"
+        );
+        assert_eq!(code_for(&err), USAGE);
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Ended {
     /// A command that stopped before any launcher was known (a bad launcher file or option).
     fn early(error: anyhow::Error) -> Ended {
         Ended {
-            reporter: None,
+            reporter: exit::launcher_of(&error).map(Reporter::new),
             json: None,
             error: Some(error),
             code: exit::OK,

@@ -135,3 +135,58 @@ fn seed_examples_deposit_exactly_what_the_documentation_says() {
         env.listing()
     );
 }
+
+#[test]
+fn a_bad_pattern_is_told_where_python_would_tell_it_with_the_launchers_name() {
+    // See: issue 16. Python's re.compile is the oracle for the position of the mistake.
+    let bad = [
+        "*.pdf", "/ab(c/", "a)", "/?x/i", r"/x\/", "+1", "[a", "/x[^]y/", "(a(b)",
+    ];
+    let script = r#"
+import json, re, sys
+out = []
+for written in json.load(sys.stdin):
+    body = written[1:written.rindex('/')] if written.startswith('/') else written
+    try:
+        re.compile(body)
+        out.append(None)
+    except re.error as e:
+        out.append(e.pos + (1 if written.startswith('/') else 0))
+json.dump(out, sys.stdout)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed (scripts/test installs it)");
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        &serde_json::to_vec(&bad).unwrap(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let positions: Vec<Option<usize>> = serde_json::from_slice(&output.stdout).unwrap();
+    let env = TestEnv::new();
+    let mut disagree = Vec::new();
+    for (pattern, position) in bad.iter().zip(positions) {
+        let position = position.unwrap_or_else(|| panic!("Python accepts {pattern}"));
+        let ran = env.run_dir(&["--name", "factures", "--filter", pattern]);
+        ran.expect_code(2).expect_stderr_contains(&format!(
+            "lanceur: factures: invalid configuration: invalid filter pattern {pattern:?}: "
+        ));
+        assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+        if !ran.stderr.contains(&format!(" at position {position}")) {
+            disagree.push(format!("{pattern}: Python says {position}: {}", ran.stderr));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}");
+    env.source_file("scan.pdf", b"%PDF-1.4");
+    env.run_dir(&["--filter", "*.pdf"])
+        .expect_code(2)
+        .expect_stderr_contains(
+            r"patterns are regular expressions, not wildcards: for *.pdf write /.*\.pdf$/i",
+        );
+    assert!(env.source.join("scan.pdf").exists() && env.cold_visible().is_empty());
+}

@@ -12,7 +12,7 @@ use crate::cli::file::FileSecrets;
 use crate::cli::o365::O365Command;
 use crate::cli::oauth::LoginStateArgs;
 use crate::cli::{Command, CommonArgs, ImapCommand, PopCommand};
-use crate::exit::Failure;
+use crate::exit::{Failure, Named};
 use crate::filter::Filter;
 use crate::names;
 use crate::settings::oauth::LoginConfig;
@@ -196,16 +196,22 @@ pub(crate) fn common(
         }
         None => derived.to_string(),
     };
-    let filter = Filter::new(&args.filter, &args.exclude)?;
+    // From here on, a mistake is told as the launcher's.
+    let named = |err: anyhow::Error| err.context(Named(name.clone()));
+    let filter = Filter::new(&args.filter, &args.exclude).map_err(named)?;
     if args.max_items == Some(0) {
-        bail!("--max-items 0 would never take anything; leave it out for no limit");
+        return Err(named(anyhow!(
+            "--max-items 0 would never take anything; leave it out for no limit"
+        )));
     }
     if args.max_bytes == Some(0) {
-        bail!("--max-bytes 0 would never take anything; leave it out for no limit");
+        return Err(named(anyhow!(
+            "--max-bytes 0 would never take anything; leave it out for no limit"
+        )));
     }
     let root = match args.state_dir {
-        Some(dir) => absolute(&dir)?,
-        None => default_state_root()?,
+        Some(dir) => absolute(&dir).map_err(named)?,
+        None => default_state_root().map_err(named)?,
     };
     Ok(Launcher {
         state_dir: root.join(&name),
