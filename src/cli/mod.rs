@@ -63,8 +63,34 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands, in the order `lanceur --help` lists them: what cron and the Task Scheduler run
+/// first, then checking, then each protocol.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the launcher described in a TOML launcher file (what cron and the Task Scheduler run)
+    #[command(
+        long_about = file::RUN_LONG_ABOUT,
+        after_help = file::RUN_AFTER_HELP,
+        override_usage = "lanceur run FILE.toml [OPTIONS…]"
+    )]
+    Run(RunArgs),
+
+    /// Sign a launcher file's launcher in, once (o365, and imap or pop with --oauth)
+    #[command(
+        long_about = file::LOGIN_LONG_ABOUT,
+        after_help = file::LOGIN_AFTER_HELP,
+        override_usage = "lanceur login FILE.toml"
+    )]
+    Login(LoginArgs),
+
+    #[command(
+        about = check::ABOUT,
+        long_about = check::LONG_ABOUT,
+        after_help = check::AFTER_HELP,
+        override_usage = "lanceur check FILE.toml [OPTIONS…]\n       lanceur check PROTOCOL OPTIONS…"
+    )]
+    Check(check::CheckArgs),
+
     /// Deposit the files of a local or network folder
     #[command(
         long_about = "Deposits the files of a folder (a scanner's output, an SMB share, an FTP \
@@ -76,6 +102,24 @@ being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or sy
         after_help = dir::AFTER_HELP
     )]
     Dir(DirArgs),
+
+    /// Deposit the attachments of the mails of an IMAP mailbox (Gmail, Outlook, Dovecot…)
+    #[command(
+        long_about = imap::LONG_ABOUT,
+        after_help = imap::AFTER_HELP
+    )]
+    Imap(ImapCommand),
+
+    /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
+    #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
+    Pop(PopCommand),
+
+    #[command(
+        about = o365::O365_ABOUT,
+        long_about = o365::O365_LONG_ABOUT,
+        after_help = o365::O365_AFTER_HELP
+    )]
+    O365(o365::O365Command),
 
     /// Deposit the documents of Adullact envelopes: Actes, PES V2 (Hélios), Chorus Pro
     #[command(
@@ -105,34 +149,6 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = adullact::AFTER_HELP
     )]
     Adullact(AdullactArgs),
-    #[command(
-        about = o365::O365_ABOUT,
-        long_about = o365::O365_LONG_ABOUT,
-        after_help = o365::O365_AFTER_HELP
-    )]
-    O365(o365::O365Command),
-
-    /// Deposit the attachments of the mails of an IMAP mailbox (Gmail, Outlook, Dovecot…)
-    #[command(
-        long_about = imap::LONG_ABOUT,
-        after_help = imap::AFTER_HELP
-    )]
-    Imap(ImapCommand),
-
-    /// Run the launcher described in a TOML launcher file; options after it override the file
-    #[command(long_about = file::RUN_LONG_ABOUT, after_help = file::RUN_AFTER_HELP)]
-    Run(RunArgs),
-
-    /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
-    #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
-    Pop(PopCommand),
-
-    #[command(
-        about = check::ABOUT,
-        long_about = check::LONG_ABOUT,
-        after_help = check::AFTER_HELP
-    )]
-    Check(check::CheckArgs),
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
@@ -150,6 +166,15 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub overrides: Vec<std::ffi::OsString>,
+}
+
+/// `lanceur login FILE`. Like `run`, expanded before clap sees the arguments; this is only reached
+/// for `lanceur login --help` and mistakes.
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    /// The launcher file (TOML) of an o365 launcher, or of an imap or pop one with --oauth
+    #[arg(value_hint = clap::ValueHint::FilePath, value_name = "FILE.toml")]
+    pub file: PathBuf,
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.

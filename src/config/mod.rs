@@ -36,7 +36,11 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
         Command::Imap(ImapCommand::Run(args)) => imap::launcher(args, secrets),
         Command::Pop(PopCommand::Run(args)) => pop::launcher(args, secrets),
         Command::Run(args) => bail!(
-            "cannot read launcher file {}: give the file right after `run`, options after it",
+            "cannot read launcher file {}: give the launcher file after `run`",
+            args.file.display()
+        ),
+        Command::Login(args) => bail!(
+            "cannot read launcher file {}: give the launcher file after `login`",
             args.file.display()
         ),
         Command::O365(O365Command::Login(_))
@@ -50,6 +54,10 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
             return Ok(launcher);
         }
     }
+    .with_context(|| match &secrets.launcher_file {
+        Some(file) => format!("launcher file {}", file.display()),
+        None => String::new(),
+    })
     .context(Failure::Usage)
 }
 

@@ -261,6 +261,16 @@ impl Ran {
     }
 
     #[track_caller]
+    pub fn expect_stdout_contains(&self, text: &str) -> &Ran {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn expect_quiet(&self) -> &Ran {
         assert!(
             self.stdout.is_empty() && self.stderr.is_empty(),
