@@ -14,6 +14,8 @@ mod adullact;
 pub mod check;
 mod dir;
 pub mod file;
+#[cfg(test)]
+mod help_examples;
 pub mod imap;
 pub mod o365;
 pub mod oauth;

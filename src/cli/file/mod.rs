@@ -264,6 +264,25 @@ impl Form {
     }
 }
 
+/// For the help examples' test: the options given with a launcher file, when `argv` names one.
+#[cfg(test)]
+pub(super) fn options_beside_a_file(argv: &[String]) -> Option<Vec<String>> {
+    let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+    let form = Form::of(&argv)?;
+    Some(
+        form.rest
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    )
+}
+
+/// Whether `name` (a long name without `--`, or a short letter) is an option of some protocol.
+#[cfg(test)]
+pub(super) fn is_an_option(name: &str) -> bool {
+    options_taking_values().contains_key(name)
+}
+
 /// Where the first argument that is no option, nor an option's value, is: the launcher file.
 fn file_position(args: &[OsString]) -> Option<usize> {
     let takes_value = options_taking_values();
