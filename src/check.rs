@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::cycle::{self, Inspection, SurveyPlan};
 use crate::exit::{self, Failure};
+use crate::lock;
 use crate::report::printable;
 use crate::settings::{Launcher, SourceConfig};
 
@@ -95,6 +96,9 @@ struct StateSection {
     /// Items an interrupted run staged and the next run finishes.
     #[serde(skip_serializing_if = "Option::is_none")]
     unfinished: Option<usize>,
+    /// Who holds the launcher's lock, when a run is working now (`pid 4242 since …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_in_progress: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Problem>,
 }
@@ -313,6 +317,15 @@ impl Report {
             }
         }
 
+        if let Some(holder) = &state.run_in_progress {
+            line(
+                "",
+                &format!(
+                    "a run is in progress ({holder}): what it takes now is counted above as new"
+                ),
+            );
+        }
+
         if let Some(log_file) = &self.log_file {
             match &log_file.error {
                 Some(problem) => line("log", &format!("FAILED: {}", problem.message)),
@@ -409,6 +422,7 @@ fn state_section(launcher: &Launcher) -> StateSection {
         exists,
         journal_entries: None,
         unfinished: None,
+        run_in_progress: exists.then(|| lock::holder(path)).flatten(),
         error: error
             .map_err(|err| err.context(Failure::Cold))
             .err()

@@ -53,6 +53,8 @@ struct Ended {
     error: Option<anyhow::Error>,
     /// The exit code when nothing stopped it: 0, 1 when items failed, or `check`'s verdict.
     code: u8,
+    /// `-v`: say even what cron need not hear (another run still working).
+    verbose: u8,
 }
 
 impl Ended {
@@ -63,6 +65,7 @@ impl Ended {
             json: None,
             error: Some(error),
             code: exit::OK,
+            verbose: 0,
         }
     }
 
@@ -70,7 +73,11 @@ impl Ended {
     fn say(self) -> u8 {
         let code = self.error.as_ref().map_or(self.code, exit::code_for);
         let message = self.error.as_ref().map(exit::message_for);
-        if let Some(message) = &message {
+        // cron runs a launcher every minute and mails whatever it prints: a run that finds the
+        // previous one still working did nothing wrong, and says so only when asked (-v). Its
+        // exit code and its --json line still tell.
+        let quiet = code == exit::LOCKED && self.verbose == 0;
+        if let Some(message) = message.as_ref().filter(|_| !quiet) {
             match &self.reporter {
                 Some(reporter) => reporter.problem(message),
                 None => report::problem_without_launcher(message),
@@ -102,13 +109,14 @@ fn run(argv: Vec<OsString>) -> Ended {
         Err(err) => return Ended::early(err),
     };
     if launcher.check {
-        start_logging(launcher.verbose, None);
+        start_logging(&launcher.name, launcher.verbose, None);
         log::debug!("{launcher:#?}");
         return Ended {
             reporter: None,
             json: None,
             error: None,
             code: check::run(&launcher),
+            verbose: launcher.verbose,
         };
     }
     cycle_run(&launcher)
@@ -122,7 +130,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
     } else {
         Progress::if_watched(launcher.verbose)
     };
-    start_logging(launcher.verbose, progress.as_ref());
+    start_logging(&launcher.name, launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
     let reporter = Reporter::new(&launcher.name).with_progress(progress);
     let json = |summary: Summary| launcher.json.then_some(summary);
@@ -142,6 +150,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
                 reporter: Some(reporter),
                 error: Some(err),
                 code: exit::OK,
+                verbose: launcher.verbose,
             }
         }
     };
@@ -152,25 +161,30 @@ fn cycle_run(launcher: &Launcher) -> Ended {
         json: json(outcome.summary),
         reporter: Some(reporter),
         error: outcome.error,
+        verbose: launcher.verbose,
     }
 }
 
 /// `lanceur imap|pop|o365 login`: an interactive step with no cycle; it prints the provider's
 /// instructions.
 fn sign_in(config: &settings::oauth::LoginConfig) -> Ended {
-    start_logging(0, None);
+    start_logging(&config.launcher, 0, None);
     let mut stdout = std::io::stdout();
     Ended {
         reporter: Some(Reporter::new(&config.launcher)),
         json: None,
         error: source::login(config, &mut stdout).err(),
         code: exit::OK,
+        verbose: 0,
     }
 }
 
 /// `RUST_LOG` wins; otherwise warnings only, `-v` info, `-vv` debug, for lanceur's own messages.
-/// While a progress display is shown, log lines (warnings) are written around it.
-fn start_logging(verbose: u8, progress: Option<&Progress>) {
+/// Every line starts as the launcher's problems do, `lanceur: NAME: `, so that a warning from deep
+/// inside (a certificate check turned off, a link that is not an attachment) reads like the rest
+/// and a shared log tells launchers apart; the lines of a multi-line record are indented.
+/// While a progress display is shown, log lines are written around it.
+fn start_logging(launcher: &str, verbose: u8, progress: Option<&Progress>) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -179,7 +193,20 @@ fn start_logging(verbose: u8, progress: Option<&Progress>) {
     let mut builder = env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or(format!("lanceur={level}")),
     );
-    builder.format_target(false);
+    let launcher = launcher.to_string();
+    builder.format(move |out, record| {
+        use std::io::Write;
+        let level = match record.level() {
+            log::Level::Error => "error: ",
+            log::Level::Warn => "warning: ",
+            log::Level::Info => "",
+            log::Level::Debug => "debug: ",
+            log::Level::Trace => "trace: ",
+        };
+        let text = record.args().to_string();
+        let lines: Vec<String> = text.lines().map(report::printable).collect();
+        writeln!(out, "lanceur: {launcher}: {level}{}", lines.join("\n    "))
+    });
     if let Some(progress) = progress {
         builder.target(env_logger::Target::Pipe(Box::new(progress.writer())));
     }

@@ -39,7 +39,7 @@ pub enum TlsMode {
 }
 
 /// Where and how to connect; checked by `config` before any socket opens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TlsConfig {
     pub host: String,
     pub port: u16,
@@ -51,6 +51,28 @@ pub struct TlsConfig {
     pub accept_invalid_certs: bool,
     /// For connecting, and for each read or write afterwards.
     pub timeout: Duration,
+}
+
+/// `-vv` dumps the launcher: the CA file's certificates would come out as one number per byte, a
+/// few thousand lines saying nothing the file's name does not.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("mode", &self.mode)
+            .field(
+                "ca_pem",
+                &self
+                    .ca_pem
+                    .as_ref()
+                    .map(|pem| format!("{} bytes", pem.len())),
+            )
+            .field("ca_file", &self.ca_file)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Reads and checks a CA file (PEM). A mistake is a configuration error (exit 2).

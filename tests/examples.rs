@@ -128,11 +128,38 @@ fn scripts_demo_deposits_the_sample_and_installs_what_a_build_needs() {
             "releve.idx",
         ]
     );
-    assert!(stdout.contains("\"documents\":4"), "{stdout}");
+    assert!(stdout.contains("\"documents_deposited\":4"), "{stdout}");
     // Without LANCEUR_BIN it builds, so it first installs OpenSSL's headers and says the build
     // is slow the first time.
     let script = fs::read_to_string(root.join("scripts/demo")).unwrap();
     assert!(script.contains("scripts/install-needed libssl-dev pkg-config"));
     assert!(script.contains("the first build takes a couple of minutes"));
     assert!(script.contains("Rust 1.89 or later through rustup"));
+}
+
+#[test]
+fn systemd_counts_as_success_only_the_run_that_found_another_one_working() {
+    // See: issue 16. Exit code 1 means items failed: systemd must show it.
+    let service = fs::read_to_string(examples().join("scheduling/lanceur@.service")).unwrap();
+    let success: Vec<&str> = service
+        .lines()
+        .filter_map(|l| l.strip_prefix("SuccessExitStatus="))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let help = Command::new(env!("CARGO_BIN_EXE_lanceur"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    // The codes whose meaning is that nothing went wrong: 0, and "this one did nothing".
+    let harmless: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Exit codes:"))
+        .filter_map(|l| {
+            let (code, meaning) = l.trim().split_once("  ")?;
+            (code != "0" && meaning.contains("this one did nothing")).then(|| code.to_string())
+        })
+        .collect();
+    assert_eq!(harmless, ["6"], "{help}");
+    assert_eq!(success, harmless, "{service}");
 }

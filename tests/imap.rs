@@ -363,7 +363,7 @@ fn a_mail_whose_documents_are_all_filtered_out_is_still_acknowledged() {
     let env = TestEnv::new();
     let ran = run(&env, &user, &["--filter", r"/.*\.pdf$/i", "--json"]);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 2, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_deposited"], 2, "{}", ran.explain());
     assert_eq!(env.cold_visible(), vec!["facture-0095.pdf"]);
     assert!(user.messages("INBOX").iter().all(|m| m.seen()));
 }

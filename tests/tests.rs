@@ -17,6 +17,7 @@ mod adullact;
 mod check;
 mod cli;
 mod crash;
+mod cron;
 mod dir;
 mod examples;
 mod filter;

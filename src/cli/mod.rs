@@ -296,9 +296,12 @@ anything read)."
     /// Print a one-line JSON summary on standard output at the end
     #[arg(
         long,
-        long_help = "At the end of the run, print one JSON object on standard output: launcher, \
-items seen, deposited, skipped, failed, documents, bytes, duration in milliseconds, exit code, \
-and the error that stopped the run, if any. Handy for monitoring; cron mails it to you, so \
+        long_help = "At the end of the run, print one JSON object on standard output. Items (the \
+files, mails or envelopes the source lists) and documents (what lands in the COLD folder: a \
+mail's attachments, an envelope's files) are counted apart: launcher, items_seen, \
+items_deposited, items_skipped, items_failed, items_reacknowledged, documents_deposited, \
+documents_filtered, bytes_deposited, duration_ms, dry_run, exit_code, and error (what stopped the \
+run, if anything). The README describes each. Handy for monitoring; cron mails it to you, so \
 redirect it to a log."
     )]
     pub json: bool,
