@@ -395,11 +395,20 @@ fn cold_section(launcher: &Launcher, probe: Result<()>) -> ColdSection {
 fn state_section(launcher: &Launcher) -> StateSection {
     let path = &launcher.state_dir;
     let exists = path.is_dir();
+    // "not writable by this user" would send the administrator to chmod; a read-only file system
+    // needs a remount instead.
+    let why = |err: &anyhow::Error, fallback: String| match err
+        .downcast_ref::<std::io::Error>()
+        .and_then(crate::durable::write_problem)
+    {
+        Some(problem) => problem.to_string(),
+        None => fallback,
+    };
     let error = if exists {
         writable_folder(path).map_err(|err| {
+            let why = why(&err, format!("it is not writable by this user ({err})"));
             anyhow!(
-                "state folder {} is not writable by this user ({err}); give --state-dir a \
-                 writable folder",
+                "state folder {}: {why}; give --state-dir a writable folder",
                 path.display()
             )
         })
@@ -407,11 +416,16 @@ fn state_section(launcher: &Launcher) -> StateSection {
         let ancestor = path.ancestors().skip(1).find(|p| p.exists());
         match ancestor {
             Some(ancestor) => writable_folder(ancestor).map_err(|err| {
+                let why = why(
+                    &err,
+                    format!(
+                        "{} is not writable by this user ({err})",
+                        ancestor.display()
+                    ),
+                );
                 anyhow!(
-                    "cannot create state folder {}: {} is not writable by this user ({err}); \
-                     give --state-dir a writable folder",
-                    path.display(),
-                    ancestor.display()
+                    "cannot create state folder {}: {why}; give --state-dir a writable folder",
+                    path.display()
                 )
             }),
             None => Err(anyhow!("no folder above state folder {}", path.display())),
@@ -458,13 +472,13 @@ fn may_append(path: &Path) -> Result<()> {
 #[cfg(unix)]
 fn writable(path: &Path) -> Result<()> {
     use rustix::fs::{access, Access};
-    Ok(access(path, Access::WRITE_OK)?)
+    Ok(access(path, Access::WRITE_OK).map_err(std::io::Error::from)?)
 }
 
 #[cfg(unix)]
 fn writable_folder(path: &Path) -> Result<()> {
     use rustix::fs::{access, Access};
-    Ok(access(path, Access::WRITE_OK | Access::EXEC_OK)?)
+    Ok(access(path, Access::WRITE_OK | Access::EXEC_OK).map_err(std::io::Error::from)?)
 }
 
 #[cfg(not(unix))]

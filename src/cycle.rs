@@ -120,14 +120,19 @@ fn prepare(
     let lock = if dry_run {
         None
     } else {
-        std::fs::create_dir_all(&launcher.state_dir)
-            .with_context(|| {
-                format!(
-                    "cannot create state folder {}; give --state-dir a writable folder",
-                    launcher.state_dir.display()
-                )
-            })
-            .context(Failure::Cold)?;
+        if let Err(err) = std::fs::create_dir_all(&launcher.state_dir) {
+            let what = format!(
+                "cannot create state folder {}",
+                launcher.state_dir.display()
+            );
+            let message = match crate::durable::write_problem(&err) {
+                Some(_) => crate::durable::write_context(what, &err),
+                None => format!("{what}; give --state-dir a writable folder"),
+            };
+            return Err(anyhow::Error::new(err)
+                .context(message)
+                .context(Failure::Cold));
+        }
         Some(lock::acquire(&launcher.state_dir)?)
     };
     let mut journal = Journal::open(&launcher.state_dir.join("journal"), !dry_run)?;

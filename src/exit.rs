@@ -103,6 +103,33 @@ pub fn message_for(err: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// `message_for` without the failure tags' words ("source unavailable"), for an error that is
+/// copied and tagged again.
+pub fn message_without_tags(err: &anyhow::Error) -> String {
+    // A tag is a context layer, which anyhow's chain shows only as its text.
+    let tags: Vec<String> = [
+        Failure::Usage,
+        Failure::Auth,
+        Failure::Source,
+        Failure::Cold,
+        Failure::Locked,
+    ]
+    .iter()
+    .map(Failure::to_string)
+    .collect();
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !text.is_empty()
+            && !tags.contains(&text)
+            && parts.last().is_none_or(|last| *last != text)
+        {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,7 +213,9 @@ impl ItemError {
     /// One error per item for a batch that failed as a whole (an IMAP STORE for many UIDs, a POP3
     /// QUIT after many DELEs): the same variant and message for each.
     pub fn for_each(count: usize, error: &ItemError) -> Vec<Result<(), ItemError>> {
-        let message = exit::message_for(error.error());
+        // Copied without its failure tag's words: `into_stop` tags the copy again, and the run's
+        // last line then says "source unavailable" once.
+        let message = exit::message_without_tags(error.error());
         (0..count)
             .map(|_| {
                 let copy = anyhow::anyhow!("{message}");
@@ -301,6 +303,23 @@ mod tests {
         assert!(results
             .iter()
             .all(|r| matches!(r, Err(ItemError::Failed(_)))));
+    }
+
+    #[test]
+    fn a_stop_copied_per_item_says_its_failure_once() {
+        // See: issue 16. "source unavailable: source unavailable: …" was the batch's last line.
+        let lost = anyhow!("reset")
+            .context("the connection was lost while moving mails")
+            .context(Failure::Source);
+        let results = ItemError::for_each(2, &ItemError::stop(Failure::Source, lost));
+        for result in results {
+            let err = result.unwrap_err().into_stop().unwrap();
+            assert_eq!(exit::code_for(&err), exit::SOURCE);
+            assert_eq!(
+                exit::message_for(&err),
+                "source unavailable: the connection was lost while moving mails: reset"
+            );
+        }
     }
 
     #[test]

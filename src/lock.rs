@@ -32,7 +32,13 @@ pub fn acquire(state_dir: &Path) -> Result<Lock> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))
+        .map_err(|err| {
+            let message = crate::durable::write_context(
+                format!("cannot open lock file {}", path.display()),
+                &err,
+            );
+            anyhow::Error::new(err).context(message)
+        })
         .context(Failure::Cold)?;
     match file.try_lock() {
         Ok(()) => {}

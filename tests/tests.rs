@@ -18,6 +18,7 @@ mod check;
 mod cli;
 mod crash;
 mod cron;
+mod diagnoses;
 mod dir;
 mod examples;
 mod filter;

@@ -10,6 +10,7 @@ use crate::cli::pop::PopLoginArgs;
 use crate::cli::PopArgs;
 use crate::settings::oauth::{LoginConfig, LoginTarget};
 use crate::settings::{Launcher, PopAfter, PopConfig, ServerConfig, SourceConfig};
+use crate::tls::Service;
 
 pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher> {
     let oauth = MailOAuth {
@@ -20,7 +21,7 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     }
     .config()?;
     let auth = mail_auth(&args.password, secrets, oauth)?;
-    let mut server = server_config(&args.server, auth, 995, 110)?;
+    let mut server = server_config(&args.server, auth, Service::Pop3)?;
     let after = if args.keep {
         PopAfter::Keep {
             delete_after_days: args.delete_after,
@@ -46,7 +47,7 @@ pub fn login(args: PopLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
         LoginArgs {
             protocol: "pop",
             args: &args.login,
-            ports: (995, 110),
+            service: Service::Pop3,
             extra: Vec::new(),
         },
         secrets,

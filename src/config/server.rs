@@ -11,15 +11,11 @@ use crate::cli::{PasswordArgs, ServerArgs, TlsMode};
 use crate::secret;
 use crate::settings::oauth::{Grant, LoginConfig, LoginTarget, OAuthConfig};
 use crate::settings::{Auth, ServerConfig};
-use crate::tls::{self, TlsConfig};
+use crate::tls::{self, Service, TlsConfig};
 
-/// Checks the server options. `tls_port` and `plain_port` are the protocol's defaults.
-pub fn server_config(
-    args: &ServerArgs,
-    auth: Auth,
-    tls_port: u16,
-    plain_port: u16,
-) -> Result<ServerConfig> {
+/// Checks the server options of a `service` launcher (its ports are the defaults).
+pub fn server_config(args: &ServerArgs, auth: Auth, service: Service) -> Result<ServerConfig> {
+    let (tls_port, plain_port) = service.ports();
     let host = args.server.trim().to_string();
     if host.is_empty() || host.contains(['/', ' ']) {
         bail!(
@@ -47,6 +43,7 @@ pub fn server_config(
     }
     Ok(ServerConfig {
         tls: TlsConfig {
+            service,
             host,
             port,
             mode: args.tls,
@@ -127,8 +124,8 @@ pub struct LoginArgs<'a> {
     /// `imap` or `pop`.
     pub protocol: &'static str,
     pub args: &'a MailLoginArgs,
-    /// The protocol's TLS and plaintext ports.
-    pub ports: (u16, u16),
+    /// The protocol, for its ports.
+    pub service: Service,
     /// Options of the runs a login must repeat (the IMAP mailbox).
     pub extra: Vec<String>,
 }
@@ -167,12 +164,7 @@ pub fn mail_login(
         );
     }
     let (flow, redirect_port) = flow(&login.flow, oauth.provider)?;
-    let mut server = server_config(
-        &login.server,
-        Auth::OAuth(Box::new(oauth)),
-        args.ports.0,
-        args.ports.1,
-    )?;
+    let mut server = server_config(&login.server, Auth::OAuth(Box::new(oauth)), args.service)?;
     let (launcher, state_dir) = super::login_state(&login.state, &derived(&server))?;
     with_login_command(
         &mut server,

@@ -527,6 +527,12 @@ fn free_ports(host: &str) -> [u16; 4] {
 }
 
 /// A self-signed certificate for localhost, 127.0.0.1 and 127.0.0.2, made once per process.
+/// The test certificate (PEM) and its key, for other TLS servers of the tests: a client given the
+/// Dovecot's `ca_file` trusts them too.
+pub fn certificate() -> &'static (Vec<u8>, Vec<u8>) {
+    CERT.get_or_init(make_certificate)
+}
+
 fn make_certificate() -> (Vec<u8>, Vec<u8>) {
     let dir = tempfile::Builder::new()
         .prefix("lanceur-cert-")

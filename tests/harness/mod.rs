@@ -17,6 +17,7 @@ pub mod dovecot;
 pub mod graph;
 pub mod mail;
 pub mod stunnel;
+pub mod tls_faults;
 
 pub struct TestEnv {
     root: tempfile::TempDir,

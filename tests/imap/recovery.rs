@@ -184,3 +184,87 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         kills.rounds, kills.finished, kills.mid_work
     );
 }
+
+/// Forwards one plaintext connection to `upstream` and cuts it as soon as the client sends
+/// `command`. Returns whether it did.
+fn proxy_cutting_at(upstream: u16, command: &'static [u8]) -> (u16, std::thread::JoinHandle<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut server_in, mut client_out) =
+            (server.try_clone().unwrap(), client.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut server_in, &mut client_out);
+        });
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = match client.read(&mut buffer) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            seen.extend_from_slice(&buffer[..n]);
+            if seen.windows(command.len()).any(|w| w == command) {
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+                return true;
+            }
+            if server.write_all(&buffer[..n]).is_err() {
+                return false;
+            }
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_connection_lost_while_acknowledging_says_so_once_in_plain_words() {
+    // See: issue 16. The batch's line was "source unavailable: source unavailable: … while move
+    // mails".
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("cutack");
+    user.folder("Archive");
+    for n in 0..2 {
+        user.deliver(&pdf_mail(90 + n, 2000).0);
+    }
+    let env = TestEnv::new();
+    let (port, proxy) = proxy_cutting_at(dovecot.imap_port, b"UID MOVE");
+    let port = port.to_string();
+    let after = [
+        "--after",
+        "move",
+        "--move-to",
+        "Archive",
+        "--name",
+        "cutack",
+    ];
+    let mut args = vec!["--port", port.as_str(), "--tls", "none"];
+    args.extend(after);
+    let ran = run(&env, &user, &args);
+    assert!(
+        proxy.join().unwrap(),
+        "the proxy never saw UID MOVE\n{}",
+        ran.explain()
+    );
+    ran.expect_code(4)
+        .expect_stderr_contains("the connection was lost while moving mails");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    assert_eq!(
+        ran.stderr.matches("source unavailable").count(),
+        1,
+        "{}",
+        ran.explain()
+    );
+    assert_eq!(
+        env.cold_count(".pdf"),
+        2,
+        "deposited before the acknowledgement"
+    );
+    // The next run moves them and deposits nothing again.
+    run(&env, &user, &after).expect_code(0).expect_quiet();
+    assert_eq!(env.cold_count(".pdf"), 2);
+    assert!(user.messages("INBOX").is_empty());
+    assert_eq!(user.messages("Archive").len(), 2);
+}

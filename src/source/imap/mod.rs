@@ -253,29 +253,32 @@ impl ImapSource {
     fn post_action(&mut self, set: &str) -> Result<(), ItemError> {
         let address = self.address();
         let after = self.config.after.clone();
-        let run =
-            |session: &mut Session<Shared>, command: String, what: &str| -> Result<(), ItemError> {
-                session
-                    .run_command_and_check_ok(&command)
-                    .map_err(|err| match err {
-                        imap::Error::No(why) | imap::Error::Bad(why) => {
-                            ItemError::failed(anyhow!("the server refused to {what}: {why}"))
-                        }
-                        err => stop(lost(err, &address, what)),
-                    })
-            };
+        // `what` twice: "the server refused to move mails", "… lost while moving mails".
+        let run = |session: &mut Session<Shared>,
+                   command: String,
+                   (what, doing): (&str, &str)|
+         -> Result<(), ItemError> {
+            session
+                .run_command_and_check_ok(&command)
+                .map_err(|err| match err {
+                    imap::Error::No(why) | imap::Error::Bad(why) => {
+                        ItemError::failed(anyhow!("the server refused to {what}: {why}"))
+                    }
+                    err => stop(lost(err, &address, doing)),
+                })
+        };
         match after {
             ImapAfter::Keep => Ok(()),
             ImapAfter::Seen => run(
                 &mut self.session,
                 format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
-                "mark mails seen",
+                ("mark mails seen", "marking mails seen"),
             ),
             ImapAfter::Delete => {
                 run(
                     &mut self.session,
                     format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
-                    "flag mails deleted",
+                    ("flag mails deleted", "flagging mails deleted"),
                 )?;
                 self.expunge(set)
             }
@@ -285,18 +288,18 @@ impl ImapSource {
                     run(
                         &mut self.session,
                         format!("UID MOVE {set} {target}"),
-                        "move mails",
+                        ("move mails", "moving mails"),
                     )
                 } else {
                     run(
                         &mut self.session,
                         format!("UID COPY {set} {target}"),
-                        "copy mails",
+                        ("copy mails", "copying mails"),
                     )?;
                     run(
                         &mut self.session,
                         format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
-                        "flag moved mails deleted",
+                        ("flag moved mails deleted", "flagging moved mails deleted"),
                     )?;
                     self.expunge(set)
                 }

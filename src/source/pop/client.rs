@@ -35,6 +35,9 @@ pub enum Error {
     Refused { command: String, line: String },
     /// The server's answer to `doing` is not what POP3 says it should be.
     Protocol { doing: String, detail: String },
+    /// The server's status line for `doing` is neither `+OK` nor `-ERR`; `line` is it, verbatim
+    /// (another protocol's greeting, say: `* OK` is IMAP's).
+    Unexpected { doing: String, line: String },
 }
 
 impl Error {
@@ -84,6 +87,12 @@ impl fmt::Display for Error {
             Error::Refused { command, line } => write!(f, "{command} refused: {line}"),
             Error::Protocol { doing, detail } => {
                 write!(f, "unexpected answer while {doing}: {detail}")
+            }
+            Error::Unexpected { doing, line } => {
+                write!(
+                    f,
+                    "unexpected answer while {doing}: {line:?} is neither +OK nor -ERR"
+                )
             }
         }
     }
@@ -488,7 +497,10 @@ impl<S: Read + Write> Client<S> {
                 line: text,
             }
         } else {
-            Error::protocol(doing, format!("{text:?} is neither +OK nor -ERR"))
+            Error::Unexpected {
+                doing: doing.to_string(),
+                line: text,
+            }
         }
     }
 
