@@ -17,6 +17,7 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::exit::Failure;
 use crate::item::ItemError;
+pub use crate::names::is_clutter;
 
 /// Checks, before anything is read, that the source folder is there (exit code 4 otherwise: a
 /// missing folder is usually a share that is not mounted).
@@ -79,11 +80,6 @@ pub fn passed_over_by_name(name: &str) -> Option<&'static str> {
         return Some("temporary name of a file still being written");
     }
     None
-}
-
-/// Files that operating systems drop into folders on their own (`name` lower-cased).
-pub fn is_clutter(lower: &str) -> bool {
-    lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store"
 }
 
 pub fn is_hidden(name: &str) -> bool {

@@ -14,6 +14,7 @@ use crate::harness::{names, sha256, write_old, Ran, TestEnv};
 
 mod actes;
 mod chorus;
+mod clutter;
 mod crash;
 mod depot;
 mod helios;
