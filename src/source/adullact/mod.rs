@@ -23,6 +23,7 @@ mod chorus;
 mod helios;
 mod pastell;
 mod scan;
+mod stream;
 mod xml;
 
 use std::fs;

@@ -215,7 +215,7 @@ fn from_pairs(name: &str, pairs: Vec<(String, Value)>, names: &BTreeSet<String>)
 /// as `pastell_<key>`.
 pub fn apply(metadata: &Metadata, kind: Option<Kind>, analysis: &mut Analysis) {
     let get = |key: &str| metadata.value(key);
-    let fields = &mut analysis.fields;
+    let fields = &mut analysis.shared;
     match kind {
         Some(Kind::ActeNature) => {
             if let Some(code) = get("acte_nature") {
