@@ -19,6 +19,7 @@ mod crash;
 mod depot;
 mod helios;
 mod hostile;
+mod large;
 mod messages;
 
 const ACTES: &str = "http://www.interieur.gouv.fr/ACTES#v1.1-20040216";

@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use roxmltree::Node;
 
 use super::bundle::{Analysis, Fields, File};
+use super::stream::{self, Event};
 use super::xml;
 
 /// Root elements of the ACTES messages (schema `actesv1_1.xsd`), besides anything in their
@@ -393,18 +394,38 @@ pub fn finish(analysis: &mut Analysis, names: &std::collections::BTreeSet<String
 }
 
 /// The files an ACTES message names, for grouping loose files: (carried names, which the envelope
-/// waits for; recalled names, which join the group only if present).
-pub fn named_files(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
-    let text = xml::decode(bytes)?;
-    let doc = xml::parse(&text).context("cannot read the ACTES message")?;
-    let message = read_message(doc.root_element());
+/// waits for; recalled names, which join the group only if present). Read as a stream, so that a
+/// message of any size is grouped with its files.
+pub fn named_files(input: impl std::io::Read) -> Result<(Vec<String>, Vec<String>)> {
     let (mut required, mut optional) = (Vec::new(), Vec::new());
-    for (name, _, naming) in message.files {
-        match naming {
-            Naming::Carries => required.push(name),
-            Naming::Recalls => optional.push(name),
+    let mut text: Option<String> = None;
+    stream::walk(input, |event, path| {
+        match event {
+            Event::Start { name, .. } if *name == "NomFichier" => text = Some(String::new()),
+            Event::Text(piece) => {
+                if let Some(text) = &mut text {
+                    text.push_str(piece);
+                }
+            }
+            Event::End { name } if *name == "NomFichier" => {
+                let recalled = path
+                    .iter()
+                    .any(|p| p == "ActeRecu" || p == "EnveloppeRecue");
+                if let Some(name) = text.take().map(|t| t.trim().to_string()) {
+                    if !name.is_empty() {
+                        if recalled {
+                            optional.push(name);
+                        } else {
+                            required.push(name);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
-    }
+        Ok(())
+    })
+    .context("cannot read the ACTES message")?;
     Ok((required, optional))
 }
 

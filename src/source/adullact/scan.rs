@@ -29,9 +29,6 @@ use crate::item::Skipped;
 use crate::settings::AdullactConfig;
 use crate::source::folder::{self, passed_over_by_name, Snapshot};
 
-/// Largest file read at listing time to find the files it names.
-const MAX_HEAD_BYTES: u64 = 16 << 20;
-
 pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, Vec<Skipped>)> {
     let root = &config.folder;
     let entries = fs::read_dir(root)
@@ -234,11 +231,6 @@ fn claims_of(snapshot: &Snapshot, names: &BTreeSet<String>) -> Option<Claims> {
     let name = snapshot.relative.as_str();
     let head = read_head(&snapshot.path)?;
     let class = bundle::classify(name, &head);
-    let read = || -> Result<Vec<u8>> {
-        let len = fs::metadata(&snapshot.path)?.len();
-        anyhow::ensure!(len <= MAX_HEAD_BYTES, "too large to be read at listing");
-        Ok(fs::read(&snapshot.path)?)
-    };
     let file = bundle::File {
         path: name.to_string(),
         body: bundle::Body::Disk {
@@ -255,7 +247,10 @@ fn claims_of(snapshot: &Snapshot, names: &BTreeSet<String>) -> Option<Claims> {
             // A broken metadata file is still an envelope: fetching it reports why.
             Err(_) => Some(Claims::default()),
         },
-        Class::Actes(_) => match read().and_then(|bytes| actes::named_files(&bytes)) {
+        Class::Actes(_) => match fs::File::open(&snapshot.path)
+            .map_err(anyhow::Error::from)
+            .and_then(|f| actes::named_files(std::io::BufReader::new(f)))
+        {
             Ok((required, optional)) => Some(Claims { required, optional }),
             Err(_) => Some(Claims::default()),
         },
