@@ -281,6 +281,12 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
     }
     if let Some(metadata) = &metadata {
         pastell::apply(metadata, kind, &mut analysis);
+        // What the metadata lists is the document's: an envelope without it is incomplete.
+        for reference in &metadata.files {
+            analysis
+                .required
+                .push((reference.name.clone(), metadata.file.clone()));
+        }
     }
     match kind {
         Some(Kind::ActeNature) => actes::finish(&mut analysis, &names),
