@@ -19,6 +19,7 @@ mod crash;
 mod depot;
 mod helios;
 mod hostile;
+mod invoice;
 mod large;
 mod messages;
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::{actes, chorus, helios, pastell, xml, Kind};
+use super::{actes, chorus, helios, invoice, pastell, xml, Kind};
 use crate::extract::archive::{Budget, Data};
 use crate::item::{Content, Document};
 
@@ -119,6 +119,8 @@ pub enum Class {
     Pes(String),
     /// A Chorus Pro flow (root element's local name).
     Chorus(String),
+    /// An invoice in an EN 16931 syntax, CII or UBL (root element's local name).
+    Invoice(String),
     /// Anything else: a document.
     Other,
 }
@@ -128,7 +130,7 @@ impl Class {
         match self {
             Class::Actes(_) => Some(Kind::ActeNature),
             Class::Pes(_) => Some(Kind::Helios),
-            Class::Chorus(_) => Some(Kind::ChorusFact),
+            Class::Chorus(_) | Class::Invoice(_) => Some(Kind::ChorusFact),
             _ => None,
         }
     }
@@ -153,6 +155,9 @@ pub fn classify(name: &str, head: &[u8]) -> Class {
             "CPPFacturePivot" | "CPPFactureMixte" | "CPPStatut"
         ) {
             return Class::Chorus(root);
+        }
+        if invoice::is_invoice_root(&root, &text) {
+            return Class::Invoice(root);
         }
         return Class::Other;
     }
@@ -275,6 +280,10 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
             Class::Actes(_) => actes::read(file, &mut analysis),
             Class::Pes(_) => helios::read(file, &mut analysis, budget),
             Class::Chorus(_) => chorus::read(file, &mut analysis, budget),
+            Class::Invoice(_) => {
+                analysis.role(file.name(), "facture");
+                Ok(())
+            }
             _ => Ok(()),
         };
         within(read, &bundle, file)?;
@@ -345,6 +354,16 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
             (None, Some(fallback)) => fields.extend(fallback),
             (None, None) => {}
         }
+        if kind == Some(Kind::ChorusFact) {
+            if let Some(own) = file
+                .bytes(invoice::MAX_FILE)
+                .ok()
+                .as_deref()
+                .and_then(invoice::fields_of)
+            {
+                fields.extend(&own);
+            }
+        }
         fields.extend(&analysis.shared);
         documents.push(Document {
             name: original,
@@ -358,12 +377,33 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
         fields.put("envelope_type", head.get("envelope_type").map(Into::into));
         fields.put("envelope", Some(bundle.name.clone()));
         fields.extend(&Fields(std::mem::take(&mut extra.fields)));
+        if kind == Some(Kind::ChorusFact) {
+            if let Some(own) = content_bytes(&extra.content)
+                .as_deref()
+                .and_then(invoice::fields_of)
+            {
+                fields.extend(&own);
+            }
+        }
         fields.extend(&head);
         fields.extend(&analysis.shared);
         extra.fields = fields.0;
         documents.push(extra);
     }
     Ok(documents)
+}
+
+/// The bytes of an extracted document, for the invoice indexer (`None` past its size bound).
+fn content_bytes(content: &Content) -> Option<Vec<u8>> {
+    let path: &Path = match content {
+        Content::Bytes(bytes) => return Some(bytes.clone()),
+        Content::Temp(path) => path,
+        Content::File { path, .. } => path,
+    };
+    let len = std::fs::metadata(path).ok()?.len();
+    (len <= invoice::MAX_FILE)
+        .then(|| std::fs::read(path).ok())
+        .flatten()
 }
 
 /// Names the file an error is about, unless the envelope is that file (its label names it).

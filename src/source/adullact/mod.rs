@@ -21,6 +21,7 @@ mod actes;
 mod bundle;
 mod chorus;
 mod helios;
+mod invoice;
 mod pastell;
 mod scan;
 mod stream;

@@ -258,7 +258,7 @@ fn claims_of(snapshot: &Snapshot, names: &BTreeSet<String>) -> Option<Claims> {
             required: Vec::new(),
             optional: helios::visual_of(name).into_iter().collect(),
         }),
-        Class::Chorus(_) => Some(Claims::default()),
+        Class::Chorus(_) | Class::Invoice(_) => Some(Claims::default()),
         Class::Other => None,
     }
 }
