@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, parse_size, CommonArgs};
+use super::{parse_duration, parse_size, CommonArgs, GRACE_PERIOD_HELP};
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -18,7 +18,8 @@ crontab line (every minute; overlapping runs exit with code 6 and do nothing):
 
 Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
 
-Exit codes: 0 done, 1 some envelopes failed, 2 usage, 4 source folder unavailable,
+Exit codes: 0 done, 1 some envelopes failed or files stayed untaken past --grace-period,
+2 usage, 4 source folder unavailable,
 5 COLD folder not writable, 6 already running.";
 
 /// `--type`: which envelopes a launcher takes.
@@ -77,6 +78,16 @@ because the platform may still be writing it; sizes and times are checked again 
 is taken. Examples: 5s (default), 1m, 0s to take envelopes at once."
     )]
     pub min_age: Duration,
+
+    /// Report a file that cannot be taken for longer than this (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = GRACE_PERIOD_HELP
+    )]
+    pub grace_period: Duration,
 
     /// Name of the file that marks a folder envelope complete
     #[arg(

@@ -29,12 +29,22 @@ pub use server::ServerArgs;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  the cycle ran to its end (including when there was nothing new)
-  1  the cycle ran, but some items failed; they were left at the source for the next run
+  1  the cycle ran, but some items failed, or files stayed untaken past --grace-period;
+     each was named on standard error and left at the source
   2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
   3  authentication refused, or a login is needed
   4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
   5  the COLD folder (or the state folder) is missing, not writable or full
   6  another run of the same launcher is still working; this one did nothing";
+
+/// The long help of `--grace-period`, shared by the folder sources.
+pub(crate) const GRACE_PERIOD_HELP: &str = "What lanceur cannot take as it stands is left where \
+it is: a file that no envelope names, an envelope waiting for files it names, a flow it does not \
+understand, a folder envelope without its marker, a file this user cannot read (permissions, or \
+another program holding it open). While it changed less than this long ago it may still be \
+arriving, and is only logged (-v, --dry-run); after that, every run reports it on standard error, \
+one line naming the file and what is missing or unknown, and exits with code 1, until someone \
+sees to it. Examples: 1h (default), 30m, 2h, 0s to report at once.";
 
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \

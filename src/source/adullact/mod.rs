@@ -35,7 +35,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::folder::{self, Snapshot};
+use super::folder::{self, Grace, Snapshot};
 use super::Source;
 use crate::durable;
 use crate::extract::archive::{self, Budget};
@@ -144,11 +144,14 @@ impl AdullactSource {
         })
     }
 
-    /// The envelope's documents. Only the check that its files are still those listed is
-    /// `NotReady`; anything else fails the envelope.
+    /// The envelope's documents. Only the checks that its files are still those listed, and can
+    /// be read, are `NotReady` (a file that stays unreadable past `--grace-period` fails);
+    /// anything else fails the envelope.
     fn read(&self, envelope: &Envelope) -> Result<Vec<Document>, ItemError> {
+        let (grace, now) = (Grace(self.config.grace_period), SystemTime::now());
         for snapshot in envelope.snapshots() {
             snapshot.check_still_there()?;
+            snapshot.check_readable(&grace, now)?;
         }
         self.decode(envelope).map_err(ItemError::failed)
     }
