@@ -31,9 +31,10 @@ pub enum EnvelopeType {
     /// Actes (collectivity and prefecture): ACTES XML, S²LOW tarballs, Pastell actes
     #[value(name = "acte_nature")]
     ActeNature,
-    /// PES V2 (collectivity and treasury): PES_Aller, PES_Retour, PES_ACQUIT
+    /// PES V2 (collectivity and treasury): PES_Aller (with PES_PJ), PES_Retour, PES_ACQUIT
+    /// and their acknowledgements
     Helios,
-    /// Chorus Pro invoices: CPPFacturePivot, CPPStatut
+    /// Chorus Pro invoices: CPPFacturePivot, CPPFactureMixte, CPPStatut, CII and UBL invoices
     #[value(name = "chorus_fact")]
     ChorusFact,
 }
@@ -49,7 +50,8 @@ pub struct AdullactArgs {
         long_help = "The folder where Pastell's depot connector or S²LOW drops envelopes. Its \
 subfolders are folder envelopes (taken once their --marker is there); its .zip, .tar.gz and \
 .tgz files are archive envelopes; its other files are grouped around the file that names them \
-(metadata file, ACTES or PES XML). A file that nothing names is left alone."
+(metadata file, ACTES, PES or Chorus XML). A file that nothing names is left alone, and \
+reported once it is older than --grace-period."
     )]
     pub source: PathBuf,
 

@@ -4,8 +4,11 @@
 //! One item is one envelope (`scan.rs` finds them): a folder with its completion marker, a ZIP, a
 //! tar.gz, or a group of loose files around the file that names them. `fetch` reads the envelope's
 //! files (archives within the bounds of `--max-expanded-size` and `--max-entries`) and decodes them
-//! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`). The item key is
-//! `adullact:<path>:<total size>:<newest mtime ns>`.
+//! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`; `invoice/` reads an
+//! invoice file's own fields whatever its format; `stream.rs` reads large XML as a stream). The item
+//! key is `adullact:<path>:<total size>:<newest mtime ns>`. What `scan` cannot make an envelope of
+//! is passed over with the reason, and reported once older than `--grace-period`
+//! (`folder::Grace`).
 //!
 //! An envelope that cannot be decoded fails as an item (`ItemError::Failed`): it stays where it is,
 //! or with `--failed` it is moved there and the error says so (`ItemError::SetAside`), so that cron
