@@ -26,4 +26,4 @@ mod o365;
 mod pop;
 mod progress;
 mod run_log;
-mod untaken;
+mod unreadable;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, parse_size, CommonArgs, GRACE_PERIOD_HELP};
+use super::{parse_duration, parse_size, CommonArgs, GraceArgs};
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -81,15 +81,8 @@ is taken. Examples: 5s (default), 1m, 0s to take envelopes at once."
     )]
     pub min_age: Duration,
 
-    /// Report a file that cannot be taken for longer than this (default 1h)
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "1h",
-        value_parser = parse_duration,
-        long_help = GRACE_PERIOD_HELP
-    )]
-    pub grace_period: Duration,
+    #[command(flatten)]
+    pub grace: GraceArgs,
 
     /// Name of the file that marks a folder envelope complete
     #[arg(

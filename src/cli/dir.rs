@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, CommonArgs, GRACE_PERIOD_HELP};
+use super::{parse_duration, CommonArgs, GraceArgs};
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -54,15 +54,8 @@ checked again just before it is taken. Examples: 5s (default), 1m, 0s to take fi
     )]
     pub min_age: Duration,
 
-    /// Report a file that cannot be taken for longer than this (default 1h)
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "1h",
-        value_parser = parse_duration,
-        long_help = GRACE_PERIOD_HELP
-    )]
-    pub grace_period: Duration,
+    #[command(flatten)]
+    pub grace: GraceArgs,
 
     /// Move taken files here instead of deleting them
     #[arg(

@@ -37,15 +37,6 @@ Exit codes:
   5  the COLD folder (or the state folder) is missing, not writable or full
   6  another run of the same launcher is still working; this one did nothing";
 
-/// The long help of `--grace-period`, shared by the folder sources.
-pub(crate) const GRACE_PERIOD_HELP: &str = "What lanceur cannot take as it stands is left where \
-it is: a file that no envelope names, an envelope waiting for files it names, a flow it does not \
-understand, a folder envelope without its marker, a file this user cannot read (permissions, or \
-another program holding it open). While it changed less than this long ago it may still be \
-arriving, and is only logged (-v, --dry-run); after that, every run reports it on standard error, \
-one line naming the file and what is missing or unknown, and exits with code 1, until someone \
-sees to it. Examples: 1h (default), 30m, 2h, 0s to report at once.";
-
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
 into the input folder of an EzGED COLD, marks them done at the source, and exits. Run it from cron \
@@ -159,6 +150,29 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub overrides: Vec<std::ffi::OsString>,
+}
+
+/// The long help of `--grace-period`.
+const GRACE_PERIOD_HELP: &str = "What lanceur cannot take as it stands is left where \
+it is: a file that no envelope names, an envelope waiting for files it names, a flow it does not \
+understand, a folder envelope without its marker, a file this user cannot read (permissions, or \
+another program holding it open). While it changed less than this long ago it may still be \
+arriving, and is only logged (-v, --dry-run); after that, every run reports it on standard error, \
+one line naming the file and what is missing or unknown, and exits with code 1, until someone \
+sees to it. Examples: 1h (default), 30m, 2h, 0s to report at once.";
+
+/// `--grace-period`, shared by the folder sources (`dir`, `adullact`).
+#[derive(Debug, Args, Clone)]
+pub struct GraceArgs {
+    /// Report a file that cannot be taken for longer than this (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = GRACE_PERIOD_HELP
+    )]
+    pub grace_period: Duration,
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.

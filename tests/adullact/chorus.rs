@@ -263,20 +263,15 @@ fn flow_statuses_carry_their_code_and_text() {
     let status = Document::parse(&text).unwrap();
     let doc = find(&docs, "Example04-FactureStatut-ko.xml");
     assert_eq!(doc.field("role"), "statut");
-    assert_eq!(doc.field("flow_status_code"), text_of(&status, "IdStatut"));
-    assert_eq!(
-        doc.field("flow_status"),
-        text_of(&status, "ComplementStatut")
-    );
-    assert_eq!(
-        doc.field("flow_status_comment"),
-        text_of(&status, "Commentaire")
-    );
-    assert_eq!(
-        doc.field("flow_status_time"),
-        text_of(&status, "Horodatage")
-    );
-    assert_eq!(doc.field("flow_status_flow_id"), text_of(&status, "IdFlux"));
+    for (field, element) in [
+        ("flow_status_code", "IdStatut"),
+        ("flow_status", "ComplementStatut"),
+        ("flow_status_comment", "Commentaire"),
+        ("flow_status_time", "Horodatage"),
+        ("flow_status_flow_id", "IdFlux"),
+    ] {
+        assert_eq!(doc.field(field), text_of(&status, element), "{field}");
+    }
     assert_eq!(doc.field("group_id"), text_of(&status, "IdFlux"));
     assert_eq!(doc.field("flow_status_label"), "Reçu destinataire final");
 

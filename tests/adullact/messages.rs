@@ -44,6 +44,20 @@ fn id_of_name(name: &str) -> String {
     name.split('-').take(5).collect::<Vec<_>>().join("-")
 }
 
+/// Puts the message fixtures `files` in a source folder, takes them, and checks that every one
+/// was deposited and none left behind.
+fn take_messages(files: &[&str]) -> (TestEnv, Vec<Deposited>) {
+    let env = TestEnv::new();
+    for name in files {
+        put(&env, name, &message_fixture(name));
+    }
+    run(&env, &[]).expect_code(0).expect_quiet();
+    assert!(names(&env.source).is_empty(), "{}", env.listing());
+    let docs = deposited(&env);
+    assert_eq!(docs.len(), files.len(), "{docs:#?}");
+    (env, docs)
+}
+
 const ACTE_034: [&str; 12] = [
     "034-000000000-20170701-20170725A-AI-2-1_0.xml",
     "034-000000000-20170701-20170725A-AI-2-2_0.xml",
@@ -159,20 +173,13 @@ fn every_letter_of_the_controle_de_legalite_has_its_fields_and_its_acte() {
 
 #[test]
 fn anomalies_and_cancellations_are_grouped_with_their_acte() {
-    let env = TestEnv::new();
     let files = [
         "999-1234----1-3_0.xml",
         "034-000000000-20170701-20170721D-AI-1-3_0.xml",
         "999-1234----6-1_0.xml",
         "999-1234----6-2_0.xml",
     ];
-    for name in files {
-        put(&env, name, &message_fixture(name));
-    }
-    run(&env, &[]).expect_code(0).expect_quiet();
-    assert!(names(&env.source).is_empty(), "{}", env.listing());
-    let docs = deposited(&env);
-    assert_eq!(docs.len(), files.len(), "{docs:#?}");
+    let (_env, docs) = take_messages(&files);
     for name in files.iter().take(2) {
         let bytes = message_fixture(name);
         let text = xml_text(&bytes);
@@ -182,18 +189,7 @@ fn anomalies_and_cancellations_are_grouped_with_their_acte() {
         assert_eq!(anomaly.sha, sha256(&bytes));
         assert_eq!(anomaly.field("role"), "anomalie_acte");
         assert_eq!(anomaly.field("actes_message"), "AnomalieActe");
-        assert_eq!(
-            anomaly.field("actes_message_date"),
-            child_value(root, "Date").unwrap()
-        );
-        assert_eq!(
-            anomaly.field("actes_anomaly_nature"),
-            child_value(root, "Nature").unwrap()
-        );
-        assert_eq!(
-            anomaly.field("actes_anomaly_detail"),
-            child_value(root, "Detail").unwrap()
-        );
+        check_anomaly(anomaly, root);
         let acte = child_elem(root, "ActeRecu").unwrap();
         assert_eq!(
             anomaly.field("acte_number"),
@@ -242,38 +238,35 @@ fn anomalies_and_cancellations_are_grouped_with_their_acte() {
     }
 }
 
+/// The fields every anomaly message has: its date, nature and detail.
+#[track_caller]
+fn check_anomaly(doc: &Deposited, root: Node) {
+    for (field, element) in [
+        ("actes_message_date", "Date"),
+        ("actes_anomaly_nature", "Nature"),
+        ("actes_anomaly_detail", "Detail"),
+    ] {
+        let expected = child_value(root, element).unwrap();
+        assert_eq!(doc.field(field), expected, "{} {field}", doc.name);
+    }
+}
+
 fn acte_id_like(name: &str) -> bool {
     name.split('-').nth(1).is_some_and(|siren| siren.len() == 9)
 }
 
 #[test]
 fn an_envelope_anomaly_is_deposited_alone_with_the_acte_it_recalls() {
-    let env = TestEnv::new();
     let name = "ANO_EACT--210703385--20170612-2.xml";
+    let (_env, docs) = take_messages(&[name]);
     let bytes = message_fixture(name);
-    put(&env, name, &bytes);
-    run(&env, &[]).expect_code(0).expect_quiet();
-    assert!(names(&env.source).is_empty(), "{}", env.listing());
-    let docs = deposited(&env);
-    assert_eq!(docs.len(), 1, "{docs:#?}");
     let text = xml_text(&bytes);
     let doc = Document::parse(&text).unwrap();
     let root = doc.root_element();
     let anomaly = &docs[0];
     assert_eq!(anomaly.sha, sha256(&bytes));
     assert_eq!(anomaly.field("role"), "anomalie_enveloppe");
-    assert_eq!(
-        anomaly.field("actes_message_date"),
-        child_value(root, "Date").unwrap()
-    );
-    assert_eq!(
-        anomaly.field("actes_anomaly_nature"),
-        child_value(root, "Nature").unwrap()
-    );
-    assert_eq!(
-        anomaly.field("actes_anomaly_detail"),
-        child_value(root, "Detail").unwrap()
-    );
+    check_anomaly(anomaly, root);
     assert_eq!(
         anomaly.field("siren"),
         child_elem(root, "IDCL")
@@ -287,18 +280,12 @@ fn an_envelope_anomaly_is_deposited_alone_with_the_acte_it_recalls() {
 
 #[test]
 fn classification_messages_carry_their_date() {
-    let env = TestEnv::new();
     let files = [
         "999-1234----7-2_1.excerpt.xml",
         "DemandeClassification-7-1-handbuilt.xml",
         "ReponseClassificationSansChangement-7-3-handbuilt.xml",
     ];
-    for name in files {
-        put(&env, name, &message_fixture(name));
-    }
-    run(&env, &[]).expect_code(0).expect_quiet();
-    let docs = deposited(&env);
-    assert_eq!(docs.len(), 3, "{docs:#?}");
+    let (_env, docs) = take_messages(&files);
     for name in files {
         let text = xml_text(&message_fixture(name));
         let doc = Document::parse(&text).unwrap();
@@ -340,28 +327,4 @@ fn a_prefecture_tarball_of_observations() {
     assert_eq!(pdf.field("actes_observations"), text_of(&doc, "Motif"));
     assert_eq!(pdf.field("group_id"), actes_attr(root, "IDActe").unwrap());
     assert_eq!(find(&docs, letter_name).field("role"), "formulaire");
-}
-
-#[test]
-fn an_acknowledgement_keeps_its_own_message_beside_its_acte() {
-    let env = TestEnv::new();
-    let stem = "034-491011698-20171207-CL20171227_06-DE";
-    for suffix in ["-1-1_0.xml", "-1-1_1.pdf", "-1-2.xml"] {
-        put_fixture(
-            &env,
-            &format!("{stem}{suffix}"),
-            &format!("acte_nature/{stem}{suffix}"),
-        );
-    }
-    run(&env, &[]).expect_code(0);
-    let docs = deposited(&env);
-    let ar = find(&docs, &format!("{stem}-1-2.xml"));
-    let form = find(&docs, &format!("{stem}-1-1_0.xml"));
-    assert_eq!(ar.field("actes_message"), "ARActe");
-    assert_eq!(form.field("actes_message"), "Acte");
-    // The acte's PDF is the form's document: its message is the form's.
-    assert_eq!(
-        find(&docs, &format!("{stem}-1-1_1.pdf")).field("actes_message"),
-        "Acte"
-    );
 }

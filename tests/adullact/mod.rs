@@ -22,6 +22,7 @@ mod hostile;
 mod invoice;
 mod large;
 mod messages;
+mod untaken;
 
 const ACTES: &str = "http://www.interieur.gouv.fr/ACTES#v1.1-20040216";
 const INSEE: &str = "http://xml.insee.fr/schema";

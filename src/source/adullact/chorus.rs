@@ -46,61 +46,15 @@ pub fn read(file: &File, analysis: &mut Analysis, budget: &mut Budget) -> Result
             if let [status] = invoices.as_slice() {
                 parties(*status, &mut fields);
             }
-            let data = |unit: &Node, n: &str| {
-                xml::child(*unit, "DonneesStatut").and_then(|d| xml::text_at(d, &[n]))
-            };
-            let each = |units: &[Node], n: &str| -> Vec<Option<String>> {
-                units.iter().map(|u| data(u, n)).collect()
-            };
             put_each(&mut fields, "invoice_number", each(&invoices, "IdFacture"));
             put_each(&mut fields, "invoice_date", each(&invoices, "DateFacture"));
-            let codes = each(&invoices, "IdStatut");
-            let labels = codes
-                .iter()
-                .map(|c| c.as_deref().and_then(invoice_status_label));
-            put_each(
-                &mut fields,
-                "invoice_status_label",
-                labels.map(|l| l.map(Into::into)).collect(),
-            );
-            put_each(&mut fields, "invoice_status_code", codes);
-            put_each(
-                &mut fields,
-                "invoice_status",
-                each(&invoices, "ComplementStatut"),
-            );
-            put_each(
-                &mut fields,
-                "invoice_status_comment",
-                each(&invoices, "Commentaire"),
-            );
-            put_each(
-                &mut fields,
-                "invoice_status_time",
-                each(&invoices, "Horodatage"),
-            );
+            statuses(&invoices, "invoice", invoice_status_label, &mut fields);
             if invoices.len() == 1 {
                 analysis.group_id = group_of(&fields);
             }
 
             let flows: Vec<Node> = xml::all(root, "CPPFluxStatutUnitaire").collect();
-            let codes = each(&flows, "IdStatut");
-            let labels = codes
-                .iter()
-                .map(|c| c.as_deref().and_then(flow_status_label));
-            put_each(
-                &mut fields,
-                "flow_status_label",
-                labels.map(|l| l.map(Into::into)).collect(),
-            );
-            put_each(&mut fields, "flow_status_code", codes);
-            put_each(&mut fields, "flow_status", each(&flows, "ComplementStatut"));
-            put_each(
-                &mut fields,
-                "flow_status_comment",
-                each(&flows, "Commentaire"),
-            );
-            put_each(&mut fields, "flow_status_time", each(&flows, "Horodatage"));
+            statuses(&flows, "flow", flow_status_label, &mut fields);
             let about = each(&flows, "IdFlux");
             let errors = flows.iter().map(|u| flow_errors(*u)).collect();
             put_each(&mut fields, "flow_status_errors", errors);
@@ -159,6 +113,42 @@ pub fn read(file: &File, analysis: &mut Analysis, budget: &mut Budget) -> Result
         }
     }
     Ok(())
+}
+
+/// `DonneesStatut/<name>` of each status unit.
+fn each(units: &[Node], name: &str) -> Vec<Option<String>> {
+    units
+        .iter()
+        .map(|unit| xml::child(*unit, "DonneesStatut").and_then(|d| xml::text_at(d, &[name])))
+        .collect()
+}
+
+/// The status fields of invoice or flow status units, under `<prefix>_status_*`: the code and the
+/// label the schema gives it, the text, comment and time.
+fn statuses(
+    units: &[Node],
+    prefix: &str,
+    label_of: fn(&str) -> Option<&'static str>,
+    fields: &mut Fields,
+) {
+    let codes = each(units, "IdStatut");
+    let labels = codes
+        .iter()
+        .map(|c| c.as_deref().and_then(label_of).map(Into::into))
+        .collect();
+    put_each(fields, &format!("{prefix}_status_code"), codes);
+    put_each(fields, &format!("{prefix}_status_label"), labels);
+    for (element, suffix) in [
+        ("ComplementStatut", ""),
+        ("Commentaire", "_comment"),
+        ("Horodatage", "_time"),
+    ] {
+        put_each(
+            fields,
+            &format!("{prefix}_status{suffix}"),
+            each(units, element),
+        );
+    }
 }
 
 /// Puts one value per unit (status, invoice) under `name`: the value itself for one unit, the

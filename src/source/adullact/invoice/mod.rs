@@ -117,6 +117,15 @@ fn scheme_id(node: Option<Node<'_, '_>>, id: &str, scheme: &str) -> Option<Strin
         .and_then(xml::text)
 }
 
+/// A CII party's VAT number (`SpecifiedTaxRegistration/ID` with scheme `VA`).
+fn vat_number(party: Option<Node<'_, '_>>) -> Option<String> {
+    scheme_id(
+        party.and_then(|p| xml::child(p, "SpecifiedTaxRegistration")),
+        "ID",
+        "VA",
+    )
+}
+
 /// `20240315` (CII's format 102) → `2024-03-15`; other forms are kept as written.
 fn iso_date(text: Option<String>) -> Option<String> {
     let text = text?;
@@ -166,14 +175,7 @@ fn cii(root: Node<'_, '_>, fields: &mut Fields) {
     );
     parties_cii(seller, "seller", fields);
     parties_cii(buyer, "buyer", fields);
-    fields.put(
-        "einvoice_seller_vat",
-        scheme_id(
-            seller.and_then(|s| xml::child(s, "SpecifiedTaxRegistration")),
-            "ID",
-            "VA",
-        ),
-    );
+    fields.put("einvoice_seller_vat", vat_number(seller));
     fields.put(
         "einvoice_buyer_reference",
         get(agreement, &["BuyerReference"]),
@@ -266,14 +268,7 @@ fn zugferd1(root: Node<'_, '_>, fields: &mut Fields) {
     let buyer = agreement.and_then(|a| xml::child(a, "BuyerTradeParty"));
     fields.put("einvoice_seller", seller.and_then(|s| at(s, &["Name"])));
     fields.put("einvoice_buyer", buyer.and_then(|b| at(b, &["Name"])));
-    fields.put(
-        "einvoice_seller_vat",
-        scheme_id(
-            seller.and_then(|s| xml::child(s, "SpecifiedTaxRegistration")),
-            "ID",
-            "VA",
-        ),
-    );
+    fields.put("einvoice_seller_vat", vat_number(seller));
 }
 
 fn ubl(root: Node<'_, '_>, fields: &mut Fields) {
