@@ -59,7 +59,12 @@ impl Ack {
 /// A `PJ` of a `PES_PJ` being read.
 #[derive(Default)]
 struct Pj {
-    base64: Vec<u8>,
+    /// Its content as decoded so far (gzip, as the schema says), and the base64 characters left
+    /// over that do not make a whole group of four yet: decoding as the text comes keeps only the
+    /// decoded bytes in memory, not the base64 too.
+    content: Vec<u8>,
+    leftover: Vec<u8>,
+    corrupt: Option<String>,
     mime: Option<String>,
     id: Option<String>,
     name: Option<String>,
@@ -67,6 +72,36 @@ struct Pj {
     description: Option<String>,
     piece: Option<String>,
     year: Option<String>,
+}
+
+impl Pj {
+    /// Decodes one more piece of the base64 text.
+    fn feed(&mut self, text: &str) -> Result<()> {
+        // In slices of 64 KiB (whole groups of four), so that the text is never copied whole.
+        const SLICE: usize = 64 << 10;
+        for byte in text.bytes().filter(|b| !b.is_ascii_whitespace()) {
+            self.leftover.push(byte);
+            if self.leftover.len() == SLICE {
+                self.decode(SLICE);
+            }
+        }
+        if self.content.len() as u64 > xml::MAX_XML_BYTES {
+            return Err(anyhow!("a PJ is larger than the PES may be"));
+        }
+        Ok(())
+    }
+
+    /// Decodes the first `len` leftover characters (whole groups, or the end of the text).
+    fn decode(&mut self, len: usize) {
+        if len == 0 || self.corrupt.is_some() {
+            return;
+        }
+        let engine = &base64::engine::general_purpose::STANDARD;
+        if let Err(err) = engine.decode_vec(&self.leftover[..len], &mut self.content) {
+            self.corrupt = Some(err.to_string());
+        }
+        self.leftover.drain(..len);
+    }
 }
 
 /// Everything one pass over a PES file collects.
@@ -128,11 +163,7 @@ pub fn read(file: &File, analysis: &mut Analysis, budget: &mut Budget) -> Result
             Event::Text(text) => {
                 if path.last().map(String::as_str) == Some("Fichier") {
                     if let Some(pj) = &mut r.pj {
-                        pj.base64
-                            .extend(text.bytes().filter(|b| !b.is_ascii_whitespace()));
-                        if pj.base64.len() as u64 > xml::MAX_XML_BYTES {
-                            return Err(anyhow!("a PJ is larger than the PES may be"));
-                        }
+                        pj.feed(text)?;
                     }
                 }
             }
@@ -146,8 +177,8 @@ pub fn read(file: &File, analysis: &mut Analysis, budget: &mut Budget) -> Result
                     }
                 }
                 "PJ" if parent(path) == Some("PES_PJ") => {
-                    if let Some(pj) = r.pj.take() {
-                        let data = unpack(&pj, budget).with_context(|| {
+                    if let Some(mut pj) = r.pj.take() {
+                        let data = unpack(&mut pj, budget).with_context(|| {
                             format!(
                                 "PJ {} ({})",
                                 pj.id.as_deref().unwrap_or("?"),
@@ -360,13 +391,18 @@ fn joined(values: &[String]) -> Option<String> {
 }
 
 /// A PJ's bytes: base64, then gunzip (bounded by the envelope's budget) when gzipped.
-fn unpack(pj: &Pj, budget: &mut Budget) -> Result<Data> {
+fn unpack(pj: &mut Pj, budget: &mut Budget) -> Result<Data> {
     if pj.name.is_none() {
         return Err(anyhow!("has no NomPJ to name it"));
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(&pj.base64)
-        .map_err(|err| anyhow!("its base64 content does not decode ({err}); the PES is corrupt"))?;
+    pj.decode(pj.leftover.len());
+    if let Some(err) = &pj.corrupt {
+        return Err(anyhow!(
+            "its base64 content does not decode ({err}); the PES is corrupt"
+        ));
+    }
+    let decoded = std::mem::take(&mut pj.content);
+    pj.leftover = Vec::new();
     budget.take_entry()?;
     if decoded.starts_with(&[0x1f, 0x8b]) {
         let mut gunzip = flate2::read::MultiGzDecoder::new(Cursor::new(decoded));
