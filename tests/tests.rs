@@ -27,3 +27,4 @@ mod oauth;
 mod pop;
 mod progress;
 mod run_log;
+mod unreadable;

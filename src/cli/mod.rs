@@ -30,7 +30,8 @@ pub use server::{PasswordArgs, ServerArgs};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  the cycle ran to its end (including when there was nothing new)
-  1  the cycle ran, but some items failed; they were left at the source for the next run
+  1  the cycle ran, but some items failed, or files stayed untaken past --grace-period;
+     each was named on standard error and left at the source
   2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
   3  authentication refused, or a login is needed
   4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
@@ -150,6 +151,29 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub overrides: Vec<std::ffi::OsString>,
+}
+
+/// The long help of `--grace-period`.
+const GRACE_PERIOD_HELP: &str = "What lanceur cannot take as it stands is left where \
+it is: a file that no envelope names, an envelope waiting for files it names, a flow it does not \
+understand, a folder envelope without its marker, a file this user cannot read (permissions, or \
+another program holding it open). While it changed less than this long ago it may still be \
+arriving, and is only logged (-v, --dry-run); after that, every run reports it on standard error, \
+one line naming the file and what is missing or unknown, and exits with code 1, until someone \
+sees to it. Examples: 1h (default), 30m, 2h, 0s to report at once.";
+
+/// `--grace-period`, shared by the folder sources (`dir`, `adullact`).
+#[derive(Debug, Args, Clone)]
+pub struct GraceArgs {
+    /// Report a file that cannot be taken for longer than this (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = GRACE_PERIOD_HELP
+    )]
+    pub grace_period: Duration,
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.

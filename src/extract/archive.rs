@@ -15,7 +15,9 @@
 //! - **Memory.** A piece up to `Limits::memory_piece` stays in memory; a larger one streams to a
 //!   temporary file, removed when the piece is dropped.
 //!
-//! Directory entries carry no content and are left out. Duplicate names are refused: which of two
+//! Directory entries carry no content and are left out, and so is what archivers add beside the
+//! documents (`__MACOSX/`, AppleDouble `._*`, `.DS_Store`, `Thumbs.db`, `desktop.ini`: the folder
+//! sources' clutter rule, `names::is_archive_junk`), logged, never deposited. Duplicate names are refused: which of two
 //! `acte.pdf` is the acte is not a question to answer by guessing.
 
 use std::collections::HashSet;
@@ -23,6 +25,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::names::is_archive_junk;
 
 /// Bounds on what one archive, or one envelope of nested archives, may expand to.
 #[derive(Debug, Clone)]
@@ -210,6 +214,10 @@ pub fn read_zip<R: Read + Seek>(mut reader: R, budget: &mut Budget) -> Result<Ve
         let raw = String::from_utf8_lossy(file.name_raw()).into_owned();
         let name = file.name().map(|n| n.into_owned()).unwrap_or(raw);
         let path = checked_path(&name).with_context(|| format!("entry {name:?}"))?;
+        if is_archive_junk(&path) {
+            log::info!("left out {path:?}: system clutter the archiver added, not a document");
+            continue;
+        }
         if file.is_symlink() {
             bail!("entry {name:?} is a symbolic link; archives of documents hold none, refused");
         }
@@ -295,6 +303,10 @@ pub fn read_tar<R: Read>(reader: R, budget: &mut Budget) -> Result<Vec<Piece>> {
             Err(_) => encoding_rs::WINDOWS_1252.decode(&raw).0.into_owned(),
         };
         let path = checked_path(&name).with_context(|| format!("entry {name:?}"))?;
+        if is_archive_junk(&path) {
+            log::info!("left out {path:?}: system clutter the archiver added, not a document");
+            continue;
+        }
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             continue;

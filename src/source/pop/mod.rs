@@ -290,13 +290,13 @@ impl Source for PopSource {
         ordered.sort_by_key(|(n, _)| *n);
         for (number, uidl) in ordered {
             if !seen.insert(uidl) {
-                listing.skipped.push(Skipped {
-                    label: format!("mail {number}"),
-                    reason: format!(
+                listing.skipped.push(Skipped::routine(
+                    format!("mail {number}"),
+                    format!(
                         "its UIDL {uidl} is also another mail's; the server's UIDLs are not \
                          unique, so lanceur cannot tell these mails apart"
                     ),
-                });
+                ));
                 continue;
             }
             let size = sizes.get(number).copied().unwrap_or(0);
