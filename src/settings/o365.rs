@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::extract::mail::Take;
+use super::MailSettings;
 use crate::secret::Secret;
 
 /// Whose mailbox: the signed-in account's, or another one by address (shared mailboxes).
@@ -53,7 +53,7 @@ pub struct O365Config {
     pub since: Option<String>,
     pub post_action: PostAction,
     pub move_to: Option<String>,
-    pub take: Take,
+    pub mail: MailSettings,
 }
 
 /// What the login step needs.

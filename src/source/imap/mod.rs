@@ -40,7 +40,7 @@ use std::collections::{HashMap, HashSet};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::settings::{ImapAfter, ImapConfig};
 use crate::tls::Connector;
 use session::{connect, login, lost};
@@ -52,6 +52,13 @@ const LIST_CHUNK: usize = 2000;
 const PREFETCH_BYTES: u64 = 8 << 20;
 /// Most mails in one body fetch.
 const PREFETCH_ITEMS: usize = 128;
+/// Bytes any one command through the `imap` crate may read (a listing of 2000 mails' header
+/// fields is a few megabytes): a bound on what a hostile server can make lanceur hold.
+const ANSWER_BUDGET: u64 = 64 << 20;
+/// Sessions opened again in one run after the server dropped the connection.
+const MAX_RECONNECTS: u32 = 24;
+/// Bytes a mail may exceed its listed size by (servers count line ends differently).
+const SIZE_SLACK: u64 = 16 << 20;
 
 pub struct ImapSource {
     config: ImapConfig,
@@ -69,25 +76,30 @@ pub struct ImapSource {
     upcoming: Vec<usize>,
     /// Raw mails fetched ahead, by UID.
     cache: HashMap<u32, Vec<u8>>,
+    /// Mails the server failed on (alone), with its answer: each fails as an item.
+    failed: HashMap<u32, String>,
+    /// Sessions opened again after a dropped connection, in this run.
+    reconnects: u32,
 }
 
-#[derive(Debug, Clone)]
-struct Listed {
-    uid: u32,
-    size: u64,
+/// A logged-in session on the configured mailbox.
+struct Opened {
+    session: Session<Shared>,
+    wire: Shared,
+    address: String,
+    uidvalidity: u32,
+    can_move: bool,
+    uidplus: bool,
 }
 
-impl ImapSource {
-    pub fn open(config: ImapConfig) -> Result<ImapSource> {
+impl Opened {
+    fn new(config: &ImapConfig) -> Result<Opened> {
         let server = &config.server;
-        let label = format!(
-            "imap {}@{}:{}/{}",
-            server.account, server.tls.host, server.tls.port, config.mailbox
-        );
         let connector = Connector::new(&server.tls)?;
         let address = connector.address();
         let (client, wire) = connect(&connector, server.tls.mode)?;
         let mut session = login(client, &server.account, &server.auth, &address)?;
+        wire.limit(Some(ANSWER_BUDGET));
         let capabilities = session
             .capabilities()
             .map_err(|err| lost(err, &address, "reading its capabilities"))?;
@@ -95,6 +107,7 @@ impl ImapSource {
         let uidplus = capabilities.has_str("UIDPLUS");
         drop(capabilities);
         // `select` quotes the name itself.
+        wire.limit(Some(ANSWER_BUDGET));
         let mailbox = match session.select(utf7::encode(&config.mailbox)) {
             Ok(mailbox) => mailbox,
             Err(imap::Error::No(why) | imap::Error::Bad(why)) => {
@@ -112,11 +125,56 @@ impl ImapSource {
             log::warn!("the server gave no UIDVALIDITY for {}", config.mailbox);
             0
         });
+        Ok(Opened {
+            session,
+            wire,
+            address,
+            uidvalidity,
+            can_move,
+            uidplus,
+        })
+    }
+}
+
+/// Mails the server fails on even alone, with its answer.
+type Broken = Vec<(u32, String)>;
+
+/// What a listing command gave for one chunk of UIDs.
+struct Row {
+    uid: u32,
+    size: u64,
+    headline: Option<mail::Headline>,
+    alias: Option<ItemKey>,
+}
+
+/// How a command about some mails went wrong.
+enum Trouble {
+    /// NO or BAD, or a connection the server dropped: try fewer mails (or fewer items).
+    Retry(anyhow::Error),
+    /// Anything else (a timeout, a TLS failure): the run stops.
+    Stop(anyhow::Error),
+}
+
+#[derive(Debug, Clone)]
+struct Listed {
+    uid: u32,
+    size: u64,
+}
+
+impl ImapSource {
+    pub fn open(config: ImapConfig) -> Result<ImapSource> {
+        let server = &config.server;
+        let label = format!(
+            "imap {}@{}:{}/{}",
+            server.account, server.tls.host, server.tls.port, config.mailbox
+        );
+        let opened = Opened::new(&config)?;
         if let ImapAfter::Move(target) = &config.after {
+            let mut session = opened.session;
             let pattern = quote(&utf7::encode(target));
             let names = session
                 .list(Some(""), Some(&pattern))
-                .map_err(|err| lost(err, &address, "looking for the --move-to mailbox"))?;
+                .map_err(|err| lost(err, &opened.address, "looking for the --move-to mailbox"))?;
             if names.is_empty() {
                 return Err(anyhow!(
                     "the --move-to mailbox «{target}» does not exist on the server; create it or \
@@ -124,24 +182,65 @@ impl ImapSource {
                 ))
                 .context(Failure::Source);
             }
+            drop(names);
+            return Ok(ImapSource::with(
+                config,
+                label,
+                Opened { session, ..opened },
+            ));
         }
+        Ok(ImapSource::with(config, label, opened))
+    }
+
+    fn with(config: ImapConfig, label: String, opened: Opened) -> ImapSource {
         log::debug!(
-            "{label}: UIDVALIDITY {uidvalidity}, {} mails, MOVE {can_move}, UIDPLUS {uidplus}",
-            mailbox.exists
+            "{label}: UIDVALIDITY {}, MOVE {}, UIDPLUS {}",
+            opened.uidvalidity,
+            opened.can_move,
+            opened.uidplus
         );
-        Ok(ImapSource {
+        ImapSource {
             config,
             label,
-            session,
-            wire,
+            session: opened.session,
+            wire: opened.wire,
             wire_tag: 0,
-            uidvalidity,
-            can_move,
-            uidplus,
+            uidvalidity: opened.uidvalidity,
+            can_move: opened.can_move,
+            uidplus: opened.uidplus,
             listed: Vec::new(),
             upcoming: Vec::new(),
             cache: HashMap::new(),
-        })
+            failed: HashMap::new(),
+            reconnects: 0,
+        }
+    }
+
+    /// A new session after the server dropped the connection in the middle of a command (Dovecot
+    /// crashes on some mails): the same mailbox, which must keep its UIDVALIDITY, or the UIDs
+    /// listed mean nothing any more and the run stops.
+    fn reconnect(&mut self, why: &anyhow::Error) -> Result<(), ItemError> {
+        self.reconnects += 1;
+        if self.reconnects > MAX_RECONNECTS {
+            return Err(stop(anyhow!(
+                "{why:#}; the server dropped the connection {MAX_RECONNECTS} times in this run, \
+                 giving up until the next run"
+            )));
+        }
+        log::info!("{}: reconnecting after: {why:#}", self.label);
+        let _ = self.session.logout();
+        let opened = Opened::new(&self.config).map_err(|err| {
+            ItemError::from_run(err.context(format!("{why:#}; opening a new session failed")))
+        })?;
+        if opened.uidvalidity != self.uidvalidity {
+            return Err(stop(anyhow!(
+                "the mailbox changed its UIDVALIDITY while lanceur was reading it; the next run \
+                 lists it again"
+            )));
+        }
+        self.session = opened.session;
+        self.wire = opened.wire;
+        Ok(())
     }
 
     fn address(&self) -> String {
@@ -167,23 +266,60 @@ impl ImapSource {
         query
     }
 
-    /// Fetches the bodies of `uids` in one command into the cache. Bodies the bulk reader did not
-    /// find are fetched again through the crate. A lost connection stops the run; a refusal fails
-    /// the mails asked for.
+    /// Fetches the bodies of `uids` into the cache, in one command when all goes well. When the
+    /// server refuses or drops the connection, the chunk is split and fetched again in halves, so
+    /// that one mail the server cannot send fails alone (`failed`) and the others are taken.
     fn fetch_bodies(&mut self, uids: &[u32]) -> Result<(), ItemError> {
+        let mut queue = vec![uids.to_vec()];
+        while let Some(chunk) = queue.pop() {
+            match self.fetch_chunk(&chunk) {
+                Ok(()) => {}
+                Err(Trouble::Stop(err)) => return Err(stop(err)),
+                Err(Trouble::Retry(err)) => {
+                    if self.dropped() {
+                        self.reconnect(&err)?;
+                    }
+                    if chunk.len() == 1 {
+                        log::debug!("UID {}: {err:#}", chunk[0]);
+                        self.failed.insert(chunk[0], format!("{err:#}"));
+                    } else {
+                        let (first, second) = chunk.split_at(chunk.len() / 2);
+                        queue.push(second.to_vec());
+                        queue.push(first.to_vec());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the connection is gone (the server closed it after a failed command).
+    fn dropped(&mut self) -> bool {
+        self.wire.limit(Some(ANSWER_BUDGET));
+        self.session.noop().is_err()
+    }
+
+    fn fetch_chunk(&mut self, uids: &[u32]) -> Result<(), Trouble> {
         let set = uid_set(uids);
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let address = self.address();
+        let largest = uids
+            .iter()
+            .filter_map(|uid| self.listed.iter().find(|l| l.uid == *uid))
+            .map(|l| l.size)
+            .max()
+            .unwrap_or(0);
+        let max_literal = largest.saturating_mul(2).saturating_add(SIZE_SLACK);
         self.wire_tag += 1;
         let tag = format!("L{}", self.wire_tag);
-        match wire::fetch_bodies(&self.wire, &tag, &set, &wanted) {
+        match wire::fetch_bodies(&self.wire, &tag, &set, &wanted, max_literal) {
             Ok(bodies) => self.cache.extend(bodies),
             Err(FetchError::Refused(why)) => {
                 // Some mails were expunged meanwhile, say: the others are fetched below.
                 log::debug!("bulk fetch of {set} refused: {why}");
             }
             Err(FetchError::Io(err)) => {
-                return Err(stop(lost(imap::Error::Io(err), &address, "fetching mails")))
+                return Err(trouble(imap::Error::Io(err), &address, "fetching mails"))
             }
         }
         let missing: Vec<u32> = uids
@@ -194,17 +330,22 @@ impl ImapSource {
         if missing.is_empty() {
             return Ok(());
         }
+        self.wire.limit(Some(
+            max_literal
+                .saturating_mul(missing.len() as u64)
+                .saturating_add(ANSWER_BUDGET),
+        ));
         let fetches = match self
             .session
             .uid_fetch(uid_set(&missing), "(UID BODY.PEEK[])")
         {
             Ok(fetches) => fetches,
-            Err(imap::Error::No(why)) => {
-                return Err(ItemError::failed(anyhow!(
-                    "the server refused to send mails {set}: {why}"
+            Err(imap::Error::No(why) | imap::Error::Bad(why)) => {
+                return Err(Trouble::Retry(anyhow!(
+                    "the server refused to send it: {why}"
                 )))
             }
-            Err(err) => return Err(stop(lost(err, &address, "fetching mails"))),
+            Err(err) => return Err(trouble(err, &address, "fetching mails")),
         };
         for fetch in fetches.iter() {
             if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
@@ -216,6 +357,94 @@ impl ImapSource {
         drop(fetches);
         self.drain_unsolicited();
         Ok(())
+    }
+
+    /// Size, arrival date and (with `headers`) Message-ID, From and Subject of `uids`.
+    fn list_chunk(&mut self, uids: &[u32], headers: bool) -> Result<Vec<Row>, Trouble> {
+        let address = self.address();
+        let wanted: HashSet<u32> = uids.iter().copied().collect();
+        let items = if headers {
+            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT)])"
+        } else {
+            "(UID RFC822.SIZE INTERNALDATE)"
+        };
+        self.wire.limit(Some(ANSWER_BUDGET));
+        let fetches = match self.session.uid_fetch(uid_set(uids), items) {
+            Ok(fetches) => fetches,
+            Err(imap::Error::No(why) | imap::Error::Bad(why)) => {
+                return Err(Trouble::Retry(anyhow!(
+                    "the server refused to list it: {why}"
+                )))
+            }
+            Err(err) => return Err(trouble(err, &address, "listing the mails")),
+        };
+        let mailbox = &self.config.mailbox;
+        let parser = mail_parser::MessageParser::default();
+        let mut rows = Vec::new();
+        for fetch in fetches.iter() {
+            let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
+                continue;
+            };
+            let header = fetch.header();
+            let message_id = header
+                .and_then(|h| parser.parse_headers(h))
+                .and_then(|h| h.message_id().map(str::to_string));
+            let arrival = fetch.internal_date().map(|d| d.timestamp());
+            let alias = match (message_id, arrival) {
+                (Some(id), Some(arrival)) if !id.is_empty() => {
+                    Some(ItemKey(format!("imap:{mailbox}:msgid:{id}:{arrival}")))
+                }
+                _ => None,
+            };
+            rows.push(Row {
+                uid,
+                size: u64::from(fetch.size.unwrap_or(0)),
+                headline: headers.then(|| mail::headline(header.unwrap_or_default())),
+                alias,
+            });
+        }
+        drop(fetches);
+        self.drain_unsolicited();
+        Ok(rows)
+    }
+
+    /// `list_chunk` over all `uids`, falling back on smaller chunks, then on listing without
+    /// header fields, for the mails the server fails on; a mail it cannot even list that way is
+    /// returned with the server's answer, to be reported.
+    fn list_rows(&mut self, uids: &[u32]) -> Result<(Vec<Row>, Broken)> {
+        let mut rows = Vec::new();
+        let mut broken = Vec::new();
+        let mut queue: Vec<(Vec<u32>, bool)> = uids
+            .chunks(LIST_CHUNK)
+            .rev()
+            .map(|c| (c.to_vec(), true))
+            .collect();
+        while let Some((chunk, headers)) = queue.pop() {
+            match self.list_chunk(&chunk, headers) {
+                Ok(found) => rows.extend(found),
+                Err(Trouble::Stop(err)) => return Err(err),
+                Err(Trouble::Retry(err)) => {
+                    if self.dropped() {
+                        self.reconnect(&err).map_err(ItemError::into_error)?;
+                    }
+                    if chunk.len() > 1 {
+                        let (first, second) = chunk.split_at(chunk.len() / 2);
+                        queue.push((second.to_vec(), headers));
+                        queue.push((first.to_vec(), headers));
+                    } else if headers {
+                        log::debug!(
+                            "UID {}: listing without its header fields: {err:#}",
+                            chunk[0]
+                        );
+                        queue.push((chunk, false));
+                    } else {
+                        broken.push((chunk[0], format!("{err:#}")));
+                    }
+                }
+            }
+        }
+        rows.sort_by_key(|row| row.uid);
+        Ok((rows, broken))
     }
 
     /// The next chunk of upcoming mails from `position`, bounded in bytes and count.
@@ -325,6 +554,7 @@ impl Source for ImapSource {
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         let address = self.address();
         let query = self.search_query();
+        self.wire.limit(Some(ANSWER_BUDGET));
         let found = self
             .session
             .uid_search(&query)
@@ -337,63 +567,74 @@ impl Source for ImapSource {
         };
         self.listed.clear();
         self.cache.clear();
+        self.failed.clear();
         self.upcoming.clear();
+        let (rows, broken) = self.list_rows(&uids)?;
         let mailbox = self.config.mailbox.clone();
-        let parser = mail_parser::MessageParser::default();
-        for chunk in uids.chunks(LIST_CHUNK) {
-            let wanted: HashSet<u32> = chunk.iter().copied().collect();
-            let fetches = self
-                .session
-                .uid_fetch(
-                    uid_set(chunk),
-                    "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID SUBJECT)])",
-                )
-                .map_err(|err| lost(err, &address, "listing the mails"))?;
-            let mut rows: Vec<(u32, u64, String, Option<ItemKey>)> = Vec::new();
-            for fetch in fetches.iter() {
-                let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
+        let rules = self.config.mail.rules.clone();
+        let mut items: Vec<(u32, Item)> = Vec::new();
+        for row in rows {
+            let subject = row
+                .headline
+                .as_ref()
+                .map(|h| h.subject.chars().take(60).collect::<String>())
+                .unwrap_or_default();
+            let label = if subject.is_empty() {
+                format!("UID {}", row.uid)
+            } else {
+                format!("UID {} «{subject}»", row.uid)
+            };
+            if !rules.is_empty() {
+                let refusal = match &row.headline {
+                    Some(h) => rules.refusal(&h.senders, &h.subject),
+                    None => Some(
+                        "the server could not list its header fields, so --from and --subject \
+                         cannot judge it"
+                            .to_string(),
+                    ),
+                };
+                if let Some(reason) = refusal {
+                    // Not a candidate: left as it is and not journaled; the journal must not
+                    // take its absence for a mail gone from the mailbox.
+                    listing.complete = false;
+                    listing.skipped.push(Skipped { label, reason });
                     continue;
-                };
-                let size = u64::from(fetch.size.unwrap_or(0));
-                let header = fetch.header().and_then(|h| parser.parse_headers(h));
-                let subject = header
-                    .as_ref()
-                    .and_then(|h| h.subject())
-                    .map(|s| s.chars().take(60).collect::<String>())
-                    .unwrap_or_default();
-                let message_id = header
-                    .as_ref()
-                    .and_then(|h| h.message_id())
-                    .map(str::to_string);
-                let arrival = fetch.internal_date().map(|d| d.timestamp());
-                let alias = match (message_id, arrival) {
-                    (Some(id), Some(arrival)) if !id.is_empty() => {
-                        Some(ItemKey(format!("imap:{mailbox}:msgid:{id}:{arrival}")))
-                    }
-                    _ => None,
-                };
-                rows.push((uid, size, subject, alias));
+                }
             }
-            drop(fetches);
-            self.drain_unsolicited();
-            rows.sort_by_key(|row| row.0);
-            for (uid, size, subject, alias) in rows {
-                let slot = self.listed.len();
-                self.listed.push(Listed { uid, size });
-                let label = if subject.is_empty() {
-                    format!("UID {uid}")
-                } else {
-                    format!("UID {uid} «{subject}»")
-                };
-                listing.items.push(Item {
-                    key: ItemKey(format!("imap:{mailbox}:{}:{uid}", self.uidvalidity)),
+            items.push((
+                row.uid,
+                Item {
+                    key: ItemKey(format!("imap:{mailbox}:{}:{}", self.uidvalidity, row.uid)),
                     label,
                     name: None,
-                    size,
-                    slot,
-                    aliases: alias.into_iter().collect(),
-                });
-            }
+                    size: row.size,
+                    slot: 0,
+                    aliases: row.alias.into_iter().collect(),
+                },
+            ));
+        }
+        for (uid, why) in broken {
+            self.failed.insert(uid, why);
+            items.push((
+                uid,
+                Item {
+                    key: ItemKey(format!("imap:{mailbox}:{}:{uid}", self.uidvalidity)),
+                    label: format!("UID {uid}"),
+                    name: None,
+                    size: 0,
+                    slot: 0,
+                    aliases: Vec::new(),
+                },
+            ));
+        }
+        items.sort_by_key(|(uid, _)| *uid);
+        for (uid, mut item) in items {
+            item.slot = self.listed.len();
+            self.listed.push(Listed {
+                uid,
+                size: item.size,
+            });
+            listing.items.push(item);
         }
         log::debug!(
             "{}: {} candidate mails ({query})",
@@ -415,12 +656,24 @@ impl Source for ImapSource {
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let uid = self.listed[item.slot].uid;
+        if let Some(why) = self.failed.get(&uid) {
+            return Err(ItemError::failed(anyhow!(
+                "the server fails when asked for this mail ({why}); the other mails are taken. \
+                 Ask the mail administrator to repair or remove it"
+            )));
+        }
         if !self.cache.contains_key(&uid) {
             let chunk = match self.upcoming.iter().position(|&slot| slot == item.slot) {
                 Some(position) => self.chunk_from(position),
                 None => vec![uid],
             };
             self.fetch_bodies(&chunk)?;
+            if let Some(why) = self.failed.get(&uid) {
+                return Err(ItemError::failed(anyhow!(
+                    "the server fails when asked for this mail ({why}); the other mails are \
+                     taken. Ask the mail administrator to repair or remove it"
+                )));
+            }
         }
         let raw = self.cache.remove(&uid).ok_or_else(|| {
             ItemError::not_ready(anyhow!(
@@ -435,7 +688,9 @@ impl Source for ImapSource {
                 ("uidvalidity".into(), self.uidvalidity.to_string()),
             ],
         };
-        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
+        let label = format!("{}: {}", self.label, item.label);
+        mail::documents_noted(raw, &self.config.mail.extract, &origin, &label)
+            .map_err(ItemError::failed)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
@@ -455,6 +710,30 @@ impl Source for ImapSource {
             log::debug!("{}: logout failed: {err}", self.label);
         }
         Ok(())
+    }
+}
+
+/// Sorts an error of a command about some mails: the server refusing or dropping the connection
+/// may be about one of them (`Retry`); a timeout or anything else stops the run.
+fn trouble(err: imap::Error, address: &str, doing: &str) -> Trouble {
+    let retry = match &err {
+        imap::Error::No(_) | imap::Error::Bad(_) | imap::Error::ConnectionLost => true,
+        imap::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::InvalidData
+        ),
+        imap::Error::Parse(_) => true,
+        _ => false,
+    };
+    let err = lost(err, address, doing);
+    if retry {
+        Trouble::Retry(err)
+    } else {
+        Trouble::Stop(err)
     }
 }
 

@@ -47,8 +47,8 @@ use self::folder::{resolve, resolve_folder};
 use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
-use crate::extract::mail::Take;
-use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
+use crate::extract::mail::{self, Take};
+use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::settings::o365::{AccountConfig, Auth, Mailbox, O365Config, PostAction, Select};
 
 /// Mails per listing page; their few selected fields are small.
@@ -399,7 +399,32 @@ impl Source for O365Source {
             .graph
             .get_all(&url)
             .map_err(|err| whole_run(err, &self.config.account))?;
-        let items = messages
+        // --from and --subject: Graph's listing has both, so a mail that does not match is no
+        // candidate and is never fetched, marked or journaled.
+        let rules = &self.config.mail.rules;
+        let mut skipped = Vec::new();
+        let mut kept = Vec::new();
+        for message in messages {
+            if !rules.is_empty() {
+                let mut senders = Vec::new();
+                if let Some(email) = message.from.as_ref().and_then(|f| f.email_address.as_ref()) {
+                    senders.extend(email.address.clone());
+                }
+                if let Some(from) = &message.from {
+                    senders.push(person(from));
+                }
+                let subject = message.subject.clone().unwrap_or_default();
+                if let Some(reason) = rules.refusal(&senders, &subject) {
+                    skipped.push(Skipped {
+                        label: describe(&message),
+                        reason,
+                    });
+                    continue;
+                }
+            }
+            kept.push(message);
+        }
+        let items = kept
             .iter()
             .enumerate()
             .map(|(slot, message)| Item {
@@ -412,21 +437,24 @@ impl Source for O365Source {
                 aliases: Vec::new(),
             })
             .collect();
-        self.messages = messages;
+        self.messages = kept;
         Ok(Listing {
             items,
-            skipped: Vec::new(),
-            complete: true,
+            complete: skipped.is_empty(),
+            skipped,
         })
     }
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
-        if self.config.take != Take::Eml {
+        if self.config.mail.extract.take != Take::Eml {
             self.attachments(&message, &mut documents)?;
+            if let Some(limits) = &self.config.mail.extract.unzip {
+                documents = mail::unzip(documents, limits).map_err(ItemError::failed)?;
+            }
         }
-        if self.config.take != Take::Attachments {
+        if self.config.mail.extract.take != Take::Attachments {
             let url = format!("{}/$value", self.message_url(&message.id));
             let (path, _) = self
                 .graph

@@ -53,6 +53,9 @@ use crate::tls::{Connector, Stream, TlsMode};
 /// differently, and some only estimate).
 const SIZE_SLACK: u64 = 16 << 20;
 
+/// Most bytes of one mail's header block read for `--from` and `--subject`.
+const HEADER_LIMIT: u64 = 4 << 20;
+
 pub struct PopSource {
     config: PopConfig,
     label: String,
@@ -333,6 +336,57 @@ impl PopSource {
     }
 }
 
+impl PopSource {
+    /// `--from` and `--subject`, judged at listing on each mail's header block (`TOP n 0`, one
+    /// pipelined exchange when the server allows it): a mail that does not match is no
+    /// candidate, so it is neither fetched, deleted nor journaled. POP3 has no flags to remember
+    /// a judgement by, so every run reads the headers of every mail left on the server; with
+    /// `--keep`, old mails count too.
+    fn apply_rules(&mut self, listing: &mut Listing) -> Result<()> {
+        let address = self.address();
+        let rules = self.config.mail.rules.clone();
+        let uidls: Vec<String> = self.listed.iter().map(|l| l.uidl.clone()).collect();
+        let session = self.session()?;
+        let numbers: Vec<u32> = uidls
+            .iter()
+            .map(|uidl| session.numbers.get(uidl).copied().unwrap_or(0))
+            .collect();
+        let headers = session
+            .client
+            .top_headers(&numbers, HEADER_LIMIT)
+            .map_err(|err| lost(err, &address, "reading the mails' headers (TOP)"))?;
+        let mut kept_items = Vec::new();
+        let mut kept_listed = Vec::new();
+        let items = std::mem::take(&mut listing.items);
+        let listed = std::mem::take(&mut self.listed);
+        for ((mut item, entry), header) in items.into_iter().zip(listed).zip(headers) {
+            let refusal = match header {
+                Ok(block) => {
+                    let headline = mail::headline(&block);
+                    rules.refusal(&headline.senders, &headline.subject)
+                }
+                Err(err) => Some(format!(
+                    "the server would not send its header for --from and --subject ({err})"
+                )),
+            };
+            if let Some(reason) = refusal {
+                listing.complete = false;
+                listing.skipped.push(Skipped {
+                    label: item.label,
+                    reason,
+                });
+                continue;
+            }
+            item.slot = kept_listed.len();
+            kept_items.push(item);
+            kept_listed.push(entry);
+        }
+        listing.items = kept_items;
+        self.listed = kept_listed;
+        Ok(())
+    }
+}
+
 impl Source for PopSource {
     fn label(&self) -> &str {
         &self.label
@@ -386,6 +440,9 @@ impl Source for PopSource {
             });
         }
         self.listed = listed;
+        if !self.config.mail.rules.is_empty() {
+            self.apply_rules(&mut listing)?;
+        }
         log::debug!("{}: {} mails on the server", self.label, self.listed.len());
         Ok(listing)
     }
@@ -434,7 +491,9 @@ impl Source for PopSource {
             id: short_id(&uidl),
             fields: vec![("uidl".into(), uidl)],
         };
-        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
+        let label = format!("{}: {}", self.label, item.label);
+        mail::documents_noted(raw, &self.config.mail.extract, &origin, &label)
+            .map_err(ItemError::failed)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
