@@ -31,6 +31,7 @@
 mod auth;
 mod cache;
 mod device;
+mod select;
 
 pub use device::login;
 mod folder;
@@ -48,7 +49,7 @@ use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
-use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
 use crate::settings::o365::{AccountConfig, Auth, Mailbox, O365Config, PostAction, Select};
 
 /// Mails per listing page; their few selected fields are small.
@@ -399,31 +400,7 @@ impl Source for O365Source {
             .graph
             .get_all(&url)
             .map_err(|err| whole_run(err, &self.config.account))?;
-        // --from and --subject: Graph's listing has both, so a mail that does not match is no
-        // candidate and is never fetched, marked or journaled.
-        let rules = &self.config.mail.rules;
-        let mut skipped = Vec::new();
-        let mut kept = Vec::new();
-        for message in messages {
-            if !rules.is_empty() {
-                let mut senders = Vec::new();
-                if let Some(email) = message.from.as_ref().and_then(|f| f.email_address.as_ref()) {
-                    senders.extend(email.address.clone());
-                }
-                if let Some(from) = &message.from {
-                    senders.push(person(from));
-                }
-                let subject = message.subject.clone().unwrap_or_default();
-                if let Some(reason) = rules.refusal(&senders, &subject) {
-                    skipped.push(Skipped {
-                        label: describe(&message),
-                        reason,
-                    });
-                    continue;
-                }
-            }
-            kept.push(message);
-        }
+        let (kept, skipped) = select::by_rules(messages, &self.config.mail.rules);
         let items = kept
             .iter()
             .enumerate()
