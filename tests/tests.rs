@@ -22,6 +22,7 @@ mod examples;
 mod filter;
 mod imap;
 mod launcher_file;
+mod mail_corpus;
 mod o365;
 mod pop;
 mod progress;
