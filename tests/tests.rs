@@ -23,6 +23,7 @@ mod filter;
 mod imap;
 mod launcher_file;
 mod mail_corpus;
+mod mail_rules;
 mod o365;
 mod pop;
 mod progress;
