@@ -12,6 +12,7 @@ use crate::harness::{Ran, TestEnv};
 
 mod corpus;
 mod recovery;
+mod resilience;
 
 /// `lanceur imap` for `user` on `folder`, password from the environment, plus `extra`.
 /// Connection options in `extra` replace the harness's defaults.

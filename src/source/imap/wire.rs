@@ -65,10 +65,21 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// What the `imap` crate reads: never past the end of a line. The crate keeps its own buffer,
+/// which this module cannot reach; were it handed a tagged line and the head of an untagged
+/// response in one read, the head would sit there while `fetch_bodies` reads the rest off the
+/// socket, and the crate would later read garbage. Line by line, its buffer is empty whenever one
+/// of its commands has ended.
 impl Read for Shared {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_bounded(buf, true)
+    }
+}
+
+impl Shared {
+    fn read_bounded(&self, buf: &mut [u8], one_line: bool) -> io::Result<usize> {
         let mut inner = self.0.borrow_mut();
-        let want = match inner.budget {
+        let mut want = match inner.budget {
             Some(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -78,18 +89,41 @@ impl Read for Shared {
             Some(left) => buf.len().min(usize::try_from(left).unwrap_or(usize::MAX)),
             None => buf.len(),
         };
-        let n = if inner.pending.is_empty() {
-            inner.stream.read(&mut buf[..want])?
-        } else {
-            let n = want.min(inner.pending.len());
-            buf[..n].copy_from_slice(&inner.pending[..n]);
-            inner.pending.drain(..n);
-            n
-        };
+        if inner.pending.is_empty() {
+            let mut chunk = vec![0u8; 16 << 10];
+            let got = inner.stream.read(&mut chunk)?;
+            inner.pending.extend_from_slice(&chunk[..got]);
+        }
+        if one_line {
+            if let Some(end) = memchr::memchr(b'\n', &inner.pending) {
+                want = want.min(end + 1);
+            }
+        }
+        let n = want.min(inner.pending.len());
+        buf[..n].copy_from_slice(&inner.pending[..n]);
+        inner.pending.drain(..n);
         if let Some(left) = inner.budget.as_mut() {
             *left -= n as u64;
         }
         Ok(n)
+    }
+}
+
+/// What `fetch_bodies` reads: everything that is there, literals in bulk.
+struct Raw(Shared);
+
+impl Read for Raw {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.len() >= 64 << 10 && self.0 .0.borrow().pending.is_empty() {
+            // A large read with nothing pending goes straight to the socket, without a copy.
+            let mut inner = self.0 .0.borrow_mut();
+            let want = match inner.budget {
+                Some(left) => buf.len().min(usize::try_from(left).unwrap_or(usize::MAX)),
+                None => buf.len(),
+            };
+            return inner.stream.read(&mut buf[..want]);
+        }
+        self.0.read_bounded(buf, false)
     }
 }
 
@@ -137,7 +171,7 @@ pub fn fetch_bodies(
     connection.limit(None);
     connection.write_all(format!("{tag} UID FETCH {set} BODY.PEEK[]\r\n").as_bytes())?;
     connection.flush()?;
-    let mut reader = BufReader::with_capacity(64 << 10, connection);
+    let mut reader = BufReader::with_capacity(64 << 10, Raw(connection));
     let answer = read_answer(&mut reader, tag, wanted, max_literal);
     stream.unread(reader.buffer());
     answer
