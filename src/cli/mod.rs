@@ -321,7 +321,10 @@ pub struct MailArgs {
 mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
 marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
 both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
-that has none) is still acknowledged and journaled, so it is never downloaded again."
+that has none) is still acknowledged and journaled, so it is never downloaded again. Machine \
+reports (bounces, read receipts) hold no document. A mail with a damaged or cut-off document \
+fails whole: nothing of it is deposited, it stays at the source and is reported on each run \
+(take it with --take eml if need be). An empty attachment is reported, not deposited."
     )]
     pub take: Take,
 
