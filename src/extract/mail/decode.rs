@@ -283,7 +283,7 @@ fn quoted_printable(body: &[u8], out: &mut impl Write) -> io::Result<()> {
         while i < content.len() {
             let byte = content[i];
             if byte == b'=' {
-                if let Some(value) = hex(content.get(i + 1..i + 3)) {
+                if let Some(value) = super::header::hex_pair(content.get(i + 1..i + 3)) {
                     buffer.push(value);
                     i += 3;
                     continue;
@@ -309,12 +309,6 @@ fn trim_end_space(bytes: &[u8]) -> &[u8] {
         .rposition(|&b| b != b' ' && b != b'\t')
         .map_or(0, |p| p + 1);
     &bytes[..end]
-}
-
-fn hex(pair: Option<&[u8]>) -> Option<u8> {
-    let pair = pair?;
-    let digit = |b: u8| char::from(b).to_digit(16);
-    u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
 }
 
 /// A uuencoded block found in a text: its name, its mode and its content.

@@ -79,7 +79,7 @@ fn q_word(payload: &[u8]) -> Vec<u8> {
     while i < payload.len() {
         match payload[i] {
             b'_' => out.push(b' '),
-            b'=' if i + 2 < payload.len() + 1 && hex_pair(payload.get(i + 1..i + 3)).is_some() => {
+            b'=' if hex_pair(payload.get(i + 1..i + 3)).is_some() => {
                 out.push(hex_pair(payload.get(i + 1..i + 3)).unwrap_or(b'='));
                 i += 2;
             }
@@ -90,7 +90,8 @@ fn q_word(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
+/// The byte two hex digits spell (`E9`), if they are two hex digits.
+pub(super) fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
     let pair = pair?;
     let digit = |b: u8| (b as char).to_digit(16);
     let value = digit(pair[0])? * 16 + digit(pair[1])?;
@@ -327,7 +328,8 @@ fn charset_prefix(text: &[u8]) -> (String, &[u8]) {
     }
 }
 
-fn percent_decode(text: &[u8]) -> Vec<u8> {
+/// `%XX` escapes undone; a `%` not followed by two hex digits stays.
+pub(super) fn percent_decode(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {

@@ -380,31 +380,12 @@ fn html_references(leaves: &[Leaf<'_>]) -> HashSet<String> {
                 .iter()
                 .position(|b| matches!(b, b'"' | b'\'' | b'>' | b')') || b.is_ascii_whitespace())
                 .unwrap_or(rest.len());
-            let reference = percent_decoded(&rest[..end]);
+            let reference =
+                String::from_utf8_lossy(&header::percent_decode(&rest[..end])).into_owned();
             cids.insert(normal_cid(&reference));
         }
     }
     cids
-}
-
-fn percent_decoded(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let Some(Ok(v)) = bytes
-                .get(i + 1..i + 3)
-                .map(|h| u8::from_str_radix(&String::from_utf8_lossy(h), 16))
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn normal_cid(cid: &str) -> String {
