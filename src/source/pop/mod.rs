@@ -26,7 +26,9 @@
 //! temporary (`[IN-USE]`, `[SYS/TEMP]`); a host that does not answer, a TLS failure, a lost
 //! connection or an answer that is not POP3 is `Failure::Source` (exit 4). The server's `-ERR`
 //! line is quoted verbatim. A mail that the server will not send or that cannot be read is an
-//! item failure: it stays on the server and the others go on.
+//! item failure: it stays on the server and the others go on. So is a mail during which the server
+//! drops the connection, when a new session opens (a server that crashes on one mail must not
+//! block the maildrop); a timeout, or a new session that does not open, stops the run.
 
 mod ahead;
 mod client;
@@ -54,6 +56,9 @@ use crate::tls::{Connector, Stream, TlsMode};
 /// differently, and some only estimate).
 const SIZE_SLACK: u64 = 16 << 20;
 
+/// Connections the server may drop in the middle of a mail in one run before the run stops.
+const MAX_DROPS: u32 = 8;
+
 pub struct PopSource {
     config: PopConfig,
     label: String,
@@ -64,6 +69,8 @@ pub struct PopSource {
     kept_path: PathBuf,
     kept: Option<Kept>,
     ahead: Ahead,
+    /// Connections dropped in the middle of a mail, in this run.
+    drops: u32,
 }
 
 struct Session {
@@ -94,6 +101,7 @@ impl PopSource {
             kept_path: state_dir.join("pop-kept"),
             kept: None,
             ahead: Ahead::default(),
+            drops: 0,
             config,
         };
         // Log in now, so that a wrong password or an unreachable server stops the run at once.
@@ -334,6 +342,29 @@ impl PopSource {
     }
 }
 
+impl PopSource {
+    /// The connection failed in the middle of one mail. A server that crashes on a mail does that
+    /// on every run, so it must not block the others: when a new session opens, this mail fails
+    /// alone (it stays on the server, reported) and the run goes on. When none opens, or after
+    /// `MAX_DROPS` such failures, the run stops.
+    fn dropped_on_one(&mut self, err: anyhow::Error) -> ItemError {
+        self.drops += 1;
+        if self.drops > MAX_DROPS {
+            return ItemError::from_run(err);
+        }
+        if let Err(again) = self.session() {
+            return ItemError::from_run(
+                again.context(format!("{err:#}; opening a new session failed")),
+            );
+        }
+        ItemError::failed(anyhow!(
+            "the server dropped the connection while sending this mail ({err:#}); the other \
+             mails are taken. If this happens on every run, ask the mail administrator to repair \
+             or remove it"
+        ))
+    }
+}
+
 impl Source for PopSource {
     fn label(&self) -> &str {
         &self.label
@@ -429,8 +460,15 @@ impl Source for PopSource {
                 )))
             }
             Err(err) => {
+                // A server that stopped answering is no crash on this mail: the run stops.
+                let timeout = err.is_timeout();
                 self.drop_session();
-                return Err(ItemError::from_run(lost(err, &address, "receiving a mail")));
+                let err = lost(err, &address, "receiving a mail");
+                return Err(if timeout {
+                    ItemError::from_run(err)
+                } else {
+                    self.dropped_on_one(err)
+                });
             }
         };
         let origin = Origin {
