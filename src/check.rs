@@ -143,6 +143,9 @@ struct SourceSection {
     /// Passed over by the source: still being written, hidden, temporary or system files.
     #[serde(skip_serializing_if = "Option::is_none")]
     passed_over: Option<usize>,
+    /// What a run warns about: a sign-in or a credential that expires soon.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Problem>,
 }
@@ -180,6 +183,7 @@ impl Report {
                     unacknowledged: pick(|p| p.unacknowledged),
                     filtered: Some(survey.filtered),
                     passed_over: Some(survey.passed_over),
+                    warnings: survey.notices,
                     error: None,
                 }
             }
@@ -246,6 +250,9 @@ impl Report {
                 }
                 if !skipped.is_empty() {
                     line("", &skipped.join("; "));
+                }
+                for warning in &source.warnings {
+                    line("", &format!("warning: {warning}"));
                 }
             }
         }

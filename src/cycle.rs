@@ -82,6 +82,9 @@ fn run_with(
             reporter.progress_status("connecting");
             match open(launcher) {
                 Ok(mut source) => {
+                    for notice in source.notices() {
+                        reporter.problem(&notice);
+                    }
                     let mut run = Run {
                         launcher,
                         reporter,

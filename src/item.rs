@@ -95,6 +95,29 @@ pub enum Content {
     Temp(tempfile::TempPath),
 }
 
+/// A document written by the deposit under a temporary name in the COLD folder, waiting to be
+/// committed to its final name. The journal records it between staging and committing, and the run
+/// log names the final names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Staged {
+    /// Temporary file name inside the COLD folder; empty when the document is `moved_from` a source
+    /// file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tmp: String,
+    /// A complete source file on the COLD folder's volume, moved straight to its final name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+    /// Final file name inside the COLD folder.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar_tmp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<String>,
+    /// The document's bytes, for the summary.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
 /// Why an item was not taken, or not acknowledged, by this run. Each variant is a different promise
 /// to the administrator, so the source says which it means and the compiler holds it to one:
 ///

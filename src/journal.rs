@@ -26,10 +26,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::deposit::Staged;
 use crate::durable;
 use crate::exit::Failure;
-use crate::item::ItemKey;
+use crate::item::{ItemKey, Staged};
 
 /// How long an acknowledged item that the source no longer lists is remembered.
 pub const RETENTION: Duration = Duration::from_secs(60 * 24 * 3600);

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::deposit::Staged;
-use crate::item::Item;
+use crate::item::{Item, Staged};
 use crate::names::is_deceptive;
 
 pub mod progress;

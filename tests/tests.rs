@@ -25,6 +25,7 @@ mod launcher_file;
 mod mail_corpus;
 mod mail_rules;
 mod o365;
+mod oauth;
 mod pop;
 mod progress;
 mod run_log;

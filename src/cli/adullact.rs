@@ -142,7 +142,7 @@ included): past it the envelope is refused. Default: 10000."
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
-    use crate::deposit::IndexFormat;
+    use crate::settings::IndexFormat;
     use clap::Parser;
 
     #[test]

@@ -91,11 +91,11 @@ impl Checked {
             }
             Checked::Imap(mut args) => {
                 args.common.dry_run = true;
-                Command::Imap(args)
+                Command::Imap(crate::cli::ImapCommand::Run(args))
             }
             Checked::Pop(mut args) => {
                 args.common.dry_run = true;
-                Command::Pop(args)
+                Command::Pop(crate::cli::PopCommand::Run(args))
             }
         }
     }
@@ -114,7 +114,7 @@ mod tests {
         let Command::Check(args) = Cli::try_parse_from(argv).unwrap().command else {
             panic!("not a check")
         };
-        let Command::Imap(imap) = args.launcher.into_dry_run() else {
+        let Command::Imap(crate::cli::ImapCommand::Run(imap)) = args.launcher.into_dry_run() else {
             panic!("not imap")
         };
         assert_eq!(imap.server.server, "h");
@@ -123,6 +123,7 @@ mod tests {
         for bad in [
             &["check", "imap", "-d", "cold"][..],
             &["check", "o365", "login", "--client-id", "c"],
+            &["check", "imap", "login", "--server", "h", "--account", "a"],
             &["check", "check", "dir", "-s", "a", "-d", "b"],
             &["check"],
         ] {

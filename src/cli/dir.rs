@@ -73,7 +73,7 @@ a number. Moving across volumes is a copy, fsync and delete."
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
-    use crate::deposit::IndexFormat;
+    use crate::settings::IndexFormat;
     use clap::Parser;
 
     #[test]

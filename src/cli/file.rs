@@ -78,6 +78,8 @@ const SECRETS: [&str; 3] = ["password", "token", "client-secret"];
 /// the run win over them (`config` decides).
 #[derive(Debug, Default, Clone)]
 pub struct FileSecrets {
+    /// The launcher file itself (absolute), so that messages can say `lanceur login FILE`.
+    pub launcher_file: Option<PathBuf>,
     pub password: Option<Secret>,
     pub token: Option<Secret>,
     pub client_secret: Option<Secret>,
@@ -125,7 +127,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
             warnings: Vec::new(),
         });
     };
-    let expanded = expand(&form.file, form.login)?;
+    let mut expanded = expand(&form.file, form.login)?;
+    expanded.secrets.launcher_file =
+        Some(std::path::absolute(&form.file).unwrap_or_else(|_| form.file.clone()));
     // The subcommand path: `[check] PROTOCOL [login]`.
     let mut head: Vec<OsString> = vec![argv[0].clone()];
     head.extend(form.prefix.iter().map(OsString::from));
@@ -264,7 +268,7 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
     if login {
         command = command
             .find_subcommand("login")
-            .ok_or_else(|| anyhow!("only o365 launchers have a login step"))?
+            .ok_or_else(|| anyhow!("only imap, pop and o365 launchers have a login step"))?
             .clone();
     }
     let folder = path

@@ -8,23 +8,24 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::deposit::IndexFormat;
+use crate::settings::IndexFormat;
 
 mod adullact;
 pub mod check;
 mod dir;
 pub mod file;
-mod imap;
+pub mod imap;
 pub mod o365;
-mod pop;
+pub mod oauth;
+pub mod pop;
 mod server;
 
 pub use crate::tls::TlsMode;
 pub use adullact::{AdullactArgs, EnvelopeType};
 pub use dir::DirArgs;
-pub use imap::{After, ImapArgs, Select, Since};
-pub use pop::PopArgs;
-pub use server::ServerArgs;
+pub use imap::{After, ImapArgs, ImapCommand, Select, Since};
+pub use pop::{PopArgs, PopCommand};
+pub use server::{PasswordArgs, ServerArgs};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -116,7 +117,7 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         long_about = imap::LONG_ABOUT,
         after_help = imap::AFTER_HELP
     )]
-    Imap(ImapArgs),
+    Imap(ImapCommand),
 
     /// Run the launcher described in a TOML launcher file; options after it override the file
     #[command(long_about = file::RUN_LONG_ABOUT, after_help = file::RUN_AFTER_HELP)]
@@ -124,7 +125,7 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
 
     /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
     #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
-    Pop(PopArgs),
+    Pop(PopCommand),
 
     #[command(
         about = check::ABOUT,
@@ -426,7 +427,7 @@ mod tests {
             "read",
         ])
         .unwrap();
-        let Command::Imap(args) = imap.command else {
+        let Command::Imap(ImapCommand::Run(args)) = imap.command else {
             panic!("not imap")
         };
         assert_eq!(

@@ -32,6 +32,8 @@ pub struct Survey {
     pub filtered: usize,
     /// How the journal sorts the rest; `None` when the journal could not be read.
     pub plan: Option<SurveyPlan>,
+    /// What a run would warn about (a sign-in or credential that expires soon).
+    pub notices: Vec<String>,
 }
 
 pub struct SurveyPlan {
@@ -58,6 +60,7 @@ pub fn check(launcher: &Launcher) -> Inspection {
 
 fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
     let mut source = source::open(launcher)?;
+    let notices = source.notices();
     let label = source.label().to_string();
     let Listed { listing, rejected } = list(source.as_mut(), &launcher.filter)?;
     let plan = journal.map(|journal| {
@@ -78,5 +81,6 @@ fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
         passed_over: listing.skipped.len(),
         filtered: rejected.len(),
         plan,
+        notices,
     })
 }

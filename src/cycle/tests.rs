@@ -9,10 +9,10 @@ use std::rc::Rc;
 use anyhow::anyhow;
 
 use super::*;
-use crate::deposit::IndexFormat;
 use crate::filter::Filter;
 use crate::item::{Content, Document, Listing, Skipped};
 use crate::journal::State;
+use crate::settings::IndexFormat;
 use crate::settings::{DirConfig, SourceConfig};
 
 /// What the scripted source answers for one item.

@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 
-use crate::deposit::IndexFormat;
 use crate::filter::Filter;
 
 mod adullact;
@@ -14,6 +13,7 @@ mod dir;
 mod imap;
 mod mail;
 pub mod o365;
+pub mod oauth;
 mod pop;
 mod server;
 
@@ -44,6 +44,19 @@ pub struct Launcher {
     /// `--log-file`: where each deposited or failed item gets a JSON line.
     pub log_file: Option<PathBuf>,
     pub source: SourceConfig,
+}
+
+/// Whether and how each document gets an index sidecar (`deposit/sidecar.rs` writes them). The
+/// command line takes these words as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum IndexFormat {
+    /// No sidecar.
+    #[default]
+    None,
+    /// EzGED's `NAME.idx` with `FIELD = value` lines.
+    Idx,
+    /// `NAME.ext.json`, one JSON object.
+    Json,
 }
 
 /// The source of a launcher: one variant per protocol.

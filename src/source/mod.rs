@@ -28,6 +28,8 @@
 //!   must tolerate that (an item already gone is success).
 //!
 //! Defaulted methods:
+//! - `notices`: what the administrator must hear about although the run works (a sign-in or a
+//!   credential that expires soon), one line each, taken once after `open`; the cycle reports them.
 //! - `prefetch`: a hint with the items about to be fetched, so a protocol can fetch them in one round
 //!   trip; `fetch` must work without it. A `Stop` from it ends the run; any other error is only
 //!   logged, and `fetch` tries again item by item.
@@ -39,7 +41,10 @@
 
 use anyhow::Result;
 
+use std::io::Write;
+
 use crate::item::{Document, Item, ItemError, Listing};
+use crate::settings::oauth::{LoginConfig, LoginTarget};
 use crate::settings::{Launcher, SourceConfig};
 
 pub mod adullact;
@@ -51,6 +56,9 @@ pub mod pop;
 
 pub trait Source {
     fn label(&self) -> &str;
+    fn notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     fn list(&mut self, wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing>;
     fn prefetch(&mut self, _upcoming: &[&Item]) -> Result<(), ItemError> {
         Ok(())
@@ -74,14 +82,39 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
         }
         SourceConfig::O365(config) => Ok(Box::new(o365::O365Source::open(
             config.clone(),
-            &launcher.name,
             &launcher.state_dir,
             launcher.dry_run,
         )?)),
-        SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(config.clone())?)),
+        SourceConfig::Imap(config) => Ok(Box::new(imap::ImapSource::open(
+            config.clone(),
+            &launcher.state_dir,
+        )?)),
         SourceConfig::Pop(config) => Ok(Box::new(pop::PopSource::open(
             config.clone(),
             &launcher.state_dir,
         )?)),
     }
+}
+
+/// `lanceur imap|pop|o365 login`: signs the launcher in (instructions on `out`), saves the tokens,
+/// then checks that the mailbox can be reached with them.
+pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
+    use anyhow::Context;
+    let agent = crate::oauth::http::agent();
+    let path = crate::oauth::login(config, &agent, out)?;
+    writeln!(out, "signed in; tokens saved in {}", path.display())
+        .context("cannot print to standard output")?;
+    let reached = match &config.target {
+        LoginTarget::O365(account) => o365::check_login(config, account, agent)?,
+        LoginTarget::Imap { server, mailbox } => {
+            imap::check_login(server, mailbox, &config.state_dir)?
+        }
+        LoginTarget::Pop { server } => pop::check_login(server, &config.state_dir)?,
+    };
+    writeln!(
+        out,
+        "{reached} is readable; launcher {} is ready for its runs",
+        config.launcher
+    )
+    .context("cannot print to standard output")
 }

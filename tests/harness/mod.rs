@@ -226,6 +226,17 @@ impl Ran {
         }
     }
 
+    /// What a process the test ran itself produced (see `oauth::login_in_browser`).
+    pub fn from_parts(command: String, code: i32, stdout: String, stderr: String) -> Ran {
+        Ran {
+            command,
+            code,
+            stdout,
+            stderr,
+            listing: String::new(),
+        }
+    }
+
     pub fn explain(&self) -> String {
         format!(
             "command: {}\nexit code: {}\n--- stdout\n{}--- stderr\n{}--- files\n{}",

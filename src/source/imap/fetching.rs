@@ -3,22 +3,23 @@
 //! so that the one mail it cannot send fails alone and the others are taken.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use imap::Session;
 
-use super::session::{connect, login, lost};
+use super::session::{self, lost};
 use super::wire::{self, FetchError, Shared};
 use super::{stop, uid_set, utf7, ImapSource, ANSWER_BUDGET, MAX_RECONNECTS, SIZE_SLACK};
 use crate::exit::Failure;
 use crate::item::ItemError;
 use crate::settings::ImapConfig;
-use crate::tls::Connector;
 
 /// A logged-in session on the configured mailbox.
 pub(super) struct Opened {
     pub(super) session: Session<Shared>,
     pub(super) wire: Shared,
+    pub(super) notices: Vec<String>,
     pub(super) address: String,
     pub(super) uidvalidity: u32,
     pub(super) can_move: bool,
@@ -26,12 +27,15 @@ pub(super) struct Opened {
 }
 
 impl Opened {
-    pub(super) fn new(config: &ImapConfig) -> Result<Opened> {
+    /// Logs in (password or OAuth, `session::open`) and selects the configured mailbox.
+    pub(super) fn new(config: &ImapConfig, state_dir: &Path) -> Result<Opened> {
         let server = &config.server;
-        let connector = Connector::new(&server.tls)?;
-        let address = connector.address();
-        let (client, wire) = connect(&connector, server.tls.mode)?;
-        let mut session = login(client, &server.account, &server.auth, &address)?;
+        let address = format!("{}:{}", server.tls.host, server.tls.port);
+        let session::Opened {
+            mut session,
+            wire,
+            notices,
+        } = session::open(server, state_dir, false)?;
         wire.limit(Some(ANSWER_BUDGET));
         let capabilities = session
             .capabilities()
@@ -61,6 +65,7 @@ impl Opened {
         Ok(Opened {
             session,
             wire,
+            notices,
             address,
             uidvalidity,
             can_move,
@@ -91,7 +96,7 @@ impl ImapSource {
         }
         log::info!("{}: reconnecting after: {why:#}", self.label);
         let _ = self.session.logout();
-        let opened = Opened::new(&self.config).map_err(|err| {
+        let opened = Opened::new(&self.config, &self.state_dir).map_err(|err| {
             ItemError::from_run(err.context(format!("{why:#}; opening a new session failed")))
         })?;
         if opened.uidvalidity != self.uidvalidity {

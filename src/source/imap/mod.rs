@@ -43,12 +43,13 @@ mod wire;
 use anyhow::{anyhow, Context, Result};
 use imap::Session;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
 use crate::item::{Document, Item, ItemError, Listing};
-use crate::settings::{ImapAfter, ImapConfig};
+use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
 use fetching::Opened;
 use session::lost;
 use wire::Shared;
@@ -87,6 +88,10 @@ pub struct ImapSource {
     failed: HashMap<u32, String>,
     /// Sessions opened again after a dropped connection, in this run.
     reconnects: u32,
+    /// Where the OAuth token cache is, for new sessions.
+    state_dir: PathBuf,
+    /// Expiry warnings of an OAuth sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,13 +101,14 @@ struct Listed {
 }
 
 impl ImapSource {
-    pub fn open(config: ImapConfig) -> Result<ImapSource> {
+    /// `state_dir` holds the OAuth token cache of a delegated sign-in.
+    pub fn open(config: ImapConfig, state_dir: &Path) -> Result<ImapSource> {
         let server = &config.server;
         let label = format!(
             "imap {}@{}:{}/{}",
             server.account, server.tls.host, server.tls.port, config.mailbox
         );
-        let opened = Opened::new(&config)?;
+        let opened = Opened::new(&config, state_dir)?;
         if let ImapAfter::Move(target) = &config.after {
             let mut session = opened.session;
             let pattern = quote(&utf7::encode(target));
@@ -121,12 +127,13 @@ impl ImapSource {
                 config,
                 label,
                 Opened { session, ..opened },
+                state_dir,
             ));
         }
-        Ok(ImapSource::with(config, label, opened))
+        Ok(ImapSource::with(config, label, opened, state_dir))
     }
 
-    fn with(config: ImapConfig, label: String, opened: Opened) -> ImapSource {
+    fn with(config: ImapConfig, label: String, opened: Opened, state_dir: &Path) -> ImapSource {
         log::debug!(
             "{label}: UIDVALIDITY {}, MOVE {}, UIDPLUS {}",
             opened.uidvalidity,
@@ -147,6 +154,8 @@ impl ImapSource {
             cache: HashMap::new(),
             failed: HashMap::new(),
             reconnects: 0,
+            state_dir: state_dir.to_path_buf(),
+            notices: opened.notices,
         }
     }
 
@@ -277,6 +286,10 @@ impl Source for ImapSource {
         &self.label
     }
 
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         self.listing()
     }
@@ -348,6 +361,23 @@ impl Source for ImapSource {
         }
         Ok(())
     }
+}
+
+/// What `lanceur imap login` checks once signed in: a login with the new tokens, and the mailbox.
+pub fn check_login(server: &ServerConfig, mailbox: &str, state_dir: &Path) -> Result<String> {
+    let address = format!("{}:{}", server.tls.host, server.tls.port);
+    let mut opened = session::open(server, state_dir, true)?;
+    if let Err(err) = opened.session.examine(utf7::encode(mailbox)) {
+        return Err(match err {
+            imap::Error::No(why) | imap::Error::Bad(why) => {
+                anyhow!("signed in, but cannot open mailbox «{mailbox}» ({why}); check --folder")
+                    .context(Failure::Source)
+            }
+            err => lost(err, &address, "opening the mailbox"),
+        });
+    }
+    let _ = opened.session.logout();
+    Ok(format!("mailbox {mailbox} of {}@{address}", server.account))
 }
 
 /// A connection or protocol error (from `lost`) met while taking or acknowledging mails.

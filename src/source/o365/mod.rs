@@ -24,18 +24,16 @@
 //! `Failure::Source` (both stop the run); a problem with one mail (an attachment Graph cannot
 //! serve) fails that mail only, which stays unread for the next run.
 //!
-//! Files: `graph.rs` HTTP, retries and paging; `auth.rs` access tokens (refresh, client
-//! credentials, AADSTS advice); `device.rs` the login step (`login`); `cache.rs` the token cache;
-//! `folder.rs` folder names and paths.
+//! Files: `graph.rs` HTTP, retries and paging; `login.rs` what the login step checks once signed
+//! in; `folder.rs` folder names and paths. Sign-in itself (tokens, cache, renewal, advice) is
+//! `crate::oauth`'s, shared with IMAP and POP3.
 
-mod auth;
-mod cache;
-mod device;
-mod select;
-
-pub use device::login;
 mod folder;
 mod graph;
+mod login;
+mod select;
+
+pub use login::check_login;
 
 use std::path::{Path, PathBuf};
 
@@ -43,14 +41,14 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::json;
 
-use self::auth::Tokens;
 use self::folder::{resolve, resolve_folder};
 use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
 use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
-use crate::settings::o365::{AccountConfig, Auth, Mailbox, O365Config, PostAction, Select};
+use crate::oauth::{cache, Tokens};
+use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
 /// Mails per listing page; their few selected fields are small.
 const PAGE_SIZE: u32 = 100;
@@ -112,26 +110,21 @@ pub struct O365Source {
     /// Where large attachments are written before the deposit takes them.
     temp_dir: PathBuf,
     messages: Vec<Message>,
+    /// Expiry warnings of the sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 impl O365Source {
     /// `state_dir` holds the token cache and, unless `dry_run`, the downloads in progress.
-    pub fn open(
-        config: O365Config,
-        launcher: &str,
-        state_dir: &Path,
-        dry_run: bool,
-    ) -> Result<O365Source> {
+    pub fn open(config: O365Config, state_dir: &Path, dry_run: bool) -> Result<O365Source> {
         let label = format!(
             "o365 {}:{}",
             config.account.mailbox.display(),
             config.account.folder
         );
         let agent = graph::agent();
-        let tokens = match &config.auth {
-            Auth::Delegated => Tokens::delegated(&config.account, launcher, state_dir)?,
-            Auth::AppOnly(secret) => Tokens::app_only(&config.account, secret.clone()),
-        };
+        let tokens = Tokens::open(&config.oauth, state_dir)?;
+        let notices = tokens.warnings();
         let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
         // Sign in first, so that an expired login is told as such before anything else.
         graph.authenticate()?;
@@ -149,7 +142,7 @@ impl O365Source {
         let temp_dir = if dry_run || !state_dir.is_dir() {
             std::env::temp_dir()
         } else {
-            sweep_downloads(state_dir);
+            sweep_downloads(state_dir, config.oauth.cache_file);
             state_dir.to_path_buf()
         };
         Ok(O365Source {
@@ -161,6 +154,7 @@ impl O365Source {
             move_to,
             temp_dir,
             messages: Vec::new(),
+            notices,
         })
     }
 
@@ -377,6 +371,10 @@ impl Source for O365Source {
         &self.label
     }
 
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         // Graph wants the $orderby property first in $filter, or answers InefficientFilter.
         let since = self
@@ -465,7 +463,7 @@ pub(super) fn root(graph: &Graph, mailbox: &Mailbox) -> String {
 /// Removes what a killed run left in the state folder: downloads (the cycle holds the launcher's
 /// lock, so none is in use) and token cache drafts older than a minute (a login, which takes no
 /// lock, may be writing a fresh one).
-fn sweep_downloads(dir: &Path) {
+fn sweep_downloads(dir: &Path, cache_file: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -474,7 +472,7 @@ fn sweep_downloads(dir: &Path) {
         let name = name.to_string_lossy();
         let download =
             name.starts_with(graph::DOWNLOAD_PREFIX) && name.ends_with(graph::DOWNLOAD_SUFFIX);
-        let draft = cache::is_draft(&name)
+        let draft = cache::is_draft(&name, cache_file)
             && entry
                 .metadata()
                 .and_then(|m| m.modified())

@@ -33,12 +33,15 @@
 mod ahead;
 mod client;
 mod kept;
+mod login;
 mod rules;
+
+pub use login::check_login;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 use self::ahead::Ahead;
 use self::client::{Client, Error as PopError};
@@ -49,8 +52,9 @@ use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
 use crate::item::{Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::names::short_tag;
+use crate::oauth::Tokens;
 use crate::settings::{Auth, PopAfter, PopConfig};
-use crate::tls::{Connector, Stream, TlsMode};
+use crate::tls::{Connector, Stream};
 
 /// Bytes a message may exceed its listed size by before it is refused (servers count line ends
 /// differently, and some only estimate).
@@ -71,6 +75,10 @@ pub struct PopSource {
     ahead: Ahead,
     /// Connections dropped in the middle of a mail, in this run.
     drops: u32,
+    /// The OAuth tokens of `--oauth`, kept for the reconnections after each batch's QUIT.
+    tokens: Option<Tokens>,
+    /// Expiry warnings of an OAuth sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 struct Session {
@@ -93,6 +101,11 @@ impl PopSource {
             server.account, server.tls.host, server.tls.port
         );
         let connector = Connector::new(&server.tls)?;
+        let tokens = match &server.auth {
+            Auth::OAuth(oauth) => Some(Tokens::open(oauth, state_dir)?),
+            _ => None,
+        };
+        let notices = tokens.as_ref().map(Tokens::warnings).unwrap_or_default();
         let mut source = PopSource {
             label,
             connector,
@@ -102,6 +115,8 @@ impl PopSource {
             kept: None,
             ahead: Ahead::default(),
             drops: 0,
+            tokens,
+            notices,
             config,
         };
         // Log in now, so that a wrong password or an unreachable server stops the run at once.
@@ -155,99 +170,8 @@ impl PopSource {
         Ok(self.session.as_mut().expect("just opened"))
     }
 
-    fn connect(&self) -> Result<Client<Stream>> {
-        let address = self.address();
-        let stream = self.connector.connect()?;
-        let mut client = if self.config.server.tls.mode == TlsMode::Starttls {
-            let Stream::Plain(tcp) = stream else {
-                unreachable!("STLS starts in plaintext")
-            };
-            let mut plain =
-                Client::new(tcp).map_err(|err| lost(err, &address, "waiting for the greeting"))?;
-            let capabilities = plain
-                .capa()
-                .map_err(|err| lost(err, &address, "asking for capabilities"))?;
-            if capabilities != Default::default() && !capabilities.has("STLS") {
-                return Err(anyhow!(
-                    "{address} does not offer STLS; use --tls implicit (port 995), or a local \
-                     stunnel with --tls none"
-                ))
-                .context(Failure::Source);
-            }
-            let tcp = plain.stls().map_err(|err| match err {
-                PopError::Refused { line, .. } => {
-                    anyhow!("{address} refused STLS: {line}; use --tls implicit (port 995)")
-                        .context(Failure::Source)
-                }
-                err => lost(err, &address, "asking for TLS"),
-            })?;
-            // No new greeting after STLS (RFC 2595 §4).
-            Client::resumed(self.connector.upgrade(tcp)?)
-        } else {
-            Client::new(stream).map_err(|err| lost(err, &address, "waiting for the greeting"))?
-        };
-        // After STLS the capabilities may differ (RFC 2595); CAPA also turns on pipelining.
-        let capabilities = client
-            .capa()
-            .map_err(|err| lost(err, &address, "asking for capabilities"))?;
-        if matches!(self.config.server.auth, Auth::XOAuth2(_))
-            && capabilities.has("SASL")
-            && !capabilities.sasl().iter().any(|m| m == "XOAUTH2")
-        {
-            return Err(anyhow!(
-                "{address} does not offer XOAUTH2 (it offers SASL {}); log in with a password \
-                 (LANCEUR_PASSWORD or --password-file) instead of a token",
-                capabilities.sasl().join(" ")
-            ))
-            .context(Failure::Auth);
-        }
-        self.login(&mut client)?;
-        Ok(client)
-    }
-
-    fn login(&self, client: &mut Client<Stream>) -> Result<()> {
-        let server = &self.config.server;
-        let account = &server.account;
-        let address = self.address();
-        log::debug!("{address} greets: {}", client.greeting());
-        let result = match &server.auth {
-            Auth::Password(password) => client.login(account, password.expose()),
-            Auth::XOAuth2(token) => client.auth_xoauth2(account, token.expose()),
-        };
-        let err = match result {
-            Ok(()) => return Ok(()),
-            Err(err) => err,
-        };
-        let PopError::Refused { line, .. } = &err else {
-            return Err(lost(err, &address, "logging in"));
-        };
-        match err.response_code().map(str::to_ascii_uppercase).as_deref() {
-            Some("IN-USE") => Err(anyhow!(
-                "{address} says the maildrop of {account} is in use: {line}; another POP3 \
-                 client is connected, the next run will try again"
-            ))
-            .context(Failure::Source),
-            Some("SYS/TEMP") => Err(anyhow!(
-                "{address} cannot open the maildrop of {account} for now: {line}"
-            ))
-            .context(Failure::Source),
-            _ => {
-                let lower = line.to_ascii_lowercase();
-                let remedy = if lower.contains("plaintext") || lower.contains("ssl/tls") {
-                    "the server will not log in without encryption; use --tls implicit or --tls \
-                     starttls"
-                } else if matches!(server.auth, Auth::XOAuth2(_)) {
-                    "check --account and that the token is fresh and allows POP"
-                } else {
-                    "check --account and the password (Gmail: an app password, and POP enabled \
-                     in its settings)"
-                };
-                Err(anyhow!(
-                    "{address} refused the login of {account}: {line}; {remedy}"
-                ))
-                .context(Failure::Auth)
-            }
-        }
+    fn connect(&mut self) -> Result<Client<Stream>> {
+        login::connect(&self.connector, &self.config.server, self.tokens.as_mut())
     }
 
     fn kept(&mut self) -> Result<&mut Kept> {
@@ -368,6 +292,10 @@ impl PopSource {
 impl Source for PopSource {
     fn label(&self) -> &str {
         &self.label
+    }
+
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
 
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
