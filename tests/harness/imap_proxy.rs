@@ -18,6 +18,8 @@ pub struct Behaviour {
     pub inject: bool,
     /// Drop the connection when a `UID FETCH` asks for this UID's body.
     pub crash_on_uid: Option<u32>,
+    /// Drop the connection when a `UID FETCH` asks for this UID's header fields (listing).
+    pub crash_on_header_of: Option<u32>,
     /// Answer body fetches with a literal announcing this many bytes (and never sending them).
     pub huge_literal: Option<u64>,
 }
@@ -106,6 +108,16 @@ fn session(
                 && words[1] == "UID"
                 && words[2] == "FETCH"
                 && upper.contains("BODY.PEEK[]");
+            let header_fetch = words.len() >= 4
+                && words[1] == "UID"
+                && words[2] == "FETCH"
+                && upper.contains("HEADER.FIELDS");
+            if let (true, Some(uid)) = (header_fetch, behaviour.crash_on_header_of) {
+                if set_holds(words[3], uid) {
+                    crashes.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+            }
             if body_fetch {
                 if let Some(uid) = behaviour.crash_on_uid {
                     if set_holds(words[3], uid) {

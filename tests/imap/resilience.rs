@@ -91,6 +91,42 @@ fn one_mail_the_server_fails_on_is_reported_and_the_others_are_taken() {
 }
 
 #[test]
+fn a_mail_whose_header_fields_the_server_fails_on_is_listed_without_them() {
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("crashlist");
+    let pdfs = deliver(&user, 550, 9);
+    let proxy = Proxy::start(
+        dovecot.imap_port,
+        Behaviour {
+            crash_on_header_of: Some(6),
+            ..Behaviour::default()
+        },
+    );
+    let env = TestEnv::new();
+    through(&env, &user, &proxy, &[])
+        .expect_code(0)
+        .expect_quiet();
+    assert!(
+        proxy.crashes.load(Ordering::SeqCst) >= 2,
+        "smaller chunks, down to UID 6"
+    );
+    let landed: BTreeSet<String> = env.cold_by_hash().into_keys().collect();
+    assert_eq!(landed, pdfs);
+    // With --subject the rules cannot judge that mail: it fails, reported, and the others are
+    // taken.
+    let user = dovecot.user("crashlist2");
+    deliver(&user, 560, 9);
+    let env = TestEnv::new();
+    through(&env, &user, &proxy, &["--subject", "Facture"])
+        .expect_code(1)
+        .expect_stderr_contains("UID 6")
+        .expect_stderr_contains("--from and --subject cannot judge it");
+    assert_eq!(env.cold_by_hash().len(), 8);
+    let unseen = user.messages("INBOX").iter().filter(|m| !m.seen()).count();
+    assert_eq!(unseen, 1);
+}
+
+#[test]
 fn a_hostile_server_cannot_make_lanceur_allocate_gigabytes() {
     let dovecot = Dovecot::get();
     let user = dovecot.user("hostile");

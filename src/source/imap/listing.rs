@@ -50,6 +50,15 @@ impl ImapSource {
         let (rows, broken) = self.list_rows(&uids)?;
         let mailbox = self.config.mailbox.clone();
         let rules = self.config.mail.rules.clone();
+        let uidvalidity = self.uidvalidity;
+        let item = |uid: u32, label: String, size: u64, alias: Option<ItemKey>| Item {
+            key: ItemKey(format!("imap:{mailbox}:{uidvalidity}:{uid}")),
+            label,
+            name: None,
+            size,
+            slot: 0,
+            aliases: alias.into_iter().collect(),
+        };
         let mut items: Vec<(u32, Item)> = Vec::new();
         for row in rows {
             let subject = row
@@ -63,15 +72,20 @@ impl ImapSource {
                 format!("UID {} «{subject}»", row.uid)
             };
             if !rules.is_empty() {
-                let refusal = match &row.headline {
-                    Some(h) => rules.refusal(&h.senders, &h.subject),
-                    None => Some(
-                        "the server could not list its header fields, so --from and --subject \
-                         cannot judge it"
+                let Some(headline) = &row.headline else {
+                    // The rules cannot judge it: a failure to report on every run, not a mail
+                    // to take or to pass over in silence.
+                    self.failed.insert(
+                        row.uid,
+                        "the server fails when asked for its header fields, so --from and \
+                         --subject cannot judge it"
                             .to_string(),
-                    ),
+                    );
+                    listing.complete = false;
+                    items.push((row.uid, item(row.uid, label, row.size, None)));
+                    continue;
                 };
-                if let Some(reason) = refusal {
+                if let Some(reason) = rules.refusal(&headline.senders, &headline.subject) {
                     // Not a candidate: left as it is and not journaled; the journal must not
                     // take its absence for a mail gone from the mailbox.
                     listing.complete = false;
@@ -79,31 +93,11 @@ impl ImapSource {
                     continue;
                 }
             }
-            items.push((
-                row.uid,
-                Item {
-                    key: ItemKey(format!("imap:{mailbox}:{}:{}", self.uidvalidity, row.uid)),
-                    label,
-                    name: None,
-                    size: row.size,
-                    slot: 0,
-                    aliases: row.alias.into_iter().collect(),
-                },
-            ));
+            items.push((row.uid, item(row.uid, label, row.size, row.alias)));
         }
         for (uid, why) in broken {
             self.failed.insert(uid, why);
-            items.push((
-                uid,
-                Item {
-                    key: ItemKey(format!("imap:{mailbox}:{}:{uid}", self.uidvalidity)),
-                    label: format!("UID {uid}"),
-                    name: None,
-                    size: 0,
-                    slot: 0,
-                    aliases: Vec::new(),
-                },
-            ));
+            items.push((uid, item(uid, format!("UID {uid}"), 0, None)));
         }
         items.sort_by_key(|(uid, _)| *uid);
         for (uid, mut item) in items {
