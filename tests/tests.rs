@@ -22,6 +22,8 @@ mod examples;
 mod filter;
 mod imap;
 mod launcher_file;
+mod mail_corpus;
+mod mail_rules;
 mod o365;
 mod oauth;
 mod pop;

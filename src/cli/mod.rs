@@ -346,9 +346,50 @@ pub struct MailArgs {
 mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
 marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
 both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
-that has none) is still acknowledged and journaled, so it is never downloaded again."
+that has none) is still acknowledged and journaled, so it is never downloaded again. Machine \
+reports (bounces, read receipts) hold no document. A mail with a damaged or cut-off document \
+fails whole: nothing of it is deposited, it stays at the source and is reported on each run \
+(take it with --take eml if need be). An empty attachment is reported, not deposited."
     )]
     pub take: Take,
+
+    /// Replace each ZIP attachment by the files inside it
+    #[arg(
+        long,
+        long_help = "Each attachment named *.zip is replaced by the files inside it, each judged \
+by --filter/--exclude under its own name and deposited like an attachment (ZIPs inside the ZIP \
+stay ZIPs). The archive is read with the same bounds as Adullact envelopes: an entry that would \
+leave its folder (../, an absolute path), a link, more than 10000 files or more than 2 GiB \
+expanded fails the mail, which stays at the source and is reported; nothing of it is deposited. \
+Without --unzip (the default) a ZIP is deposited as it is. Example: --unzip --filter '/.*\\.pdf$/i'"
+    )]
+    pub unzip: bool,
+
+    /// Take only mails whose sender matches this pattern (repeatable)
+    #[arg(
+        long = "from",
+        value_name = "PATTERN",
+        long_help = "Take only the mails whose sender matches PATTERN, in the language of \
+--filter (matched from the start, like Python's re.match; /…/i ignores case). The pattern is \
+tried on the sender's address (factures@dupont.example) and on its full form (Société Dupont \
+<factures@dupont.example>); either is enough. Repeat --from for several senders: one match \
+suffices. A mail that does not match is not taken: it stays at the source as it is (not marked \
+read, moved or deleted) and lanceur does not remember it, so changing the rule later takes it. \
+Default: every sender. Example: --from '/.*@dupont\\.example$/i'"
+    )]
+    pub from: Vec<String>,
+
+    /// Take only mails whose subject matches this pattern (repeatable)
+    #[arg(
+        long = "subject",
+        value_name = "PATTERN",
+        long_help = "Take only the mails whose subject (decoded) matches PATTERN, in the \
+language of --filter (matched from the start, like Python's re.match). Repeat it for several: \
+one match suffices. With --from too, a mail must match both. A mail that does not match is left \
+untouched at the source and not remembered. Default: every subject. Example: \
+--subject '/.*facture/i'"
+    )]
+    pub subject: Vec<String>,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {

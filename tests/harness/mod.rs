@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub mod dovecot;
 pub mod graph;
+pub mod imap_proxy;
 pub mod mail;
 pub mod stunnel;
 
