@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::cycle::{self, Inspection, SurveyPlan};
 use crate::exit::{self, Failure};
+use crate::item::Pass;
 use crate::lock;
 use crate::report::printable;
 use crate::settings::{Launcher, SourceConfig};
@@ -150,9 +151,23 @@ struct SourceSection {
     /// What a run warns about: a sign-in or a credential that expires soon.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// What the source cannot take as it stands, each with the reason; `overdue` ones (left past
+    /// --grace-period) make a run report them and exit 1.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_taken: Vec<NotTaken>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Problem>,
 }
+
+#[derive(Debug, Serialize)]
+struct NotTaken {
+    item: String,
+    reason: String,
+    overdue: bool,
+}
+
+/// Most untaken items the text report lists one by one.
+const MAX_LISTED: usize = 20;
 
 impl Report {
     fn new(
@@ -188,6 +203,15 @@ impl Report {
                     filtered: Some(survey.filtered),
                     passed_over: Some(survey.passed_over),
                     warnings: survey.notices,
+                    not_taken: survey
+                        .not_taken
+                        .into_iter()
+                        .map(|s| NotTaken {
+                            item: s.label,
+                            reason: s.reason,
+                            overdue: s.pass == Pass::Overdue,
+                        })
+                        .collect(),
                     error: None,
                 }
             }
@@ -257,6 +281,32 @@ impl Report {
                 }
                 for warning in &source.warnings {
                     line("", &format!("warning: {warning}"));
+                }
+                if !source.not_taken.is_empty() {
+                    let overdue = source.not_taken.iter().filter(|n| n.overdue).count();
+                    let mut text = format!(
+                        "{} not taken as they stand",
+                        count(Some(source.not_taken.len()), "item")
+                    );
+                    if overdue > 0 {
+                        text.push_str(&format!(
+                            " ({overdue} past --grace-period: a run reports them and exits 1)"
+                        ));
+                    }
+                    line("", &format!("{text}:"));
+                    for untaken in source.not_taken.iter().take(MAX_LISTED) {
+                        let mark = if untaken.overdue { "!" } else { "-" };
+                        line(
+                            "",
+                            &format!("  {mark} {}: {}", untaken.item, untaken.reason),
+                        );
+                    }
+                    if source.not_taken.len() > MAX_LISTED {
+                        line(
+                            "",
+                            &format!("  … and {} more", source.not_taken.len() - MAX_LISTED),
+                        );
+                    }
                 }
             }
         }

@@ -13,8 +13,10 @@
 //! in one round trip. What becomes of an item that is not taken is the `ItemError` the source (or
 //! the deposit) returns, checked by the compiler: `Failed` is reported and left at the source while
 //! the run goes on, `NotReady` waits silently for a later run, `SetAside` is reported with where it
-//! went, and `Stop` ends the run after the items already staged in the current batch are finished,
-//! so that no fetched work is thrown away.
+//! went; what the source passed over at listing is logged, except what it says is overdue (left
+//! untaken past its grace period), which is reported and counted as failed, like an item. `Stop`
+//! ends the run after the items already staged in the current batch are finished, so that no
+//! fetched work is thrown away.
 //!
 //! `check` (for `lanceur check`) takes the same steps up to the listing and the journal's verdict,
 //! with none of their effects, and says what it found instead of going on.
@@ -26,7 +28,7 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::deposit::{Deposit, Staged};
 use crate::exit::{self, Failure};
-use crate::item::{total_size, Item, ItemError, ItemKey};
+use crate::item::{total_size, Item, ItemError, ItemKey, Pass, Skipped};
 use crate::journal::Journal;
 use crate::lock;
 use crate::report::{Reporter, Summary};
@@ -216,12 +218,18 @@ impl Run<'_> {
             .progress_status(&format!("listing {}", source.label()));
         let Listed { listing, rejected } = list(source, &self.launcher.filter)?;
         self.summary.seen = listing.items.len() + listing.skipped.len() + rejected.len();
-        self.summary.skipped = listing.skipped.len() + rejected.len();
+        self.summary.skipped = rejected.len();
         for (name, reason) in &rejected {
             self.note_skip(name, reason);
         }
         for skipped in &listing.skipped {
-            self.note_skip(&skipped.label, &skipped.reason);
+            match skipped.pass {
+                Pass::Overdue => self.left_untaken(skipped),
+                Pass::Routine | Pass::Waiting => {
+                    self.summary.skipped += 1;
+                    self.note_skip(&skipped.label, &skipped.reason);
+                }
+            }
         }
 
         let Plan {
@@ -544,6 +552,17 @@ impl Run<'_> {
         self.reporter
             .problem(&format!("{}: {error}{where_it_is}", item.label));
         self.reporter.log_failed(item, &error);
+    }
+
+    /// What the source left untaken for longer than its grace period: said, counted as failed (so
+    /// the run exits 1), logged, on every run until someone sees to it.
+    fn left_untaken(&mut self, skipped: &Skipped) {
+        self.summary.failed += 1;
+        self.reporter.problem(&format!(
+            "{}: {}; left at the source",
+            skipped.label, skipped.reason
+        ));
+        self.reporter.log_not_taken(&skipped.label, &skipped.reason);
     }
 
     fn common_fields(&self, item: &Item) -> Vec<(String, String)> {

@@ -65,6 +65,33 @@ pub struct Listing {
 pub struct Skipped {
     pub label: String,
     pub reason: String,
+    pub pass: Pass,
+}
+
+impl Skipped {
+    /// Passed over by the source's routine rules.
+    pub fn routine(label: impl Into<String>, reason: impl Into<String>) -> Skipped {
+        Skipped {
+            label: label.into(),
+            reason: reason.into(),
+            pass: Pass::Routine,
+        }
+    }
+}
+
+/// What passing an item over means. Whatever is not taken is named: `Routine` and `Waiting` in the
+/// log (`-v`) and in dry runs, `Overdue` as a problem of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// By design: a name that says "in progress", a hidden or system file, a file that changed too
+    /// recently to be taken.
+    Routine,
+    /// The item cannot be taken as it stands (it lacks files it names, nothing names it, it cannot
+    /// be read, it is not understood), but it changed recently enough to be still arriving.
+    Waiting,
+    /// The same, for longer than the source's grace period: the cycle reports it and the run
+    /// exits 1, on every run until someone sees to it.
+    Overdue,
 }
 
 /// One document extracted from an item.

@@ -155,6 +155,18 @@ impl Reporter {
         });
     }
 
+    /// Run log: `label` stays untaken at the source for `reason`, past the grace period.
+    pub fn log_not_taken(&self, label: &str, reason: &str) {
+        self.log(&Line {
+            event: Event::NotTaken,
+            item: label,
+            key: "",
+            documents: None,
+            bytes: None,
+            error: Some(reason),
+        });
+    }
+
     /// Run log: `item` is deposited, but its acknowledgement failed with `error`.
     pub fn log_acknowledge_failed(&self, item: &Item, error: &str) {
         self.log(&Line {
@@ -193,7 +205,8 @@ pub struct Summary {
     /// Items skipped: filtered out, too young, temporary names, left for a later run by a cap.
     #[serde(rename = "items_skipped")]
     pub skipped: usize,
-    /// Items that failed and were left at the source.
+    /// Items that failed and were left at the source, and files a folder source left untaken for
+    /// longer than `--grace-period`.
     #[serde(rename = "items_failed")]
     pub failed: usize,
     /// Items deposited by an earlier run and acknowledged again now.

@@ -12,10 +12,11 @@ use crate::harness::{Ran, TestEnv};
 
 mod corpus;
 mod recovery;
+mod resilience;
 
 /// `lanceur imap` for `user` on `folder`, password from the environment, plus `extra`.
 /// Connection options in `extra` replace the harness's defaults.
-fn imap_command(env: &TestEnv, user: &User, folder: &str, extra: &[&str]) -> Command {
+pub(crate) fn imap_command(env: &TestEnv, user: &User, folder: &str, extra: &[&str]) -> Command {
     let mut base = user.imap_args(folder);
     for flag in ["--server", "--port", "--ca-file", "--timeout"] {
         if extra.contains(&flag) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, CommonArgs};
+use super::{parse_duration, CommonArgs, GraceArgs};
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -17,7 +17,7 @@ crontab line (every minute; overlapping runs exit with code 6 and do nothing):
 
 Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
 
-Exit codes: 0 done, 1 some items failed, 2 usage, 3 authentication, 4 source unavailable,
+Exit codes: 0 done, 1 some files failed or stayed untaken past --grace-period, 2 usage, 3 authentication, 4 source unavailable,
 5 COLD folder not writable, 6 already running.";
 
 #[derive(Debug, Args, Clone)]
@@ -53,6 +53,9 @@ run, because a scanner, a copy or an upload may still be writing it; its size an
 checked again just before it is taken. Examples: 5s (default), 1m, 0s to take files at once."
     )]
     pub min_age: Duration,
+
+    #[command(flatten)]
+    pub grace: GraceArgs,
 
     /// Move taken files here instead of deleting them
     #[arg(

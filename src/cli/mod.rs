@@ -32,7 +32,8 @@ pub use server::{PasswordArgs, ServerArgs};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  the cycle ran to its end (including when there was nothing new)
-  1  the cycle ran, but some items failed; they were left at the source for the next run
+  1  the cycle ran, but some items failed, or files stayed untaken past --grace-period;
+     each was named on standard error and left at the source
   2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
   3  authentication refused, or a login is needed
   4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
@@ -177,6 +178,29 @@ pub struct LoginArgs {
     /// The launcher file (TOML) of an o365 launcher, or of an imap or pop one with --oauth
     #[arg(value_hint = clap::ValueHint::FilePath, value_name = "FILE.toml")]
     pub file: PathBuf,
+}
+
+/// The long help of `--grace-period`.
+const GRACE_PERIOD_HELP: &str = "What lanceur cannot take as it stands is left where \
+it is: a file that no envelope names, an envelope waiting for files it names, a flow it does not \
+understand, a folder envelope without its marker, a file this user cannot read (permissions, or \
+another program holding it open). While it changed less than this long ago it may still be \
+arriving, and is only logged (-v, --dry-run); after that, every run reports it on standard error, \
+one line naming the file and what is missing or unknown, and exits with code 1, until someone \
+sees to it. Examples: 1h (default), 30m, 2h, 0s to report at once.";
+
+/// `--grace-period`, shared by the folder sources (`dir`, `adullact`).
+#[derive(Debug, Args, Clone)]
+pub struct GraceArgs {
+    /// Report a file that cannot be taken for longer than this (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = GRACE_PERIOD_HELP
+    )]
+    pub grace_period: Duration,
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.
@@ -352,9 +376,50 @@ pub struct MailArgs {
 mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
 marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
 both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
-that has none) is still acknowledged and journaled, so it is never downloaded again."
+that has none) is still acknowledged and journaled, so it is never downloaded again. Machine \
+reports (bounces, read receipts) hold no document. A mail with a damaged or cut-off document \
+fails whole: nothing of it is deposited, it stays at the source and is reported on each run \
+(take it with --take eml if need be). An empty attachment is reported, not deposited."
     )]
     pub take: Take,
+
+    /// Replace each ZIP attachment by the files inside it
+    #[arg(
+        long,
+        long_help = "Each attachment named *.zip is replaced by the files inside it, each judged \
+by --filter/--exclude under its own name and deposited like an attachment (ZIPs inside the ZIP \
+stay ZIPs). The archive is read with the same bounds as Adullact envelopes: an entry that would \
+leave its folder (../, an absolute path), a link, more than 10000 files or more than 2 GiB \
+expanded fails the mail, which stays at the source and is reported; nothing of it is deposited. \
+Without --unzip (the default) a ZIP is deposited as it is. Example: --unzip --filter '/.*\\.pdf$/i'"
+    )]
+    pub unzip: bool,
+
+    /// Take only mails whose sender matches this pattern (repeatable)
+    #[arg(
+        long = "from",
+        value_name = "PATTERN",
+        long_help = "Take only the mails whose sender matches PATTERN, in the language of \
+--filter (matched from the start, like Python's re.match; /…/i ignores case). The pattern is \
+tried on the sender's address (factures@dupont.example) and on its full form (Société Dupont \
+<factures@dupont.example>); either is enough. Repeat --from for several senders: one match \
+suffices. A mail that does not match is not taken: it stays at the source as it is (not marked \
+read, moved or deleted) and lanceur does not remember it, so changing the rule later takes it. \
+Default: every sender. Example: --from '/.*@dupont\\.example$/i'"
+    )]
+    pub from: Vec<String>,
+
+    /// Take only mails whose subject matches this pattern (repeatable)
+    #[arg(
+        long = "subject",
+        value_name = "PATTERN",
+        long_help = "Take only the mails whose subject (decoded) matches PATTERN, in the \
+language of --filter (matched from the start, like Python's re.match). Repeat it for several: \
+one match suffices. With --from too, a mail must match both. A mail that does not match is left \
+untouched at the source and not remembered. Default: every subject. Example: \
+--subject '/.*facture/i'"
+    )]
+    pub subject: Vec<String>,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -20,6 +20,7 @@ pub(super) fn launcher(args: DirArgs) -> Result<Launcher> {
         folder: folders.folder,
         recursive: args.recursive,
         min_age: args.min_age,
+        grace_period: args.grace.grace_period,
         archive,
     });
     common(args.common, folders.dest, &derived, source)

@@ -68,7 +68,7 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
         unseen_only: args.select == Select::Unseen,
         since,
         after,
-        take: args.mail.take,
+        mail: super::mail_settings(&args.mail)?,
     });
     common(args.common, dest, &derived, source)
 }

@@ -13,10 +13,12 @@ use crate::cli::o365::O365Command;
 use crate::cli::oauth::LoginStateArgs;
 use crate::cli::{Command, CommonArgs, ImapCommand, PopCommand};
 use crate::exit::{Failure, Named};
-use crate::filter::Filter;
+use crate::extract::archive::Limits;
+use crate::extract::mail;
+use crate::filter::{Filter, Pattern};
 use crate::names;
 use crate::settings::oauth::LoginConfig;
-use crate::settings::{Launcher, SourceConfig};
+use crate::settings::{Launcher, MailSettings, Rules, SourceConfig};
 
 mod adullact;
 mod dir;
@@ -189,6 +191,27 @@ impl Folders {
             real_folder,
         })
     }
+}
+
+/// The options every mail protocol shares, checked: `--from`/`--subject` patterns compiled.
+pub(crate) fn mail_settings(args: &crate::cli::MailArgs) -> Result<MailSettings> {
+    let compile = |option: &str, patterns: &[String]| -> Result<Vec<Pattern>> {
+        patterns
+            .iter()
+            .map(|p| Pattern::parse(p).with_context(|| format!("--{option}")))
+            .collect()
+    };
+    Ok(MailSettings {
+        extract: mail::Options {
+            take: args.take,
+            unzip: args.unzip.then(Limits::default),
+            spool: mail::Spool::default(),
+        },
+        rules: Rules {
+            from: compile("from", &args.from)?,
+            subject: compile("subject", &args.subject)?,
+        },
+    })
 }
 
 pub(crate) fn common(

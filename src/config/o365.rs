@@ -66,7 +66,7 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
         since,
         post_action: args.post_action,
         move_to: args.move_to,
-        take: args.mail.take,
+        mail: super::mail_settings(&args.mail)?,
     });
     common(args.common, dest, &derived, source)
 }

@@ -36,7 +36,7 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     let source = SourceConfig::Pop(PopConfig {
         server,
         after,
-        take: args.mail.take,
+        mail: super::mail_settings(&args.mail)?,
     });
     common(args.common, dest, &derived, source)
 }

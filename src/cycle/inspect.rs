@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use super::plan::{list, plan, Listed};
 use crate::deposit::Deposit;
+use crate::item::{Pass, Skipped};
 use crate::journal::Journal;
 use crate::settings::Launcher;
 use crate::source;
@@ -26,8 +27,11 @@ pub struct Survey {
     pub label: String,
     /// Items the source listed, whatever becomes of them.
     pub listed: usize,
-    /// Passed over by the source itself (still being written, temporary names…).
+    /// Passed over by the source's routine rules (still being written, temporary names…).
     pub passed_over: usize,
+    /// What the source cannot take as it stands (nothing names it, it waits for files, it cannot
+    /// be read…): what a run logs, or reports once overdue.
+    pub not_taken: Vec<Skipped>,
     /// Rejected by the filters by name, before fetching.
     pub filtered: usize,
     /// How the journal sorts the rest; `None` when the journal could not be read.
@@ -78,7 +82,16 @@ fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
     Ok(Survey {
         label,
         listed: listing.items.len() + listing.skipped.len() + rejected.len(),
-        passed_over: listing.skipped.len(),
+        passed_over: listing
+            .skipped
+            .iter()
+            .filter(|s| s.pass == Pass::Routine)
+            .count(),
+        not_taken: listing
+            .skipped
+            .into_iter()
+            .filter(|s| s.pass != Pass::Routine)
+            .collect(),
         filtered: rejected.len(),
         plan,
         notices,

@@ -10,7 +10,7 @@ use anyhow::anyhow;
 
 use super::*;
 use crate::filter::Filter;
-use crate::item::{Content, Document, Listing, Skipped};
+use crate::item::{Content, Document, Listing, Pass, Skipped};
 use crate::journal::State;
 use crate::settings::IndexFormat;
 use crate::settings::{DirConfig, SourceConfig};
@@ -31,6 +31,8 @@ struct Scripted {
     short_acknowledgements: usize,
     /// Labels of the items it was asked to acknowledge, which the outcome alone does not tell.
     acknowledged: Rc<RefCell<Vec<String>>>,
+    /// What it passes over at listing.
+    passed: Vec<Skipped>,
 }
 
 impl Scripted {
@@ -42,6 +44,7 @@ impl Scripted {
                 .collect(),
             short_acknowledgements: 0,
             acknowledged: Rc::default(),
+            passed: Vec::new(),
         }
     }
 }
@@ -66,7 +69,7 @@ impl Source for Scripted {
                     aliases: Vec::new(),
                 })
                 .collect(),
-            skipped: Vec::<Skipped>::new(),
+            skipped: self.passed.clone(),
             complete: true,
         })
     }
@@ -123,6 +126,7 @@ impl Bench {
                 folder: root.path().join("unused"),
                 recursive: false,
                 min_age: std::time::Duration::ZERO,
+                grace_period: std::time::Duration::ZERO,
                 archive: None,
             }),
         };
@@ -283,4 +287,28 @@ fn a_lock_held_by_another_run_ends_in_the_outcome() {
     assert!(acknowledged.is_empty());
     assert!(bench.cold().is_empty());
     assert!(Path::new(&bench.launcher.state_dir).is_dir());
+}
+
+#[test]
+fn what_the_source_left_overdue_fails_the_run_and_what_waits_does_not() {
+    let bench = Bench::new();
+    let mut source = Scripted::new(&[("a", Script::Document)]);
+    let passed = |label: &str, pass| Skipped {
+        label: label.into(),
+        reason: "reason".into(),
+        pass,
+    };
+    source.passed = vec![
+        passed("scan.pdf.part", Pass::Routine),
+        passed("acte.xml", Pass::Waiting),
+        passed("orphan.pdf", Pass::Overdue),
+    ];
+    let (outcome, acknowledged) = bench.run(source);
+    assert!(outcome.error.is_none());
+    assert_eq!(code(&outcome), exit::ITEM_FAILED);
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.summary.skipped, 2);
+    assert_eq!(outcome.summary.seen, 4);
+    assert_eq!(acknowledged, vec!["a"]);
+    assert_eq!(bench.cold(), vec!["a.pdf"]);
 }

@@ -8,7 +8,9 @@
 //!
 //! A line: `{"time":"2025-01-31T08:15:02.123Z","launcher":"factures","event":"deposited",
 //! "item":"UID 42 «Facture»","key":"imap:INBOX:7:42","documents":["facture.pdf"],"bytes":5120}`;
-//! `failed` and `acknowledge_failed` lines carry `error` instead of `documents` and `bytes`.
+//! `failed` and `acknowledge_failed` lines carry `error` instead of `documents` and `bytes`;
+//! `not_taken` lines (a file a folder source left untaken past `--grace-period`) carry `item` and
+//! `error` only.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -32,6 +34,8 @@ pub enum Event {
     Failed,
     /// It was deposited, but the source's post-action failed; the next run applies it again.
     AcknowledgeFailed,
+    /// It was left at the source, untaken as it stands, for longer than `--grace-period`.
+    NotTaken,
 }
 
 /// One line of the log.
@@ -39,6 +43,7 @@ pub enum Event {
 pub struct Line<'a> {
     pub event: Event,
     pub item: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documents: Option<Vec<&'a str>>,

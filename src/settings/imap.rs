@@ -1,7 +1,7 @@
 //! `lanceur imap`: one mailbox of an IMAP server.
 
+use super::MailSettings;
 use super::ServerConfig;
-use crate::extract::mail::Take;
 
 #[derive(Debug, Clone)]
 pub struct ImapConfig {
@@ -12,7 +12,7 @@ pub struct ImapConfig {
     /// Only mails received on or after this day (year, month, day).
     pub since: Option<(i32, u32, u32)>,
     pub after: ImapAfter,
-    pub take: Take,
+    pub mail: MailSettings,
 }
 
 /// What happens to a mail once deposited.

@@ -11,6 +11,7 @@ use crate::filter::Filter;
 mod adullact;
 mod dir;
 mod imap;
+mod mail;
 pub mod o365;
 pub mod oauth;
 mod pop;
@@ -19,6 +20,7 @@ mod server;
 pub use adullact::{AdullactConfig, Kind};
 pub use dir::DirConfig;
 pub use imap::{ImapAfter, ImapConfig};
+pub use mail::{MailSettings, Rules};
 pub use pop::{PopAfter, PopConfig};
 pub use server::{Auth, ServerConfig};
 

@@ -1,7 +1,7 @@
 //! `lanceur o365`: an Office 365 mailbox through Microsoft Graph, and its login step.
 
 use super::oauth::OAuthConfig;
-use crate::extract::mail::Take;
+use super::MailSettings;
 
 /// Whose mailbox: the signed-in account's, or another one by address (shared mailboxes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct O365Config {
     pub since: Option<String>,
     pub post_action: PostAction,
     pub move_to: Option<String>,
-    pub take: Take,
+    pub mail: MailSettings,
 }
 
 /// Which mails a run considers. The command line takes these words as they are (with the words of

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use super::folder::{self, passed_over_by_name, Snapshot};
+use super::folder::{self, passed_over_by_name, Grace, Snapshot};
 use super::Source;
 use crate::clock::unix_nanos;
 use crate::durable::{self, file_name};
@@ -86,22 +86,22 @@ impl DirSource {
                 continue;
             }
             if let Some(reason) = passed_over_by_name(&name) {
-                listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: reason.to_string(),
-                });
+                listing.skipped.push(Skipped::routine(relative, reason));
                 continue;
             }
             if !file_type.is_file() {
                 let reason = if file_type.is_symlink() {
-                    "a symbolic link, not a file"
+                    "a symbolic link, not a file; lanceur takes regular files only"
                 } else {
-                    "not a regular file"
+                    "not a regular file; lanceur takes regular files only"
                 };
-                listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: reason.into(),
-                });
+                let changed = fs::symlink_metadata(entry.path())
+                    .and_then(|m| m.modified())
+                    .unwrap_or(now);
+                let grace = Grace(self.config.grace_period);
+                listing
+                    .skipped
+                    .push(grace.waiting(now, &relative, reason, changed));
                 continue;
             }
             // Ask the filter before looking at the file, so unwanted names cost nothing.
@@ -114,18 +114,16 @@ impl DirSource {
                 Err(_) => continue,
             };
             if folder::is_hidden_by_attribute(&meta) {
-                listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: "hidden file".into(),
-                });
+                listing
+                    .skipped
+                    .push(Skipped::routine(relative, "hidden file"));
                 continue;
             }
             let snapshot = Snapshot::new(entry.path(), relative, &meta);
             if let Some(reason) = folder::too_young(now, snapshot.modified, self.config.min_age) {
-                listing.skipped.push(Skipped {
-                    label: snapshot.relative,
-                    reason,
-                });
+                listing
+                    .skipped
+                    .push(Skipped::routine(snapshot.relative, reason));
                 continue;
             }
             found.push(snapshot);
@@ -222,6 +220,7 @@ impl Source for DirSource {
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let file = &self.files[item.slot];
         file.check_still_there()?;
+        file.check_readable(&Grace(self.config.grace_period), SystemTime::now())?;
         let fields = vec![
             ("original_name".to_string(), file_name(&file.path)),
             (

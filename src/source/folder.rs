@@ -7,6 +7,11 @@
 //! and when it changed less than `--min-age` ago; and just before it is taken, its size and
 //! modification time must still be those seen when it was listed (`Snapshot::check_unchanged`).
 //!
+//! What such a source cannot take as it stands (a file no envelope names, an envelope waiting for
+//! files that never come, a file it cannot read) is never left in silence: `Grace` gives it
+//! `--grace-period` to sort itself out, the time for the rest of an envelope to arrive or for a copy
+//! to let go of its lock; past that, every run names it as a problem and exits 1.
+//!
 //! Used by `dir` (one file, one item) and `adullact` (an envelope of files, one item).
 
 use std::fs::{self, Metadata};
@@ -16,7 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context, Result};
 
 use crate::exit::Failure;
-use crate::item::ItemError;
+use crate::item::{ItemError, Pass, Skipped};
+pub use crate::names::is_clutter;
 
 /// Checks, before anything is read, that the source folder is there (exit code 4 otherwise: a
 /// missing folder is usually a share that is not mounted).
@@ -81,11 +87,6 @@ pub fn passed_over_by_name(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Files that operating systems drop into folders on their own (`name` lower-cased).
-pub fn is_clutter(lower: &str) -> bool {
-    lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store"
-}
-
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
@@ -113,6 +114,65 @@ pub fn too_young(now: SystemTime, modified: SystemTime, min_age: Duration) -> Op
             humantime::format_duration(min_age)
         )
     })
+}
+
+/// How long something a folder source cannot take may stay unchanged before each run reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace(pub Duration);
+
+impl Grace {
+    /// `label` is not taken because of `reason`, and has not changed since `changed`: waiting while
+    /// that is recent, overdue (a problem of the run) once it is older than the grace period.
+    pub fn waiting(
+        &self,
+        now: SystemTime,
+        label: &str,
+        reason: &str,
+        changed: SystemTime,
+    ) -> Skipped {
+        let age = now.duration_since(changed).unwrap_or(Duration::ZERO);
+        if age < self.0 {
+            return Skipped {
+                label: label.to_string(),
+                reason: reason.to_string(),
+                pass: Pass::Waiting,
+            };
+        }
+        Skipped {
+            label: label.to_string(),
+            reason: format!("{reason}; so for {}", self.past(age)),
+            pass: Pass::Overdue,
+        }
+    }
+
+    /// The error for `snapshot`, which cannot be opened for reading: not ready while it changed
+    /// recently (a copy may still hold it), failed once it has been so for longer than the grace.
+    pub fn unreadable(
+        &self,
+        now: SystemTime,
+        snapshot: &Snapshot,
+        err: std::io::Error,
+    ) -> ItemError {
+        let age = now
+            .duration_since(snapshot.modified)
+            .unwrap_or(Duration::ZERO);
+        let what = format!("{} cannot be read ({err})", snapshot.relative);
+        if age < self.0 {
+            return ItemError::not_ready(anyhow!("{what}; left for a later run"));
+        }
+        ItemError::failed(anyhow!(
+            "{what}, and so for {}; give this user read access, or close what holds it open",
+            self.past(age)
+        ))
+    }
+
+    fn past(&self, age: Duration) -> String {
+        format!(
+            "{}, longer than --grace-period {}",
+            humantime::format_duration(round_to_secs(age)),
+            humantime::format_duration(self.0)
+        )
+    }
 }
 
 /// What listing saw of a file, checked again before the file is taken or removed.
@@ -157,6 +217,19 @@ impl Snapshot {
         self.check_unchanged(&meta)
     }
 
+    /// Checks that the file can be opened for reading, as the deposit will: a file whose
+    /// permissions keep this user out, or that another program holds open without sharing it (a
+    /// sharing violation on Windows), is not ready, then failed past the grace period.
+    pub fn check_readable(&self, grace: &Grace, now: SystemTime) -> Result<(), ItemError> {
+        match fs::File::open(&self.path) {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ItemError::not_ready(
+                anyhow!("{} vanished after it was listed", self.relative),
+            )),
+            Err(err) => Err(grace.unreadable(now, self, err)),
+        }
+    }
+
     pub fn name(&self) -> String {
         crate::durable::file_name(&self.path)
     }
@@ -187,6 +260,31 @@ mod tests {
         for name in ["a.pdf", "partie.pdf", "tmp.pdf", "a.db"] {
             assert!(passed_over_by_name(name).is_none(), "{name}");
         }
+    }
+
+    #[test]
+    fn waiting_becomes_overdue_past_the_grace_period() {
+        let now = SystemTime::now();
+        let grace = Grace(Duration::from_secs(3600));
+        let recent = grace.waiting(
+            now,
+            "a.xml",
+            "waits for b.pdf",
+            now - Duration::from_secs(60),
+        );
+        assert_eq!(recent.pass, Pass::Waiting);
+        assert_eq!(recent.reason, "waits for b.pdf");
+        let old = grace.waiting(
+            now,
+            "a.xml",
+            "waits for b.pdf",
+            now - Duration::from_secs(7300),
+        );
+        assert_eq!(old.pass, Pass::Overdue);
+        assert_eq!(
+            old.reason,
+            "waits for b.pdf; so for 2h 1m 40s, longer than --grace-period 1h"
+        );
     }
 
     #[test]

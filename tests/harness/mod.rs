@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub mod dovecot;
 pub mod graph;
+pub mod imap_proxy;
 pub mod mail;
 pub mod stunnel;
 pub mod tls_faults;
@@ -85,6 +86,11 @@ impl TestEnv {
 
     /// `lanceur dir --source SOURCE --dest COLD --min-age 0s EXTRA…`
     pub fn run_dir(&self, extra: &[&str]) -> Ran {
+        self.run(&self.dir_args(extra))
+    }
+
+    /// The arguments of `run_dir`, for a test that runs them its own way.
+    pub fn dir_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "dir",
             "--source",
@@ -95,7 +101,7 @@ impl TestEnv {
             "0s",
         ];
         args.extend_from_slice(extra);
-        self.run(&args)
+        args
     }
 
     /// Writes a source file and backdates it by a minute, so that it is old enough to be taken.

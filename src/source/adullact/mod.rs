@@ -4,8 +4,11 @@
 //! One item is one envelope (`scan.rs` finds them): a folder with its completion marker, a ZIP, a
 //! tar.gz, or a group of loose files around the file that names them. `fetch` reads the envelope's
 //! files (archives within the bounds of `--max-expanded-size` and `--max-entries`) and decodes them
-//! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`). The item key is
-//! `adullact:<path>:<total size>:<newest mtime ns>`.
+//! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`; `invoice/` reads an
+//! invoice file's own fields whatever its format; `stream.rs` reads large XML as a stream). The item
+//! key is `adullact:<path>:<total size>:<newest mtime ns>`. What `scan` cannot make an envelope of
+//! is passed over with the reason, and reported once older than `--grace-period`
+//! (`folder::Grace`).
 //!
 //! An envelope that cannot be decoded fails as an item (`ItemError::Failed`): it stays where it is,
 //! or with `--failed` it is moved there and the error says so (`ItemError::SetAside`), so that cron
@@ -21,8 +24,10 @@ mod actes;
 mod bundle;
 mod chorus;
 mod helios;
+mod invoice;
 mod pastell;
 mod scan;
+mod stream;
 mod xml;
 
 use std::fs;
@@ -33,7 +38,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::folder::{self, Snapshot};
+use super::folder::{self, Grace, Snapshot};
 use super::Source;
 use crate::durable;
 use crate::extract::archive::{self, Budget};
@@ -142,11 +147,14 @@ impl AdullactSource {
         })
     }
 
-    /// The envelope's documents. Only the check that its files are still those listed is
-    /// `NotReady`; anything else fails the envelope.
+    /// The envelope's documents. Only the checks that its files are still those listed, and can
+    /// be read, are `NotReady` (a file that stays unreadable past `--grace-period` fails);
+    /// anything else fails the envelope.
     fn read(&self, envelope: &Envelope) -> Result<Vec<Document>, ItemError> {
+        let (grace, now) = (Grace(self.config.grace_period), SystemTime::now());
         for snapshot in envelope.snapshots() {
             snapshot.check_still_there()?;
+            snapshot.check_readable(&grace, now)?;
         }
         self.decode(envelope).map_err(ItemError::failed)
     }

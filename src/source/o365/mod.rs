@@ -31,6 +31,7 @@
 mod folder;
 mod graph;
 mod login;
+mod select;
 
 pub use login::check_login;
 
@@ -44,7 +45,7 @@ use self::folder::{resolve, resolve_folder};
 use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
-use crate::extract::mail::Take;
+use crate::extract::mail::{self, Take};
 use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
 use crate::oauth::{cache, Tokens};
 use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
@@ -397,7 +398,8 @@ impl Source for O365Source {
             .graph
             .get_all(&url)
             .map_err(|err| whole_run(err, &self.config.account))?;
-        let items = messages
+        let (kept, skipped) = select::by_rules(messages, &self.config.mail.rules);
+        let items = kept
             .iter()
             .enumerate()
             .map(|(slot, message)| Item {
@@ -410,21 +412,24 @@ impl Source for O365Source {
                 aliases: Vec::new(),
             })
             .collect();
-        self.messages = messages;
+        self.messages = kept;
         Ok(Listing {
             items,
-            skipped: Vec::new(),
-            complete: true,
+            complete: skipped.is_empty(),
+            skipped,
         })
     }
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
-        if self.config.take != Take::Eml {
+        if self.config.mail.extract.take != Take::Eml {
             self.attachments(&message, &mut documents)?;
+            if let Some(limits) = &self.config.mail.extract.unzip {
+                documents = mail::unzip(documents, limits).map_err(ItemError::failed)?;
+            }
         }
-        if self.config.take != Take::Attachments {
+        if self.config.mail.extract.take != Take::Attachments {
             let url = format!("{}/$value", self.message_url(&message.id));
             let (path, _) = self
                 .graph

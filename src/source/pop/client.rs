@@ -348,6 +348,32 @@ impl<S: Read + Write> Client<S> {
     pub fn read_retr(&mut self, number: u32, expected: u64, limit: u64) -> Result<Vec<u8>> {
         let doing = format!("receiving message {number} (RETR)");
         self.status(&format!("RETR {number}"), &doing)?;
+        self.read_message(&doing, expected, limit)
+    }
+
+    /// `TOP n 0` for each number (the header blocks), pipelined when the server allows it, in
+    /// groups of 64. One result per number; a refusal of one is its own `Err`.
+    pub fn top_headers(&mut self, numbers: &[u32], limit: u64) -> Result<Vec<Result<Vec<u8>>>> {
+        let group = if self.pipelining() { 64 } else { 1 };
+        let mut out = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(group) {
+            let commands: String = chunk.iter().map(|n| format!("TOP {n} 0\r\n")).collect();
+            self.write_all(commands.as_bytes(), "asking for headers (TOP)")?;
+            for &number in chunk {
+                let doing = format!("receiving the header of message {number} (TOP)");
+                match self.status(&format!("TOP {number} 0"), &doing) {
+                    Ok(_) => out.push(Ok(self.read_message(&doing, 0, limit)?)),
+                    Err(err @ Error::Refused { .. }) => out.push(Err(err)),
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A multi-line answer whose status line was read: dot-unstuffed, at most `limit` bytes.
+    fn read_message(&mut self, doing: &str, expected: u64, limit: u64) -> Result<Vec<u8>> {
+        let doing = doing.to_string();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let expected = usize::try_from(expected).unwrap_or(0);
         let mut message = Vec::with_capacity(expected.min(limit).min(256 << 20));

@@ -26,12 +26,15 @@
 //! temporary (`[IN-USE]`, `[SYS/TEMP]`); a host that does not answer, a TLS failure, a lost
 //! connection or an answer that is not POP3 is `Failure::Source` (exit 4). The server's `-ERR`
 //! line is quoted verbatim. A mail that the server will not send or that cannot be read is an
-//! item failure: it stays on the server and the others go on.
+//! item failure: it stays on the server and the others go on. So is a mail during which the server
+//! drops the connection, when a new session opens (a server that crashes on one mail must not
+//! block the maildrop); a timeout, or a new session that does not open, stops the run.
 
 mod ahead;
 mod client;
 mod kept;
 mod login;
+mod rules;
 
 pub use login::check_login;
 
@@ -57,6 +60,9 @@ use crate::tls::{Connector, Stream};
 /// differently, and some only estimate).
 const SIZE_SLACK: u64 = 16 << 20;
 
+/// Connections the server may drop in the middle of a mail in one run before the run stops.
+const MAX_DROPS: u32 = 8;
+
 pub struct PopSource {
     config: PopConfig,
     label: String,
@@ -67,6 +73,8 @@ pub struct PopSource {
     kept_path: PathBuf,
     kept: Option<Kept>,
     ahead: Ahead,
+    /// Connections dropped in the middle of a mail, in this run.
+    drops: u32,
     /// The OAuth tokens of `--oauth`, kept for the reconnections after each batch's QUIT.
     tokens: Option<Tokens>,
     /// Expiry warnings of an OAuth sign-in, for the cycle to report.
@@ -106,6 +114,7 @@ impl PopSource {
             kept_path: state_dir.join("pop-kept"),
             kept: None,
             ahead: Ahead::default(),
+            drops: 0,
             tokens,
             notices,
             config,
@@ -257,6 +266,29 @@ impl PopSource {
     }
 }
 
+impl PopSource {
+    /// The connection failed in the middle of one mail. A server that crashes on a mail does that
+    /// on every run, so it must not block the others: when a new session opens, this mail fails
+    /// alone (it stays on the server, reported) and the run goes on. When none opens, or after
+    /// `MAX_DROPS` such failures, the run stops.
+    fn dropped_on_one(&mut self, err: anyhow::Error) -> ItemError {
+        self.drops += 1;
+        if self.drops > MAX_DROPS {
+            return ItemError::from_run(err);
+        }
+        if let Err(again) = self.session() {
+            return ItemError::from_run(
+                again.context(format!("{err:#}; opening a new session failed")),
+            );
+        }
+        ItemError::failed(anyhow!(
+            "the server dropped the connection while sending this mail ({err:#}); the other \
+             mails are taken. If this happens on every run, ask the mail administrator to repair \
+             or remove it"
+        ))
+    }
+}
+
 impl Source for PopSource {
     fn label(&self) -> &str {
         &self.label
@@ -290,13 +322,13 @@ impl Source for PopSource {
         ordered.sort_by_key(|(n, _)| *n);
         for (number, uidl) in ordered {
             if !seen.insert(uidl) {
-                listing.skipped.push(Skipped {
-                    label: format!("mail {number}"),
-                    reason: format!(
+                listing.skipped.push(Skipped::routine(
+                    format!("mail {number}"),
+                    format!(
                         "its UIDL {uidl} is also another mail's; the server's UIDLs are not \
                          unique, so lanceur cannot tell these mails apart"
                     ),
-                });
+                ));
                 continue;
             }
             let size = sizes.get(number).copied().unwrap_or(0);
@@ -314,6 +346,9 @@ impl Source for PopSource {
             });
         }
         self.listed = listed;
+        if !self.config.mail.rules.is_empty() {
+            self.apply_rules(&mut listing)?;
+        }
         log::debug!("{}: {} mails on the server", self.label, self.listed.len());
         Ok(listing)
     }
@@ -353,8 +388,15 @@ impl Source for PopSource {
                 )))
             }
             Err(err) => {
+                // A server that stopped answering is no crash on this mail: the run stops.
+                let timeout = err.is_timeout();
                 self.drop_session();
-                return Err(ItemError::from_run(lost(err, &address, "receiving a mail")));
+                let err = lost(err, &address, "receiving a mail");
+                return Err(if timeout {
+                    ItemError::from_run(err)
+                } else {
+                    self.dropped_on_one(err)
+                });
             }
         };
         let origin = Origin {
@@ -362,7 +404,9 @@ impl Source for PopSource {
             id: short_id(&uidl),
             fields: vec![("uidl".into(), uidl)],
         };
-        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
+        let label = format!("{}: {}", self.label, item.label);
+        mail::documents_noted(raw, &self.config.mail.extract, &origin, &label)
+            .map_err(ItemError::failed)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
