@@ -15,6 +15,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod aside;
 mod check;
 mod cli;
 mod clock;
@@ -101,6 +102,18 @@ fn run(argv: Vec<OsString>) -> Ended {
         Ok(launcher) => launcher,
         Err(err) => return Ended::early(err),
     };
+    if launcher
+        .retry
+        .as_ref()
+        .is_some_and(|r| !r.all && r.keys.is_empty())
+    {
+        return Ended {
+            reporter: None,
+            json: None,
+            error: None,
+            code: check::list_set_aside(&launcher),
+        };
+    }
     if launcher.check {
         start_logging(launcher.verbose, None);
         log::debug!("{launcher:#?}");

@@ -185,6 +185,9 @@ impl Form {
             ("check", Some(file)) if looks_like_file(file) => {
                 form(&["check"], file, &argv[3..], false)
             }
+            ("retry", Some(file)) if looks_like_file(file) => {
+                form(&["retry"], file, &argv[3..], false)
+            }
             ("login", Some(file)) if !starts_with_dash(file) => form(&[], file, &argv[3..], true),
             ("--config", Some(file)) => form(&[], file, &argv[3..], false),
             (flag, _) if flag.starts_with("--config=") => {

@@ -134,6 +134,13 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = check::AFTER_HELP
     )]
     Check(check::CheckArgs),
+
+    #[command(
+        about = check::RETRY_ABOUT,
+        long_about = check::RETRY_LONG_ABOUT,
+        after_help = check::RETRY_AFTER_HELP
+    )]
+    Retry(check::RetryArgs),
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
@@ -280,6 +287,22 @@ powers of 1024). One item larger than SIZE is still taken, alone, so it cannot b
     )]
     pub max_bytes: Option<u64>,
 
+    /// Set an item aside after it failed this many runs in a row (default 3; 0: never)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        long_help = "An item that fails the same way in N runs in a row (a damaged mail, a file \
+this user cannot read, an envelope that cannot be decoded) is set aside, so that cron does not \
+report it every run: a mailbox flags it with the keyword $LanceurSetAside or moves it to \
+--set-aside-to, POP3 leaves it on the server and stops downloading it, a folder source moves it \
+to --failed (or leaves it there). Its raw bytes are kept in STATE_DIR/NAME/set-aside/. The run \
+that sets it aside says so in one line and exits 1; later runs say nothing of it. Until then each \
+failure is reported as usual. `lanceur check` lists the items set aside, `lanceur retry` takes \
+them again. 0 never sets an item aside. Default: 3."
+    )]
+    pub set_aside_after: u32,
+
     /// Show what would be deposited and why the rest is skipped; change nothing
     #[arg(
         long,
@@ -332,6 +355,18 @@ RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
 /// What to deposit from a mail; defined beside the code that does it.
 pub use crate::extract::mail::Take;
 
+/// What becomes of a mail none of whose documents passed the filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Unmatched {
+    /// Leave it untouched (still unread); the journal remembers it
+    #[default]
+    #[value(alias = "none")]
+    Keep,
+    /// Mark it seen (read); never moved or deleted
+    #[value(alias = "read")]
+    Seen,
+}
+
 /// Options shared by the mail protocols (imap, pop, o365).
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Mail options")]
@@ -346,9 +381,26 @@ pub struct MailArgs {
 mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
 marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
 both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
-that has none) is still acknowledged and journaled, so it is never downloaded again."
+that has none) is not deposited nor acknowledged: see --unmatched."
     )]
     pub take: Take,
+
+    /// A mail whose documents the filters all reject: keep it untouched (default) or mark it seen
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Unmatched::Keep,
+        value_name = "ACTION",
+        long_help = "What becomes of a mail none of whose documents passed --filter/--exclude, or \
+that has none: such a mail is never deleted or moved by --after, so that a typo in a filter \
+(.pdf for .PDF) cannot destroy invoices. keep (default): it is left untouched (unread); seen: it is \
+marked seen (read), nothing more (IMAP and Office 365; POP3 has no such mark). Either way the \
+journal remembers it as unmatched, so it is not downloaded again while the filters stay the same; \
+once they change, the next run judges it again by the new ones (with --select unseen, only if it \
+is still unread). Such mails are counted as unmatched in --json, logged as unmatched in \
+--log-file, and shown by --dry-run."
+    )]
+    pub unmatched: Unmatched,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
