@@ -89,6 +89,7 @@ fn run_with(
     open: impl FnOnce(&Launcher) -> Result<Box<dyn Source>>,
 ) -> Outcome {
     let started = Instant::now();
+    crate::stop::start_run(launcher.run_timeout);
     let mut summary = Summary::new(&launcher.name, launcher.dry_run);
     let error = match prepare(launcher, reporter) {
         Ok((lock, journal, deposit)) => {
@@ -124,6 +125,15 @@ fn run_with(
         }
         Err(err) => Some(err),
     };
+    // Whatever a signal or the deadline interrupted (a read, a fetch), the run ends for that
+    // reason, said as such.
+    let error = match (error, crate::stop::reason()) {
+        (Some(err), Some(reason)) => {
+            log::debug!("interrupted while: {err:#}");
+            Some(reason.error())
+        }
+        (error, _) => error,
+    };
     summary.set_duration(started.elapsed());
     Outcome { summary, error }
 }
@@ -139,7 +149,7 @@ fn prepare(
     let lock = if dry_run {
         None
     } else {
-        std::fs::create_dir_all(&launcher.state_dir)
+        crate::durable::create_private_dir(&launcher.state_dir)
             .with_context(|| {
                 format!(
                     "cannot create state folder {}; give --state-dir a writable folder",
@@ -313,6 +323,9 @@ impl Run<'_> {
             .progress_start(taken.len(), total_size(taken.iter().copied()));
         let mut start = 0;
         while start < taken.len() {
+            if let Some(reason) = crate::stop::reason() {
+                return Err(reason.error());
+            }
             let mut end = start;
             let mut bytes = 0u64;
             while end < taken.len()
@@ -358,6 +371,11 @@ impl Run<'_> {
         let mut unmatched: Vec<&Item> = Vec::new();
         let mut stop: Option<anyhow::Error> = None;
         for item in items {
+            // A signal or the deadline: no new item, but what the batch staged is finished.
+            if let Some(reason) = crate::stop::reason() {
+                stop = Some(reason.error());
+                break;
+            }
             let taken = self.take(source, item);
             self.reporter.progress_advance(item.size);
             match taken {

@@ -134,7 +134,8 @@ impl Journal {
             }
         };
         if writable {
-            let mut file = OpenOptions::new()
+            // Owner-only: it names attachments and Message-IDs.
+            let mut file = durable::private_options()
                 .create(true)
                 .read(true)
                 .write(true)
@@ -384,7 +385,7 @@ impl Journal {
         }
         let fresh = self.path.with_extension("compact.tmp");
         let write = || -> io::Result<File> {
-            let mut file = File::create(&fresh)?;
+            let mut file = durable::create_private_file(&fresh)?;
             file.write_all(&text)?;
             file.sync_all()?;
             fs::rename(&fresh, &self.path)?;

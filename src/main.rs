@@ -35,13 +35,16 @@ mod report;
 mod secret;
 mod settings;
 mod source;
+mod stop;
 mod tls;
 
 use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
 
 fn main() -> ExitCode {
-    ExitCode::from(run(std::env::args_os().collect()).say())
+    let code = run(std::env::args_os().collect()).say();
+    stop::ended();
+    ExitCode::from(code)
 }
 
 /// How a command ended, for `main` to say. Every command ends in one, so there is one way out.
@@ -137,6 +140,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
     };
     start_logging(launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
+    stop::install();
     let reporter = Reporter::new(&launcher.name).with_progress(progress);
     let json = |summary: Summary| launcher.json.then_some(summary);
     // The run log opens before any work, so that a bad --log-file costs nothing. A dry run deposits

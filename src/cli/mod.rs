@@ -303,6 +303,20 @@ them again. 0 never sets an item aside. Default: 3."
     )]
     pub set_aside_after: u32,
 
+    /// End the run after this long, finishing the batch in progress (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = "The longest a run may last: past it, the run takes no new item, finishes \
+what it has staged (documents and journal), and ends with exit code 4 and a line that says so; \
+what it had not taken waits for the next run, so a backlog drains over several runs. A connection \
+waiting on a server is cut at this deadline too. It keeps a stuck run from holding the lock for \
+ever, making every later cron run exit 6. Examples: 1h (default), 20m, 6h."
+    )]
+    pub run_timeout: Duration,
+
     /// Show what would be deposited and why the rest is skipped; change nothing
     #[arg(
         long,

@@ -216,6 +216,7 @@ pub(crate) fn common(
         max_items: args.max_items,
         max_bytes: args.max_bytes,
         set_aside_after: args.set_aside_after,
+        run_timeout: args.run_timeout,
         dry_run: args.dry_run,
         check: false,
         retry: None,

@@ -158,6 +158,7 @@ impl Bench {
             max_items: None,
             max_bytes: None,
             set_aside_after: 3,
+            run_timeout: std::time::Duration::from_secs(3600),
             dry_run: false,
             check: false,
             retry: None,

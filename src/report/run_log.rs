@@ -13,7 +13,7 @@
 //! `error` only; `unmatched` lines (an item none of whose documents passed the filters, left at the
 //! source) `item` and `key`; `set_aside` lines (an item that failed once too often) `error` too.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,7 +69,8 @@ pub struct RunLog {
 impl RunLog {
     /// Opens (or creates) `path` for appending. Failing is a configuration error: exit 2.
     pub fn open(path: &Path) -> Result<RunLog> {
-        let file = OpenOptions::new()
+        // Owner-only when created here: it names items and attachments.
+        let file = crate::durable::private_options()
             .create(true)
             .append(true)
             .open(path)

@@ -36,6 +36,8 @@ pub struct Launcher {
     pub max_bytes: Option<u64>,
     /// Runs in a row an item may fail before it is set aside; 0 never sets one aside.
     pub set_aside_after: u32,
+    /// `--run-timeout`: the longest a run may last.
+    pub run_timeout: std::time::Duration,
     pub dry_run: bool,
     /// `lanceur check`: take a run's first steps without their effects (implies `dry_run`).
     pub check: bool,
