@@ -22,6 +22,7 @@ mod examples;
 mod filter;
 mod imap;
 mod launcher_file;
+mod lost;
 mod o365;
 mod oauth;
 mod pop;
