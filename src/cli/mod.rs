@@ -34,9 +34,11 @@ Exit codes:
      each was named on standard error and left at the source
   2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
   3  authentication refused, or a login is needed
-  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
+  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error,
+     or --run-timeout / --answer-timeout reached
   5  the COLD folder (or the state folder) is missing, not writable or full
-  6  another run of the same launcher is still working; this one did nothing";
+  6  another run of the same launcher is still working; this one did nothing
+  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished";
 
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
