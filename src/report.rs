@@ -167,6 +167,30 @@ impl Reporter {
         });
     }
 
+    /// Run log: none of `item`'s documents passed the filters; it stays at the source.
+    pub fn log_unmatched(&self, item: &Item) {
+        self.log(&Line {
+            event: Event::Unmatched,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: None,
+        });
+    }
+
+    /// Run log: `item` failed with `error` once too often and was set aside.
+    pub fn log_set_aside(&self, item: &Item, error: &str) {
+        self.log(&Line {
+            event: Event::SetAside,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: Some(error),
+        });
+    }
+
     /// Run log: `item` is deposited, but its acknowledgement failed with `error`.
     pub fn log_acknowledge_failed(&self, item: &Item, error: &str) {
         self.log(&Line {
@@ -201,6 +225,11 @@ pub struct Summary {
     /// Items that failed and were left at the source, and files a folder source left untaken for
     /// longer than `--grace-period`.
     pub failed: usize,
+    /// Items fetched whose documents the filters all rejected (or that had none): left at the
+    /// source, never deleted or moved, and remembered by the journal until the filters change.
+    pub unmatched: usize,
+    /// Items set aside by this run after failing too often; counted in `failed` too.
+    pub set_aside: usize,
     /// Items deposited by an earlier run and acknowledged again now.
     pub reacknowledged: usize,
     /// Documents written to the COLD folder.

@@ -185,6 +185,9 @@ impl Form {
             ("check", Some(file)) if looks_like_file(file) => {
                 form(&["check"], file, &argv[3..], false)
             }
+            ("retry", Some(file)) if looks_like_file(file) => {
+                form(&["retry"], file, &argv[3..], false)
+            }
             ("login", Some(file)) if !starts_with_dash(file) => form(&[], file, &argv[3..], true),
             ("--config", Some(file)) => form(&[], file, &argv[3..], false),
             (flag, _) if flag.starts_with("--config=") => {
@@ -415,18 +418,7 @@ fn text_of(key: &str, value: &toml::Value) -> Result<String> {
     }
 }
 
-#[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
-}
-
-#[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
-    // NTFS permissions are ACLs; checking them needs the Windows API. The README says to keep the
-    // file in a folder only the service account can read.
-    false
-}
+use crate::secret::readable_by_others;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,6 @@
 //! (the token is not for this account, or the account may not use IMAP).
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
@@ -87,7 +86,7 @@ pub fn connect(connector: &Connector, mode: TlsMode) -> Result<(Client<Shared>, 
 }
 
 /// The plaintext part of STARTTLS: greeting, command, tagged OK. Nothing is read past that line.
-fn starttls(tcp: &mut TcpStream, address: &str) -> Result<()> {
+fn starttls(tcp: &mut tls::Paced, address: &str) -> Result<()> {
     use std::io::Write;
     let io_lost = |err: std::io::Error| {
         anyhow!(err)
