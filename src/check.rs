@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
+use crate::aside::{Record, Store};
 use crate::cycle::{self, Inspection, SurveyPlan};
 use crate::exit::{self, Failure};
 use crate::item::Pass;
@@ -60,6 +61,9 @@ struct Report {
     state: StateSection,
     cold: ColdSection,
     source: SourceSection,
+    /// Items set aside by earlier runs (`lanceur retry` takes them again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    set_aside: Vec<Record>,
 }
 
 /// An error of a step, with the exit code a run would end with.
@@ -241,6 +245,7 @@ impl Report {
             state,
             cold,
             source,
+            set_aside: Store::new(&launcher.state_dir).list(),
         }
     }
 
@@ -376,6 +381,26 @@ impl Report {
             );
         }
 
+        if !self.set_aside.is_empty() {
+            line(
+                "aside",
+                &format!(
+                    "{} set aside after failing (later runs leave them alone; `lanceur retry` \
+                     lists them and takes them again):",
+                    count(Some(self.set_aside.len()), "item")
+                ),
+            );
+            for record in self.set_aside.iter().take(MAX_LISTED) {
+                line("", &format!("  ! {}: {}", record.label, record.error));
+            }
+            if self.set_aside.len() > MAX_LISTED {
+                line(
+                    "",
+                    &format!("  … and {} more", self.set_aside.len() - MAX_LISTED),
+                );
+            }
+        }
+
         if let Some(log_file) = &self.log_file {
             match &log_file.error {
                 Some(problem) => line("log", &format!("FAILED: {}", problem.message)),
@@ -387,6 +412,57 @@ impl Report {
         }
         out
     }
+}
+
+/// `lanceur retry` without --all or --key: the items set aside, each with its key, on standard
+/// output (one JSON array with --json).
+pub fn list_set_aside(launcher: &Launcher) -> u8 {
+    let records = Store::new(&launcher.state_dir).list();
+    if launcher.json {
+        let mut text = serde_json::to_string(&records).unwrap_or_default();
+        text.push('\n');
+        print(&text);
+        return exit::OK;
+    }
+    let mut out = format!(
+        "launcher {}: {} set aside\n",
+        launcher.name,
+        count(Some(records.len()), "item")
+    );
+    for record in &records {
+        let failures = match record.failures {
+            0 => "could not be decoded".to_string(),
+            n => format!("failed {n} runs in a row"),
+        };
+        let kept = if record.kept.is_empty() {
+            "nothing kept".to_string()
+        } else {
+            record
+                .kept
+                .iter()
+                .map(|name| record.folder.join(name).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for text in [
+            format!("  {}", record.key),
+            format!("      {}", record.label),
+            format!("      error: {}", record.error),
+            format!(
+                "      {failures}, set aside {}: {}",
+                record.time, record.how
+            ),
+            format!("      kept: {kept}"),
+        ] {
+            out.push_str(&printable(&text));
+            out.push('\n');
+        }
+    }
+    if !records.is_empty() {
+        out.push_str("take one again with --key KEY, or all with --all\n");
+    }
+    print(&out);
+    exit::OK
 }
 
 /// "3 new items (1.2 MiB) for the next run; 8 already deposited"

@@ -209,6 +209,51 @@ fn move_across_volumes(from: &Path, dir: &Path, name: &str) -> io::Result<PathBu
     )))
 }
 
+/// Creates folder `dir` (and those above it) unless it exists; the folder itself, when created
+/// here, is readable by its owner only (0700 on Unix): state folders hold attachment names,
+/// Message-IDs and raw mails. A folder that exists is left as it is.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    match builder.create(dir) {
+        Ok(()) => Ok(()),
+        // Another run created it at the same instant.
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Options that create a file readable by its owner only (0600 on Unix); an existing file keeps
+/// its mode.
+pub fn private_options() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Creates (or truncates) `path` for writing, owner-only when created.
+pub fn create_private_file(path: &Path) -> io::Result<File> {
+    private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
 /// Whether an error means "not on the same volume" (EXDEV), where a rename cannot work.
 pub fn is_cross_device(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::CrossesDevices

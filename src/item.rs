@@ -94,6 +94,25 @@ pub enum Pass {
     Overdue,
 }
 
+/// What a source did with an item the cycle set aside (`Source::set_aside`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aside {
+    /// In words, for the one line that says so: "flagged $LanceurSetAside", "moved to /srv/failed".
+    pub how: String,
+    /// Where the source put it, for `Source::restore`; opaque to everyone else.
+    pub place: Option<String>,
+}
+
+impl Aside {
+    /// The item stays where it is; only the journal keeps it from being taken again.
+    pub fn left_in_place() -> Aside {
+        Aside {
+            how: "left where it is".into(),
+            place: None,
+        }
+    }
+}
+
 /// One document extracted from an item.
 #[derive(Debug)]
 pub struct Document {
@@ -153,7 +172,7 @@ pub struct Staged {
 /// | `Stop`     | stays at the source                       | stops (exit code of the `Failure`) | — |
 /// | `Failed`   | stays at the source, untouched, reported  | goes on              | failed     |
 /// | `NotReady` | stays for a later run, not reported       | goes on              | skipped    |
-/// | `SetAside` | was moved out of the way by the source    | goes on              | failed     |
+/// | `SetAside` | is set aside at once (`Source::set_aside`) | goes on             | failed     |
 ///
 /// In `acknowledge`, only `Stop` differs: every other variant means "deposited, but the post-action
 /// did not happen; the next run applies it again".
@@ -168,9 +187,9 @@ pub enum ItemError {
     /// Not ready yet: a file still being written, a mail that left the folder since it was listed.
     /// Left for a later run without being reported as a failure.
     NotReady(anyhow::Error),
-    /// A failure after which the source moved the item out of its way (an envelope that cannot be
-    /// decoded, moved to `--failed`), so that it is not reported again on every run. The error says
-    /// where it went.
+    /// A failure that trying again cannot mend (an envelope that cannot be decoded): the cycle sets
+    /// the item aside at once, without waiting for `--set-aside-after` failed runs, so that it is
+    /// not reported again on every run.
     SetAside(anyhow::Error),
 }
 

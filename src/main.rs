@@ -15,6 +15,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod aside;
 mod check;
 mod cli;
 mod clock;
@@ -34,13 +35,16 @@ mod report;
 mod secret;
 mod settings;
 mod source;
+mod stop;
 mod tls;
 
 use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
 
 fn main() -> ExitCode {
-    ExitCode::from(run(std::env::args_os().collect()).say())
+    let code = run(std::env::args_os().collect()).say();
+    stop::ended();
+    ExitCode::from(code)
 }
 
 /// How a command ended, for `main` to say. Every command ends in one, so there is one way out.
@@ -108,6 +112,19 @@ fn run(argv: Vec<OsString>) -> Ended {
         Ok(launcher) => launcher,
         Err(err) => return Ended::early(err),
     };
+    if launcher
+        .retry
+        .as_ref()
+        .is_some_and(|r| !r.all && r.keys.is_empty())
+    {
+        return Ended {
+            reporter: None,
+            json: None,
+            error: None,
+            code: check::list_set_aside(&launcher),
+            verbose: launcher.verbose,
+        };
+    }
     if launcher.check {
         start_logging(&launcher.name, launcher.verbose, None);
         log::debug!("{launcher:#?}");
@@ -132,6 +149,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
     };
     start_logging(&launcher.name, launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
+    stop::install();
     let reporter = Reporter::new(&launcher.name).with_progress(progress);
     let json = |summary: Summary| launcher.json.then_some(summary);
     // The run log opens before any work, so that a bad --log-file costs nothing. A dry run deposits

@@ -167,6 +167,30 @@ impl Reporter {
         });
     }
 
+    /// Run log: none of `item`'s documents passed the filters; it stays at the source.
+    pub fn log_unmatched(&self, item: &Item) {
+        self.log(&Line {
+            event: Event::Unmatched,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: None,
+        });
+    }
+
+    /// Run log: `item` failed with `error` once too often and was set aside.
+    pub fn log_set_aside(&self, item: &Item, error: &str) {
+        self.log(&Line {
+            event: Event::SetAside,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: Some(error),
+        });
+    }
+
     /// Run log: `item` is deposited, but its acknowledgement failed with `error`.
     pub fn log_acknowledge_failed(&self, item: &Item, error: &str) {
         self.log(&Line {
@@ -198,8 +222,7 @@ pub struct Summary {
     /// Items the source listed.
     #[serde(rename = "items_seen")]
     pub seen: usize,
-    /// Items deposited (or, in a dry run, that would be) and journaled in this run, those whose
-    /// documents were all filtered out (or that had none) included.
+    /// Items deposited (or, in a dry run, that would be) and journaled in this run.
     #[serde(rename = "items_deposited")]
     pub deposited: usize,
     /// Items skipped: filtered out, too young, temporary names, left for a later run by a cap.
@@ -209,6 +232,13 @@ pub struct Summary {
     /// longer than `--grace-period`.
     #[serde(rename = "items_failed")]
     pub failed: usize,
+    /// Items fetched whose documents the filters all rejected (or that had none): left at the
+    /// source, never deleted or moved, and remembered by the journal until the filters change.
+    #[serde(rename = "items_unmatched")]
+    pub unmatched: usize,
+    /// Items set aside by this run after failing too often; counted in `failed` too.
+    #[serde(rename = "items_set_aside")]
+    pub set_aside: usize,
     /// Items deposited by an earlier run and acknowledged again now.
     #[serde(rename = "items_reacknowledged")]
     pub reacknowledged: usize,

@@ -32,6 +32,15 @@ impl Secret {
         if value.is_empty() {
             return Err(anyhow!("secret file {} is empty", path.display())).context(Failure::Usage);
         }
+        if readable_by_others(path) {
+            // Said before logging starts, as a launcher file's warning is: one line on stderr.
+            let line = format!(
+                "lanceur: {} holds a secret but other users can read it; run chmod 600 {}\n",
+                path.display(),
+                path.display()
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        }
         Ok(Secret(value.to_string()))
     }
 
@@ -39,6 +48,20 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether users other than the owner may read `path` (its group or everyone, on Unix).
+#[cfg(unix)]
+pub fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+#[cfg(not(unix))]
+pub fn readable_by_others(_path: &Path) -> bool {
+    // NTFS permissions are ACLs; checking them needs the Windows API. The README says to keep the
+    // file in a folder only the service account can read.
+    false
 }
 
 impl fmt::Debug for Secret {

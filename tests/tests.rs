@@ -24,6 +24,7 @@ mod examples;
 mod filter;
 mod imap;
 mod launcher_file;
+mod lost;
 mod mail_corpus;
 mod mail_rules;
 mod o365;

@@ -68,6 +68,18 @@ a number. Moving across volumes is a copy, fsync and delete."
     )]
     pub archive: Option<PathBuf>,
 
+    /// Move a file set aside (see --set-aside-after) to this folder
+    #[arg(
+        value_hint = clap::ValueHint::DirPath,
+        long,
+        value_name = "FOLDER",
+        long_help = "Where a file that failed --set-aside-after runs in a row goes (its \
+subfolders kept). The folder must exist. Without it, the file stays where it is and lanceur no \
+longer takes it, until `lanceur retry`. Either way a copy is kept in the state folder when it can \
+be read."
+    )]
+    pub failed: Option<PathBuf>,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }

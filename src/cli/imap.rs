@@ -186,6 +186,17 @@ is never downloaded again."
     )]
     pub move_to: Option<String>,
 
+    /// Move a mail set aside (see --set-aside-after) to this mailbox, instead of flagging it
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        long_help = "Where a mail that failed --set-aside-after runs in a row goes: into MAILBOX, \
+which must exist (e.g. Quarantaine). Without it, the mail stays where it is, flagged with the \
+keyword $LanceurSetAside, which mail clients show as a tag. Either way its raw bytes are kept in \
+the state folder and `lanceur retry` takes it again (from MAILBOX, it is moved back first)."
+    )]
+    pub set_aside_to: Option<String>,
+
     #[command(flatten)]
     pub server: ServerArgs,
 

@@ -36,9 +36,11 @@ Exit codes:
      each was named on standard error and left at the source
   2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
   3  authentication refused, or a login is needed
-  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
+  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error,
+     or --run-timeout / --answer-timeout reached
   5  the COLD folder (or the state folder) is missing, not writable or full
-  6  another run of the same launcher is still working; this one did nothing";
+  6  another run of the same launcher is still working; this one did nothing
+  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished";
 
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
@@ -93,6 +95,13 @@ pub enum Command {
         override_usage = "lanceur check FILE.toml [OPTIONS…]\n       lanceur check PROTOCOL OPTIONS…"
     )]
     Check(check::CheckArgs),
+
+    #[command(
+        about = check::RETRY_ABOUT,
+        long_about = check::RETRY_LONG_ABOUT,
+        after_help = check::RETRY_AFTER_HELP
+    )]
+    Retry(check::RetryArgs),
 
     /// Deposit the files of a local or network folder
     #[command(
@@ -307,6 +316,36 @@ powers of 1024). One item larger than SIZE is still taken, alone, so it cannot b
     )]
     pub max_bytes: Option<u64>,
 
+    /// Set an item aside after it failed this many runs in a row (default 3; 0: never)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        long_help = "An item that fails the same way in N runs in a row (a damaged mail, a file \
+this user cannot read, an envelope that cannot be decoded) is set aside, so that cron does not \
+report it every run: a mailbox flags it with the keyword $LanceurSetAside or moves it to \
+--set-aside-to, POP3 leaves it on the server and stops downloading it, a folder source moves it \
+to --failed (or leaves it there). Its raw bytes are kept in STATE_DIR/NAME/set-aside/. The run \
+that sets it aside says so in one line and exits 1; later runs say nothing of it. Until then each \
+failure is reported as usual. `lanceur check` lists the items set aside, `lanceur retry` takes \
+them again. 0 never sets an item aside. Default: 3."
+    )]
+    pub set_aside_after: u32,
+
+    /// End the run after this long, finishing the batch in progress (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = "The longest a run may last: past it, the run takes no new item, finishes \
+what it has staged (documents and journal), and ends with exit code 4 and a line that says so; \
+what it had not taken waits for the next run, so a backlog drains over several runs. A connection \
+waiting on a server is cut at this deadline too. It keeps a stuck run from holding the lock for \
+ever, making every later cron run exit 6. Examples: 1h (default), 20m, 6h."
+    )]
+    pub run_timeout: Duration,
+
     /// Show what would be deposited and why the rest is skipped; change nothing
     #[arg(
         long,
@@ -362,6 +401,18 @@ RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
 /// What to deposit from a mail; defined beside the code that does it.
 pub use crate::extract::mail::Take;
 
+/// What becomes of a mail none of whose documents passed the filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Unmatched {
+    /// Leave it untouched (still unread); the journal remembers it
+    #[default]
+    #[value(alias = "none")]
+    Keep,
+    /// Mark it seen (read); never moved or deleted
+    #[value(alias = "read")]
+    Seen,
+}
+
 /// Options shared by the mail protocols (imap, pop, o365).
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Mail options")]
@@ -376,7 +427,7 @@ pub struct MailArgs {
 mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
 marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
 both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
-that has none) is still acknowledged and journaled, so it is never downloaded again. Machine \
+that has none) is not deposited nor acknowledged: see --unmatched. Machine \
 reports (bounces, read receipts) hold no document. A mail with a damaged or cut-off document \
 fails whole: nothing of it is deposited, it stays at the source and is reported on each run \
 (take it with --take eml if need be). An empty attachment is reported, not deposited."
@@ -420,6 +471,23 @@ untouched at the source and not remembered. Default: every subject. Example: \
 --subject '/.*facture/i'"
     )]
     pub subject: Vec<String>,
+
+    /// A mail whose documents the filters all reject: keep it untouched (default) or mark it seen
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Unmatched::Keep,
+        value_name = "ACTION",
+        long_help = "What becomes of a mail none of whose documents passed --filter/--exclude, or \
+that has none: such a mail is never deleted or moved by --after, so that a typo in a filter \
+(.pdf for .PDF) cannot destroy invoices. keep (default): it is left untouched (unread); seen: it is \
+marked seen (read), nothing more (IMAP and Office 365; POP3 has no such mark). Either way the \
+journal remembers it as unmatched, so it is not downloaded again while the filters stay the same; \
+once they change, the next run judges it again by the new ones (with --select unseen, only if it \
+is still unread). Such mails are counted as unmatched in --json, logged as unmatched in \
+--log-file, and shown by --dry-run."
+    )]
+    pub unmatched: Unmatched,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -83,6 +83,20 @@ about it. Prefer --ca-file."
 before giving up with exit code 4. Examples: 60s (default), 2m."
     )]
     pub timeout: Duration,
+
+    /// Give up on a server whose answer takes longer than this as a whole
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        value_parser = parse_duration,
+        long_help = "How long one answer of the server may take as a whole, from its first byte \
+awaited to its last, however steadily it trickles in: a server sending a byte a second never \
+trips --timeout, but trips this, and the run ends with exit code 4 and a line that says so; what \
+was not taken waits for the next run. Raise it for very large mails on slow links. Examples: 10m \
+(default), 30m."
+    )]
+    pub answer_timeout: Duration,
 }
 
 /// A password or a fixed token, for the runs of `imap` and `pop` (the other way is `--oauth`).

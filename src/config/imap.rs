@@ -69,6 +69,8 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
         since,
         after,
         mail: super::mail_settings(&args.mail)?,
+        unmatched_seen: args.mail.unmatched == crate::cli::Unmatched::Seen,
+        set_aside_to: args.set_aside_to,
     });
     common(args.common, dest, &derived, source)
 }

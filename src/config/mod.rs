@@ -50,6 +50,17 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
         | Command::Pop(PopCommand::Login(_)) => {
             bail!("the login step has no launcher to run (main dispatches it)")
         }
+        Command::Retry(args) => {
+            let mut launcher = launcher(args.launcher.into_run(), secrets)?;
+            if launcher.dry_run {
+                bail!("lanceur retry puts items back at the source: it has no --dry-run");
+            }
+            launcher.retry = Some(crate::settings::Retry {
+                all: args.all,
+                keys: args.key,
+            });
+            return Ok(launcher);
+        }
         Command::Check(args) => {
             let mut launcher = launcher(args.launcher.into_dry_run(), secrets)?;
             launcher.check = true;
@@ -252,8 +263,11 @@ pub(crate) fn common(
         index: args.index,
         max_items: args.max_items,
         max_bytes: args.max_bytes,
+        set_aside_after: args.set_aside_after,
+        run_timeout: args.run_timeout,
         dry_run: args.dry_run,
         check: false,
+        retry: None,
         json: args.json,
         verbose: args.verbose,
         log_file: args.log_file.as_deref().map(absolute).transpose()?,

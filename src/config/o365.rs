@@ -67,6 +67,8 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
         post_action: args.post_action,
         move_to: args.move_to,
         mail: super::mail_settings(&args.mail)?,
+        unmatched_read: args.mail.unmatched == crate::cli::Unmatched::Seen,
+        set_aside_to: args.set_aside_to,
     });
     common(args.common, dest, &derived, source)
 }

@@ -32,6 +32,12 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     let derived = derived(&server);
     let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
     with_login_command(&mut server, "pop", &args.oauth, &[], &name, secrets);
+    if args.mail.unmatched == crate::cli::Unmatched::Seen {
+        anyhow::bail!(
+            "--unmatched seen: POP3 has no seen mark; leave it out (a mail none of whose \
+             documents passes the filters stays on the server, and the journal remembers it)"
+        );
+    }
     let dest = absolute(&args.common.dest)?;
     let source = SourceConfig::Pop(PopConfig {
         server,

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use anyhow::anyhow;
 
 use super::*;
+use crate::aside::Store;
 use crate::filter::Filter;
 use crate::item::{Content, Document, Listing, Pass, Skipped};
 use crate::journal::State;
@@ -23,6 +24,8 @@ enum Script {
     Failed,
     NotReady,
     SetAside,
+    /// One document, which a filter on `.pdf` rejects.
+    Text,
 }
 
 struct Scripted {
@@ -33,6 +36,10 @@ struct Scripted {
     acknowledged: Rc<RefCell<Vec<String>>>,
     /// What it passes over at listing.
     passed: Vec<Skipped>,
+    /// Labels of the items it fetched, set aside, and was given as unmatched.
+    fetched: Rc<RefCell<Vec<String>>>,
+    set_aside: Rc<RefCell<Vec<String>>>,
+    unmatched: Rc<RefCell<Vec<String>>>,
 }
 
 impl Scripted {
@@ -45,6 +52,9 @@ impl Scripted {
             short_acknowledgements: 0,
             acknowledged: Rc::default(),
             passed: Vec::new(),
+            fetched: Rc::default(),
+            set_aside: Rc::default(),
+            unmatched: Rc::default(),
         }
     }
 }
@@ -76,8 +86,14 @@ impl Source for Scripted {
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let (name, script) = &self.items[item.slot];
+        self.fetched.borrow_mut().push(name.clone());
         let why = |what: &str| anyhow!("{what} {name}");
         match script {
+            Script::Text => Ok(vec![Document {
+                name: format!("{name}.txt"),
+                content: Content::Bytes(b"text".to_vec()),
+                fields: Vec::new(),
+            }]),
             Script::Document => Ok(vec![Document {
                 name: format!("{name}.pdf"),
                 content: Content::Bytes(format!("content of {name}").into_bytes()),
@@ -96,6 +112,30 @@ impl Source for Scripted {
             .extend(items.iter().map(|item| item.label.clone()));
         let count = items.len().saturating_sub(self.short_acknowledgements);
         (0..count).map(|_| Ok(())).collect()
+    }
+
+    fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
+        self.unmatched
+            .borrow_mut()
+            .extend(items.iter().map(|item| item.label.clone()));
+        items.iter().map(|_| Ok(())).collect()
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<crate::item::Aside, ItemError> {
+        self.set_aside.borrow_mut().push(item.label.clone());
+        std::fs::write(keep.join("raw"), b"raw bytes").unwrap();
+        Ok(crate::item::Aside {
+            how: "moved to the side".into(),
+            place: Some("side".into()),
+        })
+    }
+
+    fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
+        assert_eq!(place, Some("side"), "{key}");
+        self.acknowledged
+            .borrow_mut()
+            .push(format!("restored {key}"));
+        Ok(())
     }
 }
 
@@ -117,8 +157,11 @@ impl Bench {
             index: IndexFormat::None,
             max_items: None,
             max_bytes: None,
+            set_aside_after: 3,
+            run_timeout: std::time::Duration::from_secs(3600),
             dry_run: false,
             check: false,
+            retry: None,
             json: false,
             verbose: 0,
             log_file: None,
@@ -128,6 +171,7 @@ impl Bench {
                 min_age: std::time::Duration::ZERO,
                 grace_period: std::time::Duration::ZERO,
                 archive: None,
+                failed: None,
             }),
         };
         Bench {
@@ -199,7 +243,11 @@ fn a_failed_item_is_counted_left_unjournaled_and_the_others_go_on() {
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(bench.cold(), vec!["b.pdf"]);
     assert_eq!(acknowledged, vec!["b"]);
-    assert!(!bench.journal().contains_key("a"));
+    // Not done: only its failure is counted, for --set-aside-after.
+    assert_eq!(
+        bench.journal().get("a"),
+        Some(&State::Failed(1, "damaged a".into()))
+    );
 }
 
 #[test]
@@ -211,8 +259,97 @@ fn a_set_aside_item_is_a_failure_too() {
     ]));
     assert_eq!(code(&outcome), exit::ITEM_FAILED);
     assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.summary.set_aside, 1);
     assert_eq!(acknowledged, vec!["b"]);
-    assert!(!bench.journal().contains_key("a"));
+    // Set aside at once, not deposited.
+    assert_eq!(bench.journal().get("a"), Some(&State::Aside));
+}
+
+#[test]
+fn an_item_failing_three_runs_in_a_row_is_set_aside_once_then_left_alone() {
+    let bench = Bench::new();
+    let script = [("a", Script::Failed), ("b", Script::Document)];
+    for run in 1..=2 {
+        let (outcome, _) = bench.run(Scripted::new(&script));
+        assert_eq!(code(&outcome), exit::ITEM_FAILED, "run {run}");
+        assert_eq!(outcome.summary.set_aside, 0, "run {run}");
+    }
+    let source = Scripted::new(&script);
+    let set_aside = source.set_aside.clone();
+    let (outcome, _) = bench.run(source);
+    assert_eq!(code(&outcome), exit::ITEM_FAILED);
+    assert_eq!((outcome.summary.failed, outcome.summary.set_aside), (1, 1));
+    assert_eq!(*set_aside.borrow(), vec!["a"]);
+    assert_eq!(bench.journal().get("a"), Some(&State::Aside));
+    let records = Store::new(&bench.launcher.state_dir).list();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (records[0].failures, records[0].kept.clone()),
+        (3, vec!["raw".to_string()])
+    );
+    // Later runs do not fetch it and say nothing of it.
+    let source = Scripted::new(&script);
+    let fetched = source.fetched.clone();
+    let (outcome, _) = bench.run(source);
+    assert_eq!(code(&outcome), exit::OK);
+    assert_eq!(outcome.summary.failed, 0);
+    assert!(fetched.borrow().is_empty(), "{:?}", fetched.borrow());
+    // lanceur retry: put back, forgotten, taken again by the same run (and failing again).
+    let mut launcher = bench.launcher.clone();
+    launcher.retry = Some(crate::settings::Retry {
+        all: true,
+        keys: Vec::new(),
+    });
+    let source = Scripted::new(&script);
+    let (fetched, acknowledged) = (source.fetched.clone(), source.acknowledged.clone());
+    let outcome = run_with(&launcher, &Reporter::new("test"), move |_| {
+        Ok(Box::new(source))
+    });
+    assert_eq!(code(&outcome), exit::ITEM_FAILED);
+    assert_eq!(*acknowledged.borrow(), vec!["restored test:a"]);
+    assert_eq!(*fetched.borrow(), vec!["a"]);
+    assert!(Store::new(&bench.launcher.state_dir).list().is_empty());
+    assert_eq!(
+        bench.journal().get("a"),
+        Some(&State::Failed(1, "damaged a".into()))
+    );
+}
+
+#[test]
+fn an_item_the_filters_keep_nothing_of_is_left_unacknowledged_until_they_change() {
+    let mut bench = Bench::new();
+    bench.launcher.filter = Filter::new(&["/.*\\.pdf$/".into()], &[]).unwrap();
+    let script = [("a", Script::Text), ("b", Script::Document)];
+    let source = Scripted::new(&script);
+    let unmatched = source.unmatched.clone();
+    let (outcome, acknowledged) = bench.run(source);
+    assert_eq!(code(&outcome), exit::OK);
+    assert_eq!(acknowledged, vec!["b"], "never the post-action");
+    assert_eq!(*unmatched.borrow(), vec!["a"]);
+    assert_eq!(
+        (outcome.summary.unmatched, outcome.summary.deposited),
+        (1, 1)
+    );
+    assert!(matches!(
+        bench.journal().get("a"),
+        Some(State::Unmatched(_))
+    ));
+    // Same filters: not fetched again.
+    let source = Scripted::new(&script);
+    let fetched = source.fetched.clone();
+    let (outcome, acknowledged) = bench.run(source);
+    assert!(fetched.borrow().is_empty());
+    assert!(acknowledged.is_empty());
+    assert_eq!(outcome.summary.unmatched, 0);
+    // The filters changed (the typo fixed): judged again, and taken.
+    bench.launcher.filter = Filter::new(&["/.*\\.(pdf|txt)$/".into()], &[]).unwrap();
+    let source = Scripted::new(&script);
+    let fetched = source.fetched.clone();
+    let (outcome, acknowledged) = bench.run(source);
+    assert_eq!(*fetched.borrow(), vec!["a"]);
+    assert_eq!(acknowledged, vec!["a"]);
+    assert_eq!(outcome.summary.deposited, 1);
+    assert!(bench.cold().contains(&"a.txt".to_string()));
 }
 
 #[test]

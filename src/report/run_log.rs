@@ -10,9 +10,10 @@
 //! "item":"UID 42 «Facture»","key":"imap:INBOX:7:42","documents":["facture.pdf"],"bytes":5120}`;
 //! `failed` and `acknowledge_failed` lines carry `error` instead of `documents` and `bytes`;
 //! `not_taken` lines (a file a folder source left untaken past `--grace-period`) carry `item` and
-//! `error` only.
+//! `error` only; `unmatched` lines (an item none of whose documents passed the filters, left at the
+//! source) `item` and `key`; `set_aside` lines (an item that failed once too often) `error` too.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,10 @@ pub enum Event {
     AcknowledgeFailed,
     /// It was left at the source, untaken as it stands, for longer than `--grace-period`.
     NotTaken,
+    /// None of its documents passed the filters: left at the source, not deleted or moved.
+    Unmatched,
+    /// It failed `--set-aside-after` runs in a row (or could not be decoded) and was set aside.
+    SetAside,
 }
 
 /// One line of the log.
@@ -64,7 +69,8 @@ pub struct RunLog {
 impl RunLog {
     /// Opens (or creates) `path` for appending. Failing is a configuration error: exit 2.
     pub fn open(path: &Path) -> Result<RunLog> {
-        let file = OpenOptions::new()
+        // Owner-only when created here: it names items and attachments.
+        let file = crate::durable::private_options()
             .create(true)
             .append(true)
             .open(path)

@@ -15,4 +15,6 @@ pub struct DirConfig {
     pub grace_period: Duration,
     /// Where taken files go; `None` deletes them.
     pub archive: Option<PathBuf>,
+    /// Where files set aside go; `None` leaves them in place.
+    pub failed: Option<PathBuf>,
 }

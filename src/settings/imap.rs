@@ -13,6 +13,10 @@ pub struct ImapConfig {
     pub since: Option<(i32, u32, u32)>,
     pub after: ImapAfter,
     pub mail: MailSettings,
+    /// `--unmatched seen`: mark seen a mail none of whose documents passed the filters.
+    pub unmatched_seen: bool,
+    /// `--set-aside-to`: where mails set aside go; `None` flags them `$LanceurSetAside`.
+    pub set_aside_to: Option<String>,
 }
 
 /// What happens to a mail once deposited.

@@ -45,6 +45,10 @@ pub struct O365Config {
     pub post_action: PostAction,
     pub move_to: Option<String>,
     pub mail: MailSettings,
+    /// `--unmatched seen`: mark read a mail none of whose documents passed the filters.
+    pub unmatched_read: bool,
+    /// `--set-aside-to`: where mails set aside go; `None` gives them a category.
+    pub set_aside_to: Option<String>,
 }
 
 /// Which mails a run considers. The command line takes these words as they are (with the words of

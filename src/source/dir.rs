@@ -11,6 +11,10 @@
 //! name is a new item. Acknowledging deletes the file, or moves it to `--archive`. In delete mode the
 //! document is `movable`: on the COLD folder's volume the deposit renames the file itself into the
 //! COLD folder at commit time, so acknowledging then finds it gone, which is success.
+//!
+//! A file set aside (it failed `--set-aside-after` runs in a row) is copied into the state folder
+//! when it can be read, then moved to `--failed` (subfolders kept) or left where it is; `restore`
+//! moves it back for `lanceur retry`.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -24,7 +28,7 @@ use super::Source;
 use crate::clock::unix_nanos;
 use crate::durable::{self, file_name};
 use crate::exit::Failure;
-use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::settings::DirConfig;
 
 pub struct DirSource {
@@ -138,6 +142,7 @@ impl DirSource {
             .is_some_and(|archive| folder::is_same_folder(archive, path))
     }
 
+    /// The folder under `archive` (or `--failed`) for `file`, its subfolders kept, created.
     fn archive_target(&self, file: &Snapshot, archive: &Path) -> Result<PathBuf> {
         let mut folder = archive.to_path_buf();
         if let Some((subfolders, _)) = file.relative.rsplit_once('/') {
@@ -240,6 +245,34 @@ impl Source for DirSource {
             },
             fields,
         }])
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let file = &self.files[item.slot];
+        if let Err(err) = durable::copy_new(&file.path, &keep.join(file.name())) {
+            log::warn!("cannot keep a copy of {}: {err}", file.relative);
+        }
+        let Some(failed) = &self.config.failed else {
+            return Ok(Aside::left_in_place());
+        };
+        let moved = self.archive_target(file, failed).and_then(|folder| {
+            Ok(durable::move_file(
+                &file.path,
+                &folder,
+                &file_name(&file.path),
+            )?)
+        });
+        let to = moved.map_err(|err| {
+            ItemError::failed(err.context(format!("cannot move it to {}", failed.display())))
+        })?;
+        Ok(Aside {
+            how: format!("moved to {}", to.display()),
+            place: serde_json::to_string(&[(&to, &file.path)]).ok(),
+        })
+    }
+
+    fn restore(&mut self, _key: &ItemKey, place: Option<&str>) -> Result<()> {
+        folder::move_back(place)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {

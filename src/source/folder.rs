@@ -235,6 +235,38 @@ impl Snapshot {
     }
 }
 
+/// Puts back what a folder source moved to `--failed` when it set an item aside: `place` holds the
+/// (where it is now, where it was) pairs its `set_aside` returned. Nothing to do without a place
+/// (the item stayed where it was). A file or folder in the way is not replaced: the error says so.
+pub fn move_back(place: Option<&str>) -> Result<()> {
+    let Some(place) = place else {
+        return Ok(());
+    };
+    let moved: Vec<(PathBuf, PathBuf)> =
+        serde_json::from_str(place).context("the set-aside record is damaged")?;
+    for (now, was) in moved {
+        let folder = was.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        match crate::durable::rename_no_replace(&now, &was) {
+            Ok(()) => {}
+            Err(err) if crate::durable::is_cross_device(&err) && now.is_file() => {
+                crate::durable::copy_new(&now, &was)
+                    .map_err(|err| anyhow!("cannot copy {} back: {err}", now.display()))?;
+                fs::remove_file(&now)
+                    .with_context(|| format!("cannot remove {}", now.display()))?;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot move {} back to {}", now.display(), was.display())
+                })
+            }
+        }
+        crate::durable::sync_dir(folder)?;
+    }
+    Ok(())
+}
+
 fn round_to_secs(duration: Duration) -> Duration {
     Duration::from_secs(duration.as_secs())
 }

@@ -15,12 +15,11 @@
 //! (self-signed certificate)"), never with its file and line.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::anyhow;
 
-use super::{Connector, TlsMode};
+use super::{Connector, Paced, TlsMode};
 use crate::exit::Failure;
 
 /// The protocol a connection is for, so that a message can say what the port speaks instead.
@@ -266,12 +265,13 @@ impl Connector {
         speaks
     }
 
-    fn probe_tcp(&self) -> Option<TcpStream> {
-        let tcp = self.connect_tcp().ok()?;
+    fn probe_tcp(&self) -> Option<Paced> {
+        let mut paced = self.connect_tcp().ok()?;
         let wait = self.config.timeout.min(PROBE_WAIT);
-        tcp.set_read_timeout(Some(wait)).ok()?;
-        tcp.set_write_timeout(Some(wait)).ok()?;
-        Some(tcp)
+        paced.timeout = wait;
+        paced.answer_timeout = wait;
+        paced.tcp.set_write_timeout(Some(wait)).ok()?;
+        Some(paced)
     }
 }
 

@@ -58,6 +58,7 @@ pub struct Dovecot {
 static LOCAL: OnceLock<Dovecot> = OnceLock::new();
 static REMOTE: OnceLock<Dovecot> = OnceLock::new();
 static LEGACY: OnceLock<Dovecot> = OnceLock::new();
+static NO_MOVE: OnceLock<Dovecot> = OnceLock::new();
 static XOAUTH2_ONLY: OnceLock<Dovecot> = OnceLock::new();
 /// The certificate and its key (PEM), made once per process and shared by the instances.
 static CERT: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
@@ -108,6 +109,18 @@ impl Dovecot {
             Dovecot::start(
                 "127.0.0.1",
                 "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE\n",
+                ALL_MECHANISMS,
+            )
+        })
+    }
+
+    /// An instance without MOVE but with UIDPLUS: a move is COPY, STORE \Deleted, UID EXPUNGE.
+    pub fn no_move() -> &'static Dovecot {
+        NO_MOVE.get_or_init(|| {
+            Dovecot::start(
+                "127.0.0.1",
+                "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE \
+                 UIDPLUS\n",
                 ALL_MECHANISMS,
             )
         })

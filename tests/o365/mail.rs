@@ -184,14 +184,14 @@ fn a_mail_whose_only_attachment_is_a_link_is_not_blamed_on_the_filters() {
     dry.expect_code(0);
     assert!(
         dry.stdout
-            .contains("(it holds no document to deposit; acknowledged only)"),
+            .contains("(it holds no document to deposit; left at the source"),
         "{}",
         dry.explain()
     );
     let ran = t.run(&["-v"]);
     ran.expect_code(0)
         .expect_stderr_contains("Budget 2025.xlsx")
-        .expect_stderr_contains("(it holds no document to deposit)");
+        .expect_stderr_contains(": it holds no document to deposit");
     assert!(!ran.stderr.contains("filters"), "{}", ran.explain());
     assert!(t.env.cold_visible().is_empty());
 }

@@ -50,6 +50,12 @@ fn a_client_secret_signs_in_as_the_application_and_a_wrong_one_exits_3() {
     t.user.deliver(&pdf_mail(2, 1000).0);
     let secret = t.env.root().join("secret");
     fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
+    // Owner-only, as the README says: a readable one is warned about (see: issue 11).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let soon = humantime::format_rfc3339_seconds(
         std::time::SystemTime::now() + std::time::Duration::from_secs(5 * 86_400),
     )

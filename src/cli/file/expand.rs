@@ -15,7 +15,7 @@ use super::explain;
 use super::{Expanded, FileArg, FileSecrets, SECRETS};
 use crate::cli::Cli;
 use crate::names::is_launcher_name;
-use crate::secret::Secret;
+use crate::secret::{readable_by_others, Secret};
 
 pub(super) fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded> {
     let protocol = match table.get("protocol") {
@@ -199,17 +199,4 @@ fn text_of(key: &str, value: &toml::Value) -> Result<String> {
         toml::Value::String(_) => bail!("{key} is empty"),
         _ => bail!("{key} must be a string"),
     }
-}
-
-#[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
-}
-
-#[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
-    // NTFS permissions are ACLs; checking them needs the Windows API. The README says to keep the
-    // file in a folder only the service account can read.
-    false
 }

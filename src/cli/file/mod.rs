@@ -23,7 +23,8 @@
 //! A file holding a secret that other users may read draws a warning on every run.
 //!
 //! Forms recognised before clap parses anything (`parse`): `lanceur run FILE [OPTIONS…]`,
-//! `lanceur --config FILE [OPTIONS…]`, `lanceur check FILE [OPTIONS…]`, and `lanceur login FILE`
+//! `lanceur --config FILE [OPTIONS…]`, `lanceur check FILE [OPTIONS…]`, `lanceur retry FILE
+//! [OPTIONS…]`, and `lanceur login FILE`
 //! (the sign-in step of an o365 launcher, or of an imap or pop one with OAuth). Options may come
 //! before the file too (`lanceur run --dry-run FILE`).
 //!
@@ -238,6 +239,7 @@ impl Form {
         let (prefix, login): (&'static [&'static str], bool) = match first {
             "run" | "--config" => (&[], false),
             "check" => (&["check"], false),
+            "retry" => (&["retry"], false),
             "login" => (&[], true),
             _ => return None,
         };
@@ -249,7 +251,7 @@ impl Form {
             file_position(after)?
         };
         let file = &after[at];
-        if first == "check" && !looks_like_file(file) {
+        if matches!(first, "check" | "retry") && !looks_like_file(file) {
             // `lanceur check imap --server …`: clap's own subcommands.
             return None;
         }
@@ -331,10 +333,11 @@ fn options_taking_values() -> HashMap<String, bool> {
     names
 }
 
-/// The subcommand of protocol `name`, if it is one (not `run`, `check`, `login` or `help`).
+/// The subcommand of protocol `name`, if it is one (not `run`, `check`, `retry`, `login` or
+/// `help`).
 fn protocol_command<'c>(root: &'c clap::Command, name: &str) -> Option<&'c clap::Command> {
     root.find_subcommand(name)
-        .filter(|c| !matches!(c.get_name(), "run" | "check" | "login" | "help"))
+        .filter(|c| !matches!(c.get_name(), "run" | "check" | "retry" | "login" | "help"))
 }
 
 /// The ids of the options that `rest`, the arguments after a launcher file, gives to the

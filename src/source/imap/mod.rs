@@ -34,6 +34,7 @@
 //! the run, leaving every mail not yet acknowledged for the next run. A mail that cannot be read is
 //! an item failure: it stays on the server, unseen, and the others go on.
 
+mod aside;
 mod fetching;
 mod listing;
 mod session;
@@ -48,7 +49,7 @@ use std::path::{Path, PathBuf};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Document, Item, ItemError, Listing};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing};
 use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
 use fetching::Opened;
 use session::lost;
@@ -108,27 +109,33 @@ impl ImapSource {
             "imap {}@{}:{}/{}",
             server.account, server.tls.host, server.tls.port, config.mailbox
         );
-        let opened = Opened::new(&config, state_dir)?;
-        if let ImapAfter::Move(target) = &config.after {
-            let mut session = opened.session;
+        let mut opened = Opened::new(&config, state_dir)?;
+        let targets = [
+            match &config.after {
+                ImapAfter::Move(target) => Some((target, "--move-to")),
+                _ => None,
+            },
+            config.set_aside_to.as_ref().map(|t| (t, "--set-aside-to")),
+        ];
+        for (target, option) in targets.into_iter().flatten() {
             let pattern = quote(&utf7::encode(target));
-            let names = session
+            let names = opened
+                .session
                 .list(Some(""), Some(&pattern))
-                .map_err(|err| lost(err, &opened.address, "looking for the --move-to mailbox"))?;
+                .map_err(|err| {
+                    lost(
+                        err,
+                        &opened.address,
+                        &format!("looking for the {option} mailbox"),
+                    )
+                })?;
             if names.is_empty() {
                 return Err(anyhow!(
-                    "the --move-to mailbox «{target}» does not exist on the server; create it or \
-                     fix --move-to"
+                    "the {option} mailbox «{target}» does not exist on the server; create it or \
+                     fix {option}"
                 ))
                 .context(Failure::Source);
             }
-            drop(names);
-            return Ok(ImapSource::with(
-                config,
-                label,
-                Opened { session, ..opened },
-                state_dir,
-            ));
         }
         Ok(ImapSource::with(config, label, opened, state_dir))
     }
@@ -208,59 +215,25 @@ impl ImapSource {
 
     /// Runs the post-action on `uids`. A refusal fails the batch's acknowledgement (the next run
     /// tries again); a lost connection stops the run.
-    fn post_action(&mut self, set: &str) -> Result<(), ItemError> {
-        let address = self.address();
+    fn post_action(&mut self, uids: &[u32]) -> Result<(), ItemError> {
+        let set = &uid_set(uids);
         let after = self.config.after.clone();
-        // `what` twice: "the server refused to move mails", "… lost while moving mails".
-        let run = |session: &mut Session<Shared>,
-                   command: String,
-                   (what, doing): (&str, &str)|
-         -> Result<(), ItemError> {
-            session
-                .run_command_and_check_ok(&command)
-                .map_err(|err| match err {
-                    imap::Error::No(why) | imap::Error::Bad(why) => {
-                        ItemError::failed(anyhow!("the server refused to {what}: {why}"))
-                    }
-                    err => stop(lost(err, &address, doing)),
-                })
-        };
         match after {
             ImapAfter::Keep => Ok(()),
-            ImapAfter::Seen => run(
-                &mut self.session,
-                format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
+            ImapAfter::Seen => self.command(
+                &format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
                 ("mark mails seen", "marking mails seen"),
             ),
             ImapAfter::Delete => {
-                run(
-                    &mut self.session,
-                    format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+                self.command(
+                    &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
                     ("flag mails deleted", "flagging mails deleted"),
                 )?;
                 self.expunge(set)
             }
             ImapAfter::Move(target) => {
-                let target = quote(&utf7::encode(&target));
-                if self.can_move {
-                    run(
-                        &mut self.session,
-                        format!("UID MOVE {set} {target}"),
-                        ("move mails", "moving mails"),
-                    )
-                } else {
-                    run(
-                        &mut self.session,
-                        format!("UID COPY {set} {target}"),
-                        ("copy mails", "copying mails"),
-                    )?;
-                    run(
-                        &mut self.session,
-                        format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
-                        ("flag moved mails deleted", "flagging moved mails deleted"),
-                    )?;
-                    self.expunge(set)
-                }
+                let mailbox = self.config.mailbox.clone();
+                self.move_to(uids, &mailbox, &target)
             }
         }
     }
@@ -351,10 +324,22 @@ impl Source for ImapSource {
             return Vec::new();
         }
         let uids: Vec<u32> = items.iter().map(|i| self.listed[i.slot].uid).collect();
-        match self.post_action(&uid_set(&uids)) {
+        match self.post_action(&uids) {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
             Err(err) => ItemError::for_each(items.len(), &err),
         }
+    }
+
+    fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
+        self.mark_unmatched(items)
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        self.set_mail_aside(item, keep)
+    }
+
+    fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
+        self.restore_mail(key, place)
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {

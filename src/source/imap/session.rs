@@ -8,7 +8,6 @@
 //! (the token is not for this account, or the account may not use IMAP).
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
@@ -119,7 +118,7 @@ fn no_greeting(connector: &Connector, err: std::io::Error, doing: &str) -> anyho
 }
 
 /// The plaintext part of STARTTLS: greeting, command, tagged OK. Nothing is read past that line.
-fn starttls(connector: &Connector, tcp: &mut TcpStream, address: &str) -> Result<()> {
+fn starttls(connector: &Connector, tcp: &mut tls::Paced, address: &str) -> Result<()> {
     use std::io::Write;
     let io_lost = |err: std::io::Error| {
         anyhow!(err)

@@ -46,7 +46,7 @@ use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
-use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing};
 use crate::oauth::{cache, Tokens};
 use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
@@ -67,6 +67,34 @@ struct Message {
     from: Option<Recipient>,
     #[serde(default)]
     to_recipients: Option<Vec<Recipient>>,
+    /// `Integer 0x0E08`, PR_MESSAGE_SIZE, when the listing asks for it.
+    #[serde(default)]
+    single_value_extended_properties: Vec<ExtendedProperty>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ExtendedProperty {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl Message {
+    /// The mail's size in bytes, from PR_MESSAGE_SIZE (`Integer 0x0E08`, which Graph may spell
+    /// `Integer 0xe08`); 0 when Graph did not give it.
+    fn size(&self) -> u64 {
+        self.single_value_extended_properties
+            .iter()
+            .find(|p| {
+                p.id.to_ascii_lowercase()
+                    .strip_prefix("integer 0x")
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    == Some(0x0E08)
+            })
+            .and_then(|p| p.value.as_deref()?.trim().parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +135,8 @@ pub struct O365Source {
     folder: String,
     /// Where `--after move` puts mails.
     move_to: Option<String>,
+    /// Where `--set-aside-to` puts mails set aside.
+    set_aside_to: Option<String>,
     /// Where large attachments are written before the deposit takes them.
     temp_dir: PathBuf,
     messages: Vec<Message>,
@@ -137,6 +167,13 @@ impl O365Source {
             ),
             None => None,
         };
+        let set_aside_to = match &config.set_aside_to {
+            Some(path) => Some(
+                resolve(&mut graph, &root, &config.account, path)
+                    .context("the --set-aside-to folder")?,
+            ),
+            None => None,
+        };
         // A dry run has no state folder; the system's temporary folder does then.
         // A dry run leaves the state folder alone (a real run may be downloading there).
         let temp_dir = if dry_run || !state_dir.is_dir() {
@@ -152,6 +189,7 @@ impl O365Source {
             root,
             folder,
             move_to,
+            set_aside_to,
             temp_dir,
             messages: Vec::new(),
             notices,
@@ -386,12 +424,15 @@ impl Source for O365Source {
         if self.config.select == Select::Unread {
             filter.push_str(" and isRead eq false");
         }
+        // The size is no property of the message resource: it is MAPI's PR_MESSAGE_SIZE, asked
+        // for as an extended property, so that batches and --max-bytes count real bytes.
         let url = format!(
-            "{}/mailFolders/{}/messages?$filter={}&$select={}&$top={PAGE_SIZE}&$orderby={}",
+            "{}/mailFolders/{}/messages?$filter={}&$select={}&$expand={}&$top={PAGE_SIZE}&$orderby={}",
             self.root,
             encode(&self.folder),
             encode(&filter),
             encode("id,subject,receivedDateTime,internetMessageId,from,toRecipients,isRead"),
+            encode("singleValueExtendedProperties($filter=id eq 'Integer 0x0E08')"),
             encode("receivedDateTime asc"),
         );
         let messages: Vec<Message> = self
@@ -406,8 +447,7 @@ impl Source for O365Source {
                 key: ItemKey(format!("o365:{}", message.id)),
                 label: describe(message),
                 name: None,
-                // Graph's listing has no size; --max-bytes counts these mails as empty.
-                size: 0,
+                size: message.size(),
                 slot,
                 aliases: Vec::new(),
             })
@@ -450,6 +490,74 @@ impl Source for O365Source {
                 self.acknowledge_one(&message)
             })
             .collect()
+    }
+
+    fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
+        items
+            .iter()
+            .map(|item| {
+                if !self.config.unmatched_read {
+                    return Ok(());
+                }
+                let url = self.message_url(&self.messages[item.slot].id);
+                self.graph
+                    .call(Method::Patch, &url, Some(&json!({ "isRead": true })))
+                    .context("cannot mark it read")
+                    .map_err(for_item)
+            })
+            .collect()
+    }
+
+    /// Keeps the whole mail (`$value`) under the state folder, then moves it to `--set-aside-to`
+    /// or leaves it where it is (the journal keeps it from being taken again).
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let message = self.messages[item.slot].clone();
+        let url = format!("{}/$value", self.message_url(&message.id));
+        match self.graph.download(&url, keep) {
+            Ok((path, _)) => {
+                path.persist(keep.join("message.eml"))
+                    .map_err(|err| ItemError::stop(Failure::Cold, anyhow::anyhow!(err.error)))?;
+            }
+            Err(err) => match for_item(err) {
+                ItemError::Stop(failure, err) => return Err(ItemError::Stop(failure, err)),
+                other => log::warn!("cannot keep a copy of {}: {other}", item.label),
+            },
+        }
+        let Some(destination) = self.set_aside_to.clone() else {
+            return Ok(Aside::left_in_place());
+        };
+        self.graph
+            .call(
+                Method::Post,
+                &format!("{}/move", self.message_url(&message.id)),
+                Some(&json!({ "destinationId": destination })),
+            )
+            .context("cannot move it to --set-aside-to")
+            .map_err(for_item)?;
+        Ok(Aside {
+            how: format!(
+                "moved to {}",
+                self.config.set_aside_to.as_deref().unwrap_or_default()
+            ),
+            place: Some(destination),
+        })
+    }
+
+    /// Moves a mail set aside back into the folder read; its immutable id did not change.
+    fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
+        if place.is_none() {
+            return Ok(());
+        }
+        let id = key.0.strip_prefix("o365:").unwrap_or(&key.0);
+        let url = format!("{}/move", self.message_url(id));
+        let folder = self.folder.clone();
+        self.graph
+            .call(
+                Method::Post,
+                &url,
+                Some(&json!({ "destinationId": folder })),
+            )
+            .context("cannot move it back")
     }
 }
 

@@ -22,6 +22,11 @@
 //!   noted (durably) in the source's own file (`kept.rs`), and `tidy` deletes kept mails older
 //!   than `--delete-after DAYS`, as getmail's `delete_after` does.
 //!
+//! A mail set aside (it failed `--set-aside-after` runs in a row) stays on the server, since POP3
+//! has nowhere else to put it; its raw bytes are kept under the state folder and the journal stops
+//! it being downloaded again. A mail none of whose documents pass the filters is left on the
+//! server too, never deleted.
+//!
 //! Errors: a refused login is `Failure::Auth` (exit 3), unless the server says the refusal is
 //! temporary (`[IN-USE]`, `[SYS/TEMP]`); a host that does not answer, a TLS failure, a lost
 //! connection or an answer that is not POP3 is `Failure::Source` (exit 4). The server's `-ERR`
@@ -50,7 +55,7 @@ use super::Source;
 use crate::clock::now_unix_seconds;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::names::short_tag;
 use crate::oauth::Tokens;
 use crate::settings::{Auth, PopAfter, PopConfig};
@@ -417,6 +422,36 @@ impl Source for PopSource {
             PopAfter::Delete => self.delete(items),
             PopAfter::Keep { .. } => self.keep(items),
         }
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let address = self.address();
+        let Listed { uidl, size } = self.listed[item.slot].clone();
+        let session = self.quiet_session().map_err(ItemError::from_run)?;
+        let how = Aside {
+            how: "left on the server, no longer downloaded".into(),
+            place: None,
+        };
+        let Some(&number) = session.numbers.get(&uidl) else {
+            return Ok(how);
+        };
+        let bound = size.saturating_mul(2).saturating_add(SIZE_SLACK);
+        match session.client.retr(number, size, bound) {
+            Ok(raw) => std::fs::write(keep.join("message.eml"), raw)
+                .map_err(|err| ItemError::stop(Failure::Cold, anyhow!(err)))?,
+            Err(PopError::Refused { line, .. }) => {
+                log::warn!("the server refused to send {} again: {line}", item.label);
+            }
+            Err(err) => {
+                self.drop_session();
+                return Err(ItemError::from_run(lost(
+                    err,
+                    &address,
+                    "receiving a mail to keep",
+                )));
+            }
+        }
+        Ok(how)
     }
 
     fn tidy(&mut self) -> Result<()> {
