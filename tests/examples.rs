@@ -166,3 +166,27 @@ fn systemd_counts_as_success_only_the_codes_where_nothing_went_wrong() {
     assert_eq!(harmless, ["6", "7"], "{help}");
     assert_eq!(success, harmless, "{service}");
 }
+
+#[test]
+fn every_example_launcher_file_pins_its_name_and_state_folder() {
+    // See: issue 16. Renaming factures.toml, or running it as another user, must not start an
+    // empty journal.
+    let mut seen = 0;
+    for entry in fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        seen += 1;
+        let table: toml::Table = fs::read_to_string(&path).unwrap().parse().unwrap();
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(table["name"].as_str(), Some(stem), "{}", path.display());
+        assert_eq!(
+            table["state-dir"].as_str(),
+            Some("/var/lib/lanceur"),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(seen >= 5);
+}

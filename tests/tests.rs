@@ -32,4 +32,5 @@ mod oauth;
 mod pop;
 mod progress;
 mod run_log;
+mod state;
 mod unreadable;

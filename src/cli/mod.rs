@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-
 mod adullact;
 pub mod check;
 mod common;

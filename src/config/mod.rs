@@ -27,6 +27,9 @@ pub mod o365;
 mod oauth;
 mod pop;
 mod server;
+mod state;
+
+use state::default_state_root;
 
 /// Checks what the user typed (a subcommand's arguments, and the secrets of its launcher file)
 /// into a launcher.
@@ -330,17 +333,6 @@ pub fn derived_name_from(
 
 pub(crate) fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("invalid path {}", path.display()))
-}
-
-fn default_state_root() -> Result<PathBuf> {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .map(|dir| dir.join("lanceur"))
-        .ok_or_else(|| {
-            anyhow!(
-                "cannot find a folder for lanceur's state; give --state-dir or LANCEUR_STATE_DIR"
-            )
-        })
 }
 
 #[cfg(test)]
