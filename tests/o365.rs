@@ -286,6 +286,46 @@ fn an_expired_sign_in_exits_3_with_one_line_saying_to_log_in_again() {
 }
 
 #[test]
+fn the_printed_login_command_signs_in_where_the_runs_look_even_from_another_shell() {
+    // See: issue 16. The runs find their state folder in LANCEUR_STATE_DIR; the shell where the
+    // administrator pastes the command has no such variable.
+    let t = O365::new();
+    t.fake.state().access_expires_in = 60;
+    t.login(&[]).expect_code(0);
+    t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("x").file("x.pdf", "application/pdf", b"%PDF x"),
+    );
+    t.fake.state().refresh_error = Some(("invalid_grant", 700082));
+    let ran = t.run(&[]);
+    ran.expect_code(3);
+    let command = ran
+        .stderr
+        .split("run `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no login command\n{}", ran.explain()))
+        .to_string();
+    assert!(
+        command.contains(&format!("--state-dir {}", t.env.state.display())),
+        "{command}"
+    );
+    t.fake.state().refresh_error = None;
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[0], "lanceur", "{command}");
+    let mut login = t.env.command();
+    login
+        .env_remove("LANCEUR_STATE_DIR")
+        .env("HOME", t.env.dir("elsewhere"))
+        .args(&words[1..]);
+    t.env.run_command(login).expect_code(0);
+    assert!(crate::harness::names(&t.env.dir("elsewhere")).is_empty());
+    t.run(&[]).expect_code(0).expect_quiet();
+    assert_eq!(t.env.cold_read("x.pdf"), b"%PDF x");
+}
+
+#[test]
 fn a_rejected_access_token_is_renewed_once_and_the_request_retried() {
     let t = O365::new();
     t.login(&[]).expect_code(0);

@@ -53,12 +53,14 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
     });
     let derived = derived(&server, &mailbox);
     let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
+    let root = super::state_root(args.common.state_dir.as_deref())?;
     with_login_command(
         &mut server,
         "imap",
         &args.oauth,
         &folder_words(&mailbox),
         &name,
+        &root,
         secrets,
     );
     let dest = absolute(&args.common.dest)?;

@@ -98,11 +98,17 @@ fn login_state(args: &LoginStateArgs, derived: &str) -> Result<(String, PathBuf)
         }
         None => derived.to_string(),
     };
-    let root = match &args.state_dir {
-        Some(dir) => absolute(dir)?,
-        None => default_state_root()?,
-    };
+    let root = state_root(args.state_dir.as_deref())?;
     Ok((name.clone(), root.join(name)))
+}
+
+/// The folder holding every launcher's state: `--state-dir` (or `LANCEUR_STATE_DIR`), absolute,
+/// or the default for this account.
+pub(crate) fn state_root(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => absolute(dir),
+        None => default_state_root(),
+    }
 }
 
 /// An https URL, or plain http to this machine only (tests, a local proxy); without trailing slash.
@@ -254,10 +260,7 @@ pub(crate) fn common(
             "--max-bytes 0 would never take anything; leave it out for no limit"
         )));
     }
-    let root = match args.state_dir {
-        Some(dir) => absolute(&dir).map_err(named)?,
-        None => default_state_root().map_err(named)?,
-    };
+    let root = state_root(args.state_dir.as_deref()).map_err(named)?;
     Ok(Launcher {
         state_dir: root.join(&name),
         name,

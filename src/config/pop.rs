@@ -31,7 +31,8 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     };
     let derived = derived(&server);
     let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
-    with_login_command(&mut server, "pop", &args.oauth, &[], &name, secrets);
+    let root = super::state_root(args.common.state_dir.as_deref())?;
+    with_login_command(&mut server, "pop", &args.oauth, &[], &name, &root, secrets);
     if args.mail.unmatched == crate::cli::Unmatched::Seen {
         anyhow::bail!(
             "--unmatched seen: POP3 has no seen mark; leave it out (a mail none of whose \

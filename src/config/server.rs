@@ -1,6 +1,8 @@
 //! A mail server and how to log in to it: checking the options shared by `imap` and `pop`, and
 //! reading their secrets, so that a mistake exits 2 before any socket opens.
 
+use std::path::Path;
+
 use anyhow::{bail, Result};
 
 use super::absolute;
@@ -173,6 +175,7 @@ pub fn mail_login(
         &login.oauth,
         &args.extra,
         &launcher,
+        state_dir.parent().unwrap_or(&state_dir),
         secrets,
     );
     let Auth::OAuth(oauth) = &server.auth else {
@@ -195,6 +198,7 @@ pub fn with_login_command(
     oauth_args: &OAuthArgs,
     extra: &[String],
     name: &str,
+    state_root: &Path,
     secrets: &FileSecrets,
 ) {
     let mut words = vec![
@@ -216,11 +220,21 @@ pub fn with_login_command(
     if let Some(ca_file) = &server.tls.ca_file {
         words.extend(["--ca-file".to_string(), ca_file.display().to_string()]);
     }
+    if server.tls.accept_invalid_certs {
+        words.push("--danger-accept-invalid-certs".to_string());
+    }
     let Auth::OAuth(oauth) = &mut server.auth else {
         return;
     };
     words.extend(oauth_words(oauth_args, oauth));
     words.extend(extra.iter().cloned());
-    words.extend(["--name".to_string(), name.to_string()]);
+    // The state folder always, even when the run found it in LANCEUR_STATE_DIR: the shell the
+    // command is pasted into may not have that variable, and the tokens would land elsewhere.
+    words.extend([
+        "--name".to_string(),
+        name.to_string(),
+        "--state-dir".to_string(),
+        state_root.display().to_string(),
+    ]);
     oauth.login_command = login_command(secrets.launcher_file.as_deref(), &words);
 }
