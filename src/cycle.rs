@@ -285,6 +285,15 @@ impl Run<'_> {
         self.reporter
             .progress_status(&format!("listing {}", source.label()));
         let Listed { listing, rejected } = list(source, &self.launcher.filter)?;
+        if self.journal.len() == 0 {
+            if let Some(traces) = source.traces(&listing.items)? {
+                self.reporter.problem(&plan::traces_warning(
+                    self.launcher,
+                    listing.items.len(),
+                    &traces,
+                ));
+            }
+        }
         self.summary.seen = listing.items.len() + listing.skipped.len() + rejected.len();
         self.summary.skipped = rejected.len();
         for (name, reason) in &rejected {

@@ -61,6 +61,19 @@ pub struct Listing {
     pub complete: bool,
 }
 
+/// What a source shows of an earlier lanceur's work among the items it listed: mails carrying the
+/// keyword lanceur sets on what it takes, or, where no such mark can be set, mails a run with
+/// `--select all` would take although they are already read. Asked only when the journal is empty,
+/// so that a launcher that is starting over by mistake (another name, state folder or user than
+/// the runs before) says so before depositing everything again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traces {
+    pub count: usize,
+    /// What those items show, after their count: "carry the keyword $Lanceur, which lanceur sets
+    /// on the mails it takes".
+    pub what: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Skipped {
     pub label: String,

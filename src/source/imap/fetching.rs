@@ -24,6 +24,9 @@ pub(super) struct Opened {
     pub(super) uidvalidity: u32,
     pub(super) can_move: bool,
     pub(super) uidplus: bool,
+    /// The mailbox lets clients set keywords of their own (`\*` in PERMANENTFLAGS), so that
+    /// acknowledged mails can carry `TAKEN`.
+    pub(super) can_mark: bool,
 }
 
 impl Opened {
@@ -62,6 +65,10 @@ impl Opened {
             log::warn!("the server gave no UIDVALIDITY for {}", config.mailbox);
             0
         });
+        let can_mark = mailbox
+            .permanent_flags
+            .iter()
+            .any(|flag| matches!(flag, imap::types::Flag::MayCreate));
         Ok(Opened {
             session,
             wire,
@@ -70,6 +77,7 @@ impl Opened {
             uidvalidity,
             can_move,
             uidplus,
+            can_mark,
         })
     }
 }

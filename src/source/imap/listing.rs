@@ -12,9 +12,9 @@ use anyhow::{anyhow, Result};
 
 use super::fetching::{trouble, Trouble};
 use super::session::lost;
-use super::{uid_set, ImapSource, Listed, ANSWER_BUDGET, LIST_CHUNK};
+use super::{uid_set, ImapSource, Listed, ANSWER_BUDGET, LIST_CHUNK, TAKEN};
 use crate::extract::mail;
-use crate::item::{Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Item, ItemError, ItemKey, Listing, Skipped, Traces};
 
 /// Mails the server fails on even alone, with its answer.
 type Broken = Vec<(u32, String)>;
@@ -114,6 +114,46 @@ impl ImapSource {
             listing.items.len()
         );
         Ok(listing)
+    }
+
+    /// `Source::traces`: the listed mails that carry `TAKEN`; where the mailbox takes no keyword
+    /// and `--select all` lists read mails too, the listed mails already read.
+    pub(super) fn taken_traces(&mut self, listed: &[Item]) -> Result<Option<Traces>> {
+        if listed.is_empty() {
+            return Ok(None);
+        }
+        let (query, what) = if self.can_mark {
+            (
+                format!("KEYWORD {TAKEN}"),
+                format!("carry the keyword {TAKEN}, which lanceur sets on the mails it takes"),
+            )
+        } else if !self.config.unseen_only {
+            (
+                "SEEN".to_string(),
+                "are already read, as lanceur leaves the mails it takes (this mailbox takes no \
+                 keyword lanceur could mark them with)"
+                    .to_string(),
+            )
+        } else {
+            return Ok(None);
+        };
+        let address = self.address();
+        self.wire.limit(Some(ANSWER_BUDGET));
+        // Read by hand: Dovecot answers a search for a keyword the mailbox does not know yet with
+        // untagged FLAGS and PERMANENTFLAGS updates too, which the crate's search refuses.
+        let answer = self
+            .session
+            .run_command_and_read_response(format!("UID SEARCH {query}"))
+            .map_err(|err| lost(err, &address, "searching the mailbox"))?;
+        self.drain_unsolicited();
+        let found: HashSet<u32> = String::from_utf8_lossy(&answer)
+            .lines()
+            .filter_map(|line| line.strip_prefix("* SEARCH"))
+            .flat_map(|numbers| numbers.split_whitespace().filter_map(|n| n.parse().ok()))
+            .collect();
+        let listed: HashSet<u32> = listed.iter().map(|i| self.listed[i.slot].uid).collect();
+        let count = found.intersection(&listed).count();
+        Ok((count > 0).then_some(Traces { count, what }))
     }
 
     /// Size, arrival date and (with `headers`) Message-ID, From and Subject of `uids`.
