@@ -24,6 +24,7 @@ use crate::report::printable;
 use crate::settings::{Launcher, SourceConfig};
 
 mod volume;
+mod watchdogs;
 
 use volume::Volume;
 
@@ -64,6 +65,9 @@ struct Report {
     /// Items set aside by earlier runs (`lanceur retry` takes them again).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     set_aside: Vec<Record>,
+    /// The runs recorded and the watchdogs' verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<watchdogs::WatchSection>,
 }
 
 /// An error of a step, with the exit code a run would end with.
@@ -235,23 +239,34 @@ impl Report {
         .into_iter()
         .flatten()
         .map(|p| p.exit_code)
-        .next()
-        .unwrap_or(exit::OK);
+        .next();
+        // A launcher that can run, but whose watchdog would speak: the run's exit code too.
+        let watch = watchdogs::section(launcher);
+        let ready = exit_code.is_none();
+        let exit_code = exit_code
+            .or_else(|| watch.as_ref().and_then(|w| w.exit_code()))
+            .unwrap_or(exit::OK);
         Report {
             launcher: launcher.name.clone(),
-            ready: exit_code == exit::OK,
+            ready,
             exit_code,
             log_file,
             state,
             cold,
             source,
             set_aside: Store::new(&launcher.state_dir).list(),
+            watch,
         }
     }
 
     fn render(&self) -> String {
         let mut out = String::new();
-        let verdict = if self.ready {
+        let verdict = if self.ready && self.exit_code != exit::OK {
+            format!(
+                "ready, but a watchdog speaks (exit code {})",
+                self.exit_code
+            )
+        } else if self.ready {
             "ready".to_string()
         } else {
             format!("NOT READY (exit code {})", self.exit_code)
@@ -398,6 +413,12 @@ impl Report {
                     "",
                     &format!("  … and {} more", self.set_aside.len() - MAX_LISTED),
                 );
+            }
+        }
+
+        if let Some(watch) = &self.watch {
+            for (n, text) in watch.lines().iter().enumerate() {
+                line(if n == 0 { "watch" } else { "" }, text);
             }
         }
 

@@ -64,14 +64,24 @@ const BATCH_BYTES: u64 = 64 << 20;
 pub struct Outcome {
     pub summary: Summary,
     pub error: Option<anyhow::Error>,
+    /// A watchdog's exit code (`watch.rs`), for a run that otherwise went well.
+    pub watchdog: Option<u8>,
 }
 
 impl Outcome {
-    pub fn exit_code(&self) -> u8 {
-        match &self.error {
+    /// The code of a run that ended with `error` and `summary`, before the watchdogs' verdicts.
+    fn code_without_watchdogs(error: &Option<anyhow::Error>, summary: &Summary) -> u8 {
+        match error {
             Some(err) => exit::code_for(err),
-            None if self.summary.failed > 0 => exit::ITEM_FAILED,
+            None if summary.failed > 0 => exit::ITEM_FAILED,
             None => exit::OK,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match Outcome::code_without_watchdogs(&self.error, &self.summary) {
+            exit::OK => self.watchdog.unwrap_or(exit::OK),
+            code => code,
         }
     }
 }
@@ -89,12 +99,16 @@ fn run_with(
     open: impl FnOnce(&Launcher) -> Result<Box<dyn Source>>,
 ) -> Outcome {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     crate::stop::start_run(launcher.run_timeout);
     let mut summary = Summary::new(&launcher.name, launcher.dry_run);
+    let mut watchdog = None;
     let error = match prepare(launcher, reporter) {
         Ok((lock, journal, deposit)) => {
             reporter.progress_status("connecting");
-            match open(launcher) {
+            let mut deposited = Vec::new();
+            let mut expiries = Vec::new();
+            let error = match open(launcher) {
                 Ok(mut source) => {
                     for notice in source.notices() {
                         reporter.problem(&notice);
@@ -105,6 +119,7 @@ fn run_with(
                         journal,
                         deposit,
                         summary,
+                        deposited: Vec::new(),
                     };
                     let mut error = match &launcher.retry {
                         Some(retry) => run.retry(source.as_mut(), retry).err(),
@@ -113,29 +128,52 @@ fn run_with(
                     if error.is_none() {
                         error = run.cycle(source.as_mut()).err();
                     }
+                    expiries = source.expiries();
                     if error.is_none() {
                         error = source.finish().err();
                     }
                     summary = run.summary;
-                    drop(lock);
+                    deposited = run.deposited;
                     error
                 }
                 Err(err) => Some(err),
+            };
+            let error = interrupted(error);
+            if !launcher.dry_run {
+                // While the lock is held: the status is this run's to write.
+                let record = crate::watch::Record {
+                    started: started_at,
+                    error: error.as_ref().map(exit::message_for),
+                    code: Outcome::code_without_watchdogs(&error, &summary),
+                    summary: &summary,
+                    deposited: &deposited,
+                    expiries,
+                };
+                watchdog = crate::watch::after_run(launcher, record, reporter);
             }
+            drop(lock);
+            error
         }
-        Err(err) => Some(err),
+        Err(err) => interrupted(Some(err)),
     };
-    // Whatever a signal or the deadline interrupted (a read, a fetch), the run ends for that
-    // reason, said as such.
-    let error = match (error, crate::stop::reason()) {
+    summary.set_duration(started.elapsed());
+    Outcome {
+        summary,
+        error,
+        watchdog,
+    }
+}
+
+/// Whatever a signal or the deadline interrupted (a read, a fetch), the run ends for that reason,
+/// said as such.
+fn interrupted(error: Option<anyhow::Error>) -> Option<anyhow::Error> {
+    match (error, crate::stop::reason()) {
         (Some(err), Some(reason)) => {
             log::debug!("interrupted while: {err:#}");
             Some(reason.error())
         }
         (error, _) => error,
-    };
-    summary.set_duration(started.elapsed());
-    Outcome { summary, error }
+    }
 }
 
 /// The steps before the source is opened: state folder, lock, journal, COLD folder, and the work an
@@ -231,6 +269,8 @@ struct Run<'a> {
     journal: Journal,
     deposit: Deposit,
     summary: Summary,
+    /// The names this run gave documents in the COLD folder, for `--expect-pickup-within`.
+    deposited: Vec<String>,
 }
 
 /// An item whose documents are staged, waiting for the batch's commit.
@@ -565,6 +605,10 @@ impl Run<'_> {
                 .fold(self.summary.bytes, |total, s| total.saturating_add(s.bytes));
             for staged in &p.staged {
                 log::info!("deposited {} as {}", p.item.label, staged.name);
+            }
+            if self.launcher.watch.expect_pickup_within.is_some() {
+                self.deposited
+                    .extend(p.staged.iter().map(|staged| staged.name.clone()));
             }
         }
         let fingerprint = self.launcher.filter.fingerprint();

@@ -25,6 +25,11 @@ pub const COLD: u8 = 5;
 pub const LOCKED: u8 = 6;
 /// Stopped by a signal (SIGINT, SIGTERM, SIGHUP; Ctrl-C, Ctrl-Break, console close on Windows).
 pub const INTERRUPTED: u8 = 7;
+/// The run went well, but nothing was deposited for longer than `--expect-within`.
+pub const NOTHING_NEW: u8 = 8;
+/// The run went well, but documents deposited earlier are still in the COLD folder after
+/// `--expect-pickup-within`: the COLD is not taking them.
+pub const COLD_IDLE: u8 = 9;
 
 /// Kinds of whole-run failure. Attach one as context where the failure is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,6 +74,16 @@ pub struct Traces {
     pub what: String,
 }
 
+/// A date after which a launcher stops working unless someone acts: a sign-in left unused, a
+/// client secret, a certificate. Recorded after each run for `lanceur status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Expiry {
+    /// What expires: "the Microsoft sign-in, unless a run uses it", "the client secret".
+    pub what: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Skipped {
     pub label: String,

@@ -35,8 +35,10 @@ mod report;
 mod secret;
 mod settings;
 mod source;
+mod status;
 mod stop;
 mod tls;
+mod watch;
 
 use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
@@ -101,6 +103,18 @@ fn run(argv: Vec<OsString>) -> Ended {
     };
     for warning in &parsed.warnings {
         report::problem_without_launcher(warning);
+    }
+    if let cli::Command::Status(args) = &parsed.cli.command {
+        return match config::status(&args.dir) {
+            Ok(launchers) => Ended {
+                reporter: None,
+                json: None,
+                error: None,
+                code: status::run(&args.dir, launchers, args.json),
+                verbose: 0,
+            },
+            Err(err) => Ended::early(err),
+        };
     }
     if let Some(login) = config::login(&parsed.cli.command, &parsed.secrets) {
         return match login {

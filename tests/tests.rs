@@ -34,3 +34,4 @@ mod progress;
 mod run_log;
 mod state;
 mod unreadable;
+mod watchdogs;

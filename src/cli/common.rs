@@ -143,6 +143,37 @@ ever, making every later cron run exit 6. Examples: 1h (default), 20m, 6h."
     )]
     pub run_timeout: Duration,
 
+    /// Say so, and exit 8, when nothing was deposited for longer than this (e.g. 1d)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = "Watchdogs",
+        long_help = "A watchdog for a source that silently stops receiving: a mailbox nobody \
+writes to any more (a changed address, a forwarding rule removed), a scanner that died. When a run \
+goes well but no run has deposited anything for longer than DURATION (counted from the last run \
+that deposited, or from this launcher's first run), the run says so in one line and exits with \
+code 8 instead of 0. The times are kept in STATE_DIR/NAME/status.json. `lanceur check` and \
+`lanceur status` tell the same. Examples: 1d for invoices that arrive daily, 4h, 1w."
+    )]
+    pub expect_within: Option<Duration>,
+
+    /// Say so, and exit 9, when deposited documents stay in the COLD folder this long (e.g. 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = "Watchdogs",
+        long_help = "A watchdog for the COLD itself: EzGED takes the documents out of its input \
+folder as it indexes them. When documents that earlier runs deposited are still there after \
+DURATION, the COLD is not consuming (EzGED stopped, or this launcher deposits into a folder no \
+COLD watches): the run says so in one line, with the oldest document, and exits with code 9 \
+instead of 0, rather than let documents pile up in silence. Only documents deposited while the \
+option is given are watched (their names are kept in STATE_DIR/NAME/status.json). Examples: 1h, \
+30m, 1d."
+    )]
+    pub expect_pickup_within: Option<Duration>,
+
     /// Show what would be deposited and why the rest is skipped; change nothing
     #[arg(
         long,

@@ -98,6 +98,8 @@ fn shell_words(text: &str) -> Vec<String> {
                 word.extend(chars.next());
             }
             '#' if !in_word => break, // a comment runs to the end of the line
+            // A pipe, a list or a redirection ends the command shown.
+            '|' | ';' | '&' | '>' | '<' => break,
             c if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
@@ -161,6 +163,14 @@ fn the_extraction_joins_continued_lines_and_splits_as_a_shell() {
     assert_eq!(start_of_command("          lanceur never creates it"), None);
     assert_eq!(start_of_command("  the lanceur binary"), None);
     assert_eq!(start_of_command("lanceur at the margin"), None);
+    assert_eq!(
+        shell_words(r#"lanceur dir -f '/.*\.pdf/i' "a b" c\ d x#y  # a comment"#),
+        ["lanceur", "dir", "-f", r"/.*\.pdf/i", "a b", "c d", "x#y"]
+    );
+    assert_eq!(
+        shell_words("lanceur status >/dev/null || lanceur status"),
+        ["lanceur", "status"]
+    );
     assert_eq!(
         shell_words(r#"lanceur dir -f '/.*\.pdf/i' "a b" c\ d x#y  # a comment"#),
         ["lanceur", "dir", "-f", r"/.*\.pdf/i", "a b", "c d", "x#y"]

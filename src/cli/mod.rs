@@ -20,6 +20,7 @@ pub mod o365;
 pub mod oauth;
 pub mod pop;
 mod server;
+pub mod status;
 
 pub use crate::tls::TlsMode;
 pub use adullact::{AdullactArgs, EnvelopeType};
@@ -40,7 +41,10 @@ Exit codes:
      or --run-timeout / --answer-timeout reached
   5  the COLD folder (or the state folder) is missing, not writable or full
   6  another run of the same launcher is still working; this one did nothing
-  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished";
+  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished
+  8  the cycle ran, but nothing was deposited for longer than --expect-within
+  9  the cycle ran, but documents deposited earlier are still in the COLD folder after
+     --expect-pickup-within: the COLD is not taking them";
 
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
@@ -102,6 +106,13 @@ pub enum Command {
         after_help = check::RETRY_AFTER_HELP
     )]
     Retry(check::RetryArgs),
+
+    /// One line per launcher file of a folder: last run, last deposit, set-aside items, next expiry
+    #[command(
+        long_about = status::LONG_ABOUT,
+        after_help = status::AFTER_HELP,
+    )]
+    Status(status::StatusArgs),
 
     /// Deposit the files of a local or network folder
     #[command(

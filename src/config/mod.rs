@@ -18,7 +18,7 @@ use crate::extract::mail;
 use crate::filter::{Filter, Pattern};
 use crate::names;
 use crate::settings::oauth::LoginConfig;
-use crate::settings::{Launcher, MailSettings, Rules, SourceConfig};
+use crate::settings::{Launcher, MailSettings, Rules, SourceConfig, Watch};
 
 mod adullact;
 mod dir;
@@ -44,6 +44,7 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
             "cannot read launcher file {}: give the launcher file after `run`",
             args.file.display()
         ),
+        Command::Status(_) => bail!("lanceur status has no launcher to run (main reads it)"),
         Command::Login(args) => bail!(
             "cannot read launcher file {}: give the launcher file after `login`",
             args.file.display()
@@ -75,6 +76,28 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
         None => String::new(),
     })
     .context(Failure::Usage)
+}
+
+/// `lanceur status DIR`: each launcher file of `dir` (`*.toml`, by name), with its launcher as a
+/// run of it would have it, or why it cannot be read.
+pub fn status(dir: &Path) -> Result<Vec<(PathBuf, Result<Launcher>)>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder of launcher files {}", dir.display()))
+        .context(Failure::Usage)?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml") && path.is_file())
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|file| {
+            let launcher = crate::cli::file::read(&file)
+                .and_then(|parsed| launcher(parsed.cli.command, &parsed.secrets));
+            (file, launcher)
+        })
+        .collect())
 }
 
 /// Checks what the user typed for a `login` step (`lanceur imap|pop|o365 login`), or `None` when
@@ -260,6 +283,16 @@ pub(crate) fn common(
             "--max-bytes 0 would never take anything; leave it out for no limit"
         )));
     }
+    for (flag, given) in [
+        ("--expect-within", args.expect_within),
+        ("--expect-pickup-within", args.expect_pickup_within),
+    ] {
+        if given == Some(std::time::Duration::ZERO) {
+            return Err(named(anyhow!(
+                "{flag} 0 would complain on every run; give a duration such as 1d, or leave it out"
+            )));
+        }
+    }
     let root = state_root(args.state_dir.as_deref()).map_err(named)?;
     Ok(Launcher {
         state_dir: root.join(&name),
@@ -271,6 +304,10 @@ pub(crate) fn common(
         max_bytes: args.max_bytes,
         set_aside_after: args.set_aside_after,
         run_timeout: args.run_timeout,
+        watch: Watch {
+            expect_within: args.expect_within,
+            expect_pickup_within: args.expect_pickup_within,
+        },
         dry_run: args.dry_run,
         check: false,
         retry: None,

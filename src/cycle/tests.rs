@@ -159,6 +159,7 @@ impl Bench {
             max_bytes: None,
             set_aside_after: 3,
             run_timeout: std::time::Duration::from_secs(3600),
+            watch: Default::default(),
             dry_run: false,
             check: false,
             retry: None,

@@ -212,7 +212,7 @@ fn detail(err: &clap::Error) -> String {
     }
 }
 
-fn first_line(err: &clap::Error) -> String {
+pub(super) fn first_line(err: &clap::Error) -> String {
     let text = err.to_string();
     let line = text.lines().next().unwrap_or_default();
     line.strip_prefix("error: ").unwrap_or(line).to_string()

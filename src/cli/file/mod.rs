@@ -169,11 +169,41 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
             warnings: Vec::new(),
         });
     };
+    parse_form(argv[0].clone(), form).map_err(|err| match err.downcast::<clap::Error>() {
+        // clap's own verdict on the command line (and --help): said and ended as clap does.
+        Ok(err) => err.exit(),
+        Err(err) => err,
+    })
+}
+
+/// The launcher a launcher file describes, as `lanceur run FILE` reads it, for `lanceur status`.
+/// Any mistake is an error, clap's included.
+pub fn read(path: &Path) -> Result<Parsed> {
+    let form = Form {
+        prefix: &[],
+        file: path.to_path_buf(),
+        rest: Vec::new(),
+        login: false,
+    };
+    parse_form("lanceur".into(), form).map_err(|err| match err.downcast::<clap::Error>() {
+        Ok(err) => anyhow!(
+            "launcher file {}: {}",
+            path.display(),
+            explain::first_line(&err)
+        )
+        .context(Failure::Usage),
+        Err(err) => err,
+    })
+}
+
+/// The arguments of `form`'s launcher file and command line, parsed. An error clap finds in the
+/// command line's own arguments comes back as the `clap::Error`, for the caller to end with.
+fn parse_form(argv0: OsString, form: Form) -> Result<Parsed> {
     let mut expanded = expand(&form.file, form.login)?;
     expanded.secrets.launcher_file =
         Some(std::path::absolute(&form.file).unwrap_or_else(|_| form.file.clone()));
     // The subcommand path: `[check] PROTOCOL [login]`.
-    let mut head: Vec<OsString> = vec![argv[0].clone()];
+    let mut head: Vec<OsString> = vec![argv0];
     head.extend(form.prefix.iter().map(OsString::from));
     head.push(expanded.protocol.clone().into());
     if form.login {
@@ -208,7 +238,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
                 &expanded.protocol,
             ) {
                 Some(message) => Err(anyhow!(message)).context(Failure::Usage),
-                None => err.exit(),
+                None => Err(err.into()),
             }
         }
     }

@@ -20,6 +20,7 @@ pub(super) struct Opened {
     pub(super) session: Session<Shared>,
     pub(super) wire: Shared,
     pub(super) notices: Vec<String>,
+    pub(super) expiries: Vec<crate::item::Expiry>,
     pub(super) address: String,
     pub(super) uidvalidity: u32,
     pub(super) can_move: bool,
@@ -38,6 +39,7 @@ impl Opened {
             mut session,
             wire,
             notices,
+            expiries,
         } = session::open(server, state_dir, false)?;
         wire.limit(Some(ANSWER_BUDGET));
         let capabilities = session
@@ -73,6 +75,7 @@ impl Opened {
             session,
             wire,
             notices,
+            expiries,
             address,
             uidvalidity,
             can_move,

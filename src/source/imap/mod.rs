@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Traces};
+use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Traces};
 use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
 use fetching::Opened;
 use session::lost;
@@ -101,6 +101,8 @@ pub struct ImapSource {
     state_dir: PathBuf,
     /// Expiry warnings of an OAuth sign-in, for the cycle to report.
     notices: Vec<String>,
+    /// What of the sign-in expires, for `lanceur status`.
+    expiries: Vec<Expiry>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +174,7 @@ impl ImapSource {
             reconnects: 0,
             state_dir: state_dir.to_path_buf(),
             notices: opened.notices,
+            expiries: opened.expiries,
         }
     }
 
@@ -363,6 +366,10 @@ impl Source for ImapSource {
 
     fn traces(&mut self, listed: &[Item]) -> Result<Option<Traces>> {
         self.taken_traces(listed)
+    }
+
+    fn expiries(&self) -> Vec<Expiry> {
+        self.expiries.clone()
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {

@@ -15,17 +15,19 @@ use imap::{Client, Session};
 
 use super::wire::Shared;
 use crate::exit::Failure;
+use crate::item::Expiry;
 use crate::oauth::Tokens;
 use crate::secret::Secret;
 use crate::settings::oauth::OAuthConfig;
 use crate::settings::{Auth, ServerConfig};
 use crate::tls::{self, Connector, Stream, TlsMode};
 
-/// A logged-in session, its connection for `wire`, and the sign-in's warnings.
+/// A logged-in session, its connection for `wire`, and the sign-in's warnings and expiries.
 pub struct Opened {
     pub session: Session<Shared>,
     pub wire: Shared,
     pub notices: Vec<String>,
+    pub expiries: Vec<Expiry>,
 }
 
 /// Connects, reads the greeting (with STARTTLS, upgrades first) and logs in. `signed_in`: the
@@ -34,7 +36,7 @@ pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<
     let connector = Connector::new(&server.tls)?;
     let address = connector.address();
     let (client, mut wire) = connect(&connector, server.tls.mode)?;
-    let (session, notices) = match &server.auth {
+    let (session, notices, expiries) = match &server.auth {
         Auth::OAuth(oauth) => {
             let mut tokens = Tokens::open(oauth, state_dir)?;
             if signed_in {
@@ -52,14 +54,20 @@ pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<
                 oauth,
                 &mut tokens,
             )?;
-            (session, notices)
+            // After the login, which renewed the sign-in if it had to.
+            (session, notices, tokens.expiries())
         }
-        auth => (login(client, &server.account, auth, &address)?, Vec::new()),
+        auth => (
+            login(client, &server.account, auth, &address)?,
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     Ok(Opened {
         session,
         wire,
         notices,
+        expiries,
     })
 }
 

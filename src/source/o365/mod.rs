@@ -415,6 +415,10 @@ impl Source for O365Source {
         std::mem::take(&mut self.notices)
     }
 
+    fn expiries(&self) -> Vec<crate::item::Expiry> {
+        self.graph.tokens().expiries()
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         // Graph wants the $orderby property first in $filter, or answers InefficientFilter.
         let since = self
