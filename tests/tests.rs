@@ -23,6 +23,7 @@ mod dir;
 mod examples;
 mod filter;
 mod imap;
+mod kubernetes;
 mod launcher_file;
 mod lost;
 mod mail_corpus;
