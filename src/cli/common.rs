@@ -89,8 +89,11 @@ digits, '.', '_' and '-' only."
         value_name = "DIR",
         env = "LANCEUR_STATE_DIR",
         long_help = "Where launchers keep their state, one subfolder per launcher name. Default: \
-$XDG_STATE_HOME/lanceur or ~/.local/state/lanceur on Linux, %LOCALAPPDATA%\\lanceur on Windows. \
-Deleting a launcher's subfolder makes it forget what it has deposited."
+/var/lib/lanceur for root, system accounts (uid below 1000) and accounts without a home, so that \
+a launcher tried as root and run as a service keeps one journal; $XDG_STATE_HOME/lanceur or \
+~/.local/state/lanceur for a person's account. On Windows %ProgramData%\\lanceur for service \
+accounts, %LOCALAPPDATA%\\lanceur otherwise. Deleting a launcher's subfolder makes it forget what \
+it has deposited."
     )]
     pub state_dir: Option<PathBuf>,
 
