@@ -30,29 +30,34 @@
 //!
 //! `check` (for `lanceur check`) takes the same steps up to the listing and the journal's verdict,
 //! with none of their effects, and says what it found instead of going on.
+//!
+//! Beside this file: `prepare.rs` (the steps before the source opens), `plan.rs` (listing and
+//! caps), `setaside.rs` (failures, items set aside, `lanceur retry`), `inspect.rs` (`check`). After
+//! a run that held the lock, `watch.rs` records it and judges the watchdogs.
 
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::aside::{Record, Store};
 use crate::deposit::{Deposit, Staged};
 use crate::exit::{self, Failure};
-use crate::item::{total_size, Item, ItemError, ItemKey, Pass, Skipped};
+use crate::item::{total_size, Item, ItemError, ItemKey, Pass};
 use crate::journal::Journal;
-use crate::lock;
 use crate::report::{Reporter, Summary};
 use crate::settings::Launcher;
 use crate::source::{self, Source};
 
 mod inspect;
 mod plan;
+mod prepare;
+mod setaside;
 #[cfg(test)]
 mod tests;
 
 pub use inspect::{check, Inspection, SurveyPlan};
-use plan::{list, plan, Listed, Plan};
+use plan::{list, plan, Listed, Nothing, Plan};
+use prepare::prepare;
 
 /// Most items in one batch.
 const BATCH_ITEMS: usize = 256;
@@ -176,93 +181,6 @@ fn interrupted(error: Option<anyhow::Error>) -> Option<anyhow::Error> {
     }
 }
 
-/// The steps before the source is opened: state folder, lock, journal, COLD folder, and the work an
-/// interrupted run left. A dry run takes no lock and changes nothing.
-fn prepare(
-    launcher: &Launcher,
-    reporter: &Reporter,
-) -> Result<(Option<lock::Lock>, Journal, Deposit)> {
-    let dry_run = launcher.dry_run;
-    // A dry run creates nothing, not even the state folder, and takes no lock.
-    let lock = if dry_run {
-        None
-    } else {
-        if let Err(err) = crate::durable::create_private_dir(&launcher.state_dir) {
-            let what = format!(
-                "cannot create state folder {}",
-                launcher.state_dir.display()
-            );
-            let message = match crate::durable::write_problem(&err) {
-                Some(_) => crate::durable::write_context(what, &err),
-                None => format!("{what}; give --state-dir a writable folder"),
-            };
-            return Err(anyhow::Error::new(err)
-                .context(message)
-                .context(Failure::Cold));
-        }
-        Some(lock::acquire(&launcher.state_dir)?)
-    };
-    let mut journal = Journal::open(&launcher.state_dir.join("journal"), !dry_run)?;
-    let mut deposit = Deposit::open(&launcher.dest, launcher.index, &launcher.name, dry_run)?;
-    if dry_run {
-        reporter.output(&format!(
-            "dry run of launcher {} (state in {}); nothing will change",
-            launcher.name,
-            launcher.state_dir.display()
-        ));
-        let unfinished = journal.unfinished().len();
-        if unfinished > 0 {
-            reporter.output(&format!(
-                "an interrupted run left {unfinished} item(s) to finish; the next run completes them"
-            ));
-        }
-    } else {
-        finish_interrupted(&mut journal, &mut deposit, reporter)?;
-    }
-    Ok((lock, journal, deposit))
-}
-
-/// Commits what an interrupted run staged and journaled, then removes temporary files nobody knows.
-fn finish_interrupted(
-    journal: &mut Journal,
-    deposit: &mut Deposit,
-    reporter: &Reporter,
-) -> Result<()> {
-    let unfinished = journal.unfinished();
-    if !unfinished.is_empty() {
-        finish_staged(journal, deposit, unfinished, reporter)?;
-    }
-    let removed = deposit.sweep(&HashSet::new())?;
-    if removed > 0 {
-        log::info!("removed {removed} temporary file(s) left by an interrupted run");
-    }
-    Ok(())
-}
-
-fn finish_staged(
-    journal: &mut Journal,
-    deposit: &mut Deposit,
-    unfinished: Vec<(ItemKey, Vec<Staged>)>,
-    reporter: &Reporter,
-) -> Result<()> {
-    let mut finished = Vec::with_capacity(unfinished.len());
-    for (key, mut files) in unfinished {
-        log::info!("finishing {key}, staged by an interrupted run");
-        for staged in &mut files {
-            deposit.commit(staged)?;
-        }
-        journal.record_done(&key)?;
-        finished.push((key, files));
-    }
-    deposit.finish_commit()?;
-    journal.flush(true)?;
-    // The interrupted run never knew the item's label: its key stands in.
-    for (key, files) in &finished {
-        reporter.log_deposited(&key.0, &key.0, files);
-    }
-    Ok(())
-}
-
 struct Run<'a> {
     launcher: &'a Launcher,
     reporter: &'a Reporter,
@@ -280,47 +198,6 @@ struct Pending<'i> {
 }
 
 impl Run<'_> {
-    /// `lanceur retry`: puts the chosen items set aside back at the source and makes the journal
-    /// forget them, so that the cycle that follows takes them like new ones. An item the source
-    /// cannot put back stays set aside, and is counted as failed.
-    fn retry(&mut self, source: &mut dyn Source, retry: &crate::settings::Retry) -> Result<()> {
-        let store = Store::new(&self.launcher.state_dir);
-        let records = store.list();
-        for key in &retry.keys {
-            if !records.iter().any(|r| &r.key == key) {
-                return Err(anyhow!(
-                    "no item set aside has the key {key}; `lanceur retry` without --key or \
-                     --all lists them"
-                ))
-                .context(Failure::Usage);
-            }
-        }
-        let chosen = records
-            .into_iter()
-            .filter(|r| retry.all || retry.keys.contains(&r.key));
-        for record in chosen {
-            let key = ItemKey(record.key.clone());
-            match source.restore(&key, record.place.as_deref()) {
-                Ok(()) => {
-                    self.journal.record_retry(&key)?;
-                    self.journal.flush(true)?;
-                    store.remove(&record)?;
-                    self.reporter
-                        .output(&format!("retrying {} ({})", record.label, record.key));
-                }
-                Err(err) => {
-                    self.summary.failed += 1;
-                    self.reporter.problem(&format!(
-                        "{}: cannot be put back at the source ({}); it stays set aside",
-                        record.label,
-                        exit::message_for(&err)
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn cycle(&mut self, source: &mut dyn Source) -> Result<()> {
         self.reporter
             .progress_status(&format!("listing {}", source.label()));
@@ -694,133 +571,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// What becomes of an item that was not taken, as `err` says: the run stops (`Err`, with
-    /// `doing` and the item named), or the item is counted, said and logged as it deserves, and
-    /// set aside once it failed `--set-aside-after` runs in a row.
-    fn not_taken(
-        &mut self,
-        source: &mut dyn Source,
-        item: &Item,
-        err: ItemError,
-        doing: &str,
-    ) -> Result<()> {
-        match err {
-            ItemError::Stop(failure, error) => {
-                Err(crate::item::tagged(error, failure).context(format!("{doing} {}", item.label)))
-            }
-            ItemError::NotReady(error) => {
-                self.summary.skipped += 1;
-                self.note_skip(&item.label, &exit::message_for(&error));
-                Ok(())
-            }
-            ItemError::Failed(error) if self.launcher.dry_run => {
-                self.item_failed(item, &error, "; left at the source for the next run");
-                Ok(())
-            }
-            ItemError::Failed(error) => {
-                let message = exit::message_for(&error);
-                let failures = self.journal.record_failed(&item.key, &message)?;
-                let limit = self.launcher.set_aside_after;
-                if limit == 0 || failures < limit {
-                    self.item_failed(item, &error, "; left at the source for the next run");
-                    return Ok(());
-                }
-                self.set_aside(source, item, &error, failures)
-            }
-            ItemError::SetAside(error) if self.launcher.dry_run => {
-                self.item_failed(item, &error, "; a run sets it aside");
-                Ok(())
-            }
-            ItemError::SetAside(error) => self.set_aside(source, item, &error, 0),
-        }
-    }
-
-    /// Sets `item` aside after `failures` runs in a row failed (0: at once): the source puts it
-    /// out of its way and keeps its raw bytes in the store, the store records it, the journal stops
-    /// offering it. Said in one line, counted as failed. Should the source fail to, the item stays
-    /// a plain failure, tried again on the next run.
-    fn set_aside(
-        &mut self,
-        source: &mut dyn Source,
-        item: &Item,
-        err: &anyhow::Error,
-        failures: u32,
-    ) -> Result<()> {
-        let store = Store::new(&self.launcher.state_dir);
-        let folder = store.prepare(&item.key)?;
-        let aside = match source.set_aside(item, &folder) {
-            Ok(aside) => aside,
-            Err(why) => {
-                let _ = std::fs::remove_dir_all(&folder);
-                let why = match why.into_stop() {
-                    Ok(stop) => {
-                        return Err(stop.context(format!("while setting {} aside", item.label)))
-                    }
-                    Err(why) => exit::message_for(why.error()),
-                };
-                let tail = format!(
-                    "; it could not be set aside ({why}): left at the source for the next run"
-                );
-                self.item_failed(item, err, &tail);
-                return Ok(());
-            }
-        };
-        let error = exit::message_for(err);
-        let mut record = Record {
-            key: item.key.0.clone(),
-            label: item.label.clone(),
-            error: error.clone(),
-            failures,
-            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            how: aside.how.clone(),
-            place: aside.place,
-            kept: Vec::new(),
-            folder,
-        };
-        store.write(&mut record)?;
-        self.journal.record_aside(&item.key)?;
-        self.journal.flush(true)?;
-        self.summary.failed += 1;
-        self.summary.set_aside += 1;
-        let why = if failures == 0 {
-            String::new()
-        } else {
-            format!("failed {failures} runs in a row; ")
-        };
-        let kept = if record.kept.is_empty() {
-            "no copy could be kept".to_string()
-        } else {
-            format!("a copy kept in {}", record.folder.display())
-        };
-        self.reporter.problem(&format!(
-            "{}: {error}; {why}set aside: {}, {kept}; later runs leave it alone until `lanceur \
-             retry`",
-            item.label, aside.how
-        ));
-        self.reporter.log_set_aside(item, &error);
-        Ok(())
-    }
-
-    /// Counts, reports and logs an item that failed; `where_it_is` ends the line.
-    fn item_failed(&mut self, item: &Item, err: &anyhow::Error, where_it_is: &str) {
-        self.summary.failed += 1;
-        let error = exit::message_for(err);
-        self.reporter
-            .problem(&format!("{}: {error}{where_it_is}", item.label));
-        self.reporter.log_failed(item, &error);
-    }
-
-    /// What the source left untaken for longer than its grace period: said, counted as failed (so
-    /// the run exits 1), logged, on every run until someone sees to it.
-    fn left_untaken(&mut self, skipped: &Skipped) {
-        self.summary.failed += 1;
-        self.reporter.problem(&format!(
-            "{}: {}; left at the source",
-            skipped.label, skipped.reason
-        ));
-        self.reporter.log_not_taken(&skipped.label, &skipped.reason);
-    }
-
     fn common_fields(&self, item: &Item) -> Vec<(String, String)> {
         vec![
             ("launcher".to_string(), self.launcher.name.clone()),
@@ -838,31 +588,6 @@ impl Run<'_> {
                 .output(&format!("skip     {label}  ({reason})"));
         } else {
             log::info!("skipped {}: {reason}", crate::report::printable(label));
-        }
-    }
-}
-
-/// Why a taken item left nothing in the COLD folder: the filters dropped its documents, or it had
-/// none (a mail without attachments, or whose only attachment is a link to a cloud file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Nothing {
-    Filtered,
-    NoDocument,
-}
-
-impl Nothing {
-    fn of(filtered: usize) -> Nothing {
-        if filtered > 0 {
-            Nothing::Filtered
-        } else {
-            Nothing::NoDocument
-        }
-    }
-
-    fn reason(self) -> &'static str {
-        match self {
-            Nothing::Filtered => "no document passed the filters",
-            Nothing::NoDocument => "it holds no document to deposit",
         }
     }
 }

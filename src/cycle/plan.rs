@@ -118,3 +118,28 @@ pub(crate) fn traces_warning(launcher: &Launcher, listed: usize, traces: &Traces
         traces.what
     )
 }
+
+/// Why a taken item left nothing in the COLD folder: the filters dropped its documents, or it had
+/// none (a mail without attachments, or whose only attachment is a link to a cloud file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nothing {
+    Filtered,
+    NoDocument,
+}
+
+impl Nothing {
+    pub(super) fn of(filtered: usize) -> Nothing {
+        if filtered > 0 {
+            Nothing::Filtered
+        } else {
+            Nothing::NoDocument
+        }
+    }
+
+    pub(super) fn reason(self) -> &'static str {
+        match self {
+            Nothing::Filtered => "no document passed the filters",
+            Nothing::NoDocument => "it holds no document to deposit",
+        }
+    }
+}
