@@ -56,7 +56,7 @@ mod setaside;
 mod tests;
 
 pub use inspect::{check, Inspection, SurveyPlan};
-use plan::{list, plan, Listed, Nothing, Plan};
+use plan::{describe, list, plan, Listed, Nothing, Plan};
 use prepare::prepare;
 
 /// Most items in one batch.
@@ -589,13 +589,5 @@ impl Run<'_> {
         } else {
             log::info!("skipped {}: {reason}", crate::report::printable(label));
         }
-    }
-}
-
-fn describe(item: &Item, document: &str) -> String {
-    if item.name.as_deref() == Some(document) {
-        item.label.clone()
-    } else {
-        format!("{} / {document}", item.label)
     }
 }

@@ -143,3 +143,12 @@ impl Nothing {
         }
     }
 }
+
+/// How the dry-run listing names a document of `item`.
+pub(super) fn describe(item: &Item, document: &str) -> String {
+    if item.name.as_deref() == Some(document) {
+        item.label.clone()
+    } else {
+        format!("{} / {document}", item.label)
+    }
+}
