@@ -69,9 +69,7 @@ fn log_warnings_start_like_every_problem_line() {
     let user = Dovecot::get().user("warnline");
     user.deliver(&pdf_mail(1, 500).0);
     let env = TestEnv::new();
-    let mut args = user.imap_args("INBOX");
-    let at = args.iter().position(|a| a == "--ca-file").unwrap();
-    args.drain(at..at + 2);
+    let args = user.imap_args_without_ca("INBOX");
     let mut command = env.command();
     command
         .env("LANCEUR_PASSWORD", &user.password)

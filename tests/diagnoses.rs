@@ -157,9 +157,8 @@ fn an_untrusted_certificate_says_why_once() {
     let mut command = env.command();
     command
         .env("LANCEUR_PASSWORD", &user.password)
-        .args(["imap", "--server", &dovecot.host, "--port"])
-        .arg(dovecot.imaps_port.to_string())
-        .args(["--account", &user.name, "--dest"])
+        .args(user.imap_args_without_ca("INBOX"))
+        .arg("--dest")
         .arg(&env.cold);
     let ran = env.run_command(command);
     ran.expect_code(4)

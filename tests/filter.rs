@@ -42,6 +42,24 @@ const PATTERNS: &[&str] = &[
     r"/\w+\.pdf/",
 ];
 
+/// Runs `script` with python3, `input` as JSON on its standard input; its JSON output.
+fn python<T: serde::de::DeserializeOwned>(script: &str, input: &impl serde::Serialize) -> T {
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect(
+            "python3 is needed to check filters against Python's re (scripts/test installs it)",
+        );
+    let input = serde_json::to_vec(input).unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &input).unwrap();
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python3 failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Python's verdict for every pattern and name, as one set of (pattern index, name) that match.
 fn python_matches() -> BTreeSet<(usize, String)> {
     let script = r#"
@@ -59,18 +77,7 @@ for i, written in enumerate(patterns):
     out.extend([i, n] for n in names if rx.match(n))
 json.dump(out, sys.stdout)
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed to check filters against Python's re.match (the test script installs it)");
-    let input = serde_json::to_vec(&(PATTERNS, NAMES)).unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &input).unwrap();
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "python3 failed");
-    let pairs: Vec<(usize, String)> = serde_json::from_slice(&output.stdout).unwrap();
+    let pairs: Vec<(usize, String)> = python(script, &(PATTERNS, NAMES));
     pairs.into_iter().collect()
 }
 
@@ -154,20 +161,7 @@ for written in json.load(sys.stdin):
         out.append(e.pos + (1 if written.startswith('/') else 0))
 json.dump(out, sys.stdout)
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed (scripts/test installs it)");
-    std::io::Write::write_all(
-        child.stdin.as_mut().unwrap(),
-        &serde_json::to_vec(&bad).unwrap(),
-    )
-    .unwrap();
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    let positions: Vec<Option<usize>> = serde_json::from_slice(&output.stdout).unwrap();
+    let positions: Vec<Option<usize>> = python(script, &bad);
     let env = TestEnv::new();
     let mut disagree = Vec::new();
     for (pattern, position) in bad.iter().zip(positions) {

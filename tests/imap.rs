@@ -107,9 +107,7 @@ fn the_certificate_is_refused_without_the_ca_and_accepted_with_it() {
     let (raw, pdf) = pdf_mail(2, 5000);
     user.deliver(&raw);
     let env = TestEnv::new();
-    let mut args = user.imap_args("INBOX");
-    let at = args.iter().position(|a| a == "--ca-file").unwrap();
-    args.drain(at..at + 2);
+    let args = user.imap_args_without_ca("INBOX");
     let mut command = env.command();
     command
         .env("LANCEUR_PASSWORD", &user.password)

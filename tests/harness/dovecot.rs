@@ -384,6 +384,14 @@ impl User {
         Some(out)
     }
 
+    /// `imap_args` without the test CA: the server's certificate is then unknown to lanceur.
+    pub fn imap_args_without_ca(&self, folder: &str) -> Vec<String> {
+        let mut args = self.imap_args(folder);
+        let at = args.iter().position(|a| a == "--ca-file").unwrap();
+        args.drain(at..at + 2);
+        args
+    }
+
     /// `lanceur imap` arguments reaching this user over implicit TLS, trusting the test CA.
     pub fn imap_args(&self, folder: &str) -> Vec<String> {
         vec![
