@@ -528,7 +528,13 @@ fn downloads_left_by_a_killed_run_are_removed() {
     t.run(&[]).expect_code(0).expect_quiet();
     assert_eq!(
         names(&state),
-        vec!["journal", "lock", "notes.txt", "o365-tokens.json"]
+        vec![
+            "journal",
+            "lock",
+            "notes.txt",
+            "o365-tokens.json",
+            "status.json"
+        ]
     );
 }
 
