@@ -268,3 +268,52 @@ fn a_connection_lost_while_acknowledging_says_so_once_in_plain_words() {
     assert!(user.messages("INBOX").is_empty());
     assert_eq!(user.messages("Archive").len(), 2);
 }
+
+/// Forwards one plaintext IMAP connection to `upstream`, and puts before every `* SEARCH` answer
+/// the notice a server sends when another client changed a mail's flags meanwhile.
+fn flag_change_before_searches(upstream: u16) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (client, _) = listener.accept().unwrap();
+        let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut client_in, mut server_out) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut server_out);
+            let _ = server_out.shutdown(Shutdown::Both);
+        });
+        let mut reader = BufReader::new(server);
+        let mut client = client;
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if line.starts_with(b"* SEARCH") {
+                let _ = client.write_all(b"* 1 FETCH (FLAGS (\\Flagged))\r\n");
+            }
+            if client.write_all(&line).is_err() {
+                break;
+            }
+            line.clear();
+        }
+        let _ = client.shutdown(Shutdown::Both);
+    });
+    port
+}
+
+#[test]
+fn another_clients_flag_change_during_a_search_changes_nothing() {
+    // The crate's search failed on this notice ("unexpected parse response"): a run of a busy
+    // mailbox then stopped with exit 4.
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("flagnotice");
+    let (raw, pdf) = pdf_mail(97, 2000);
+    user.deliver(&raw);
+    let env = TestEnv::new();
+    let port = flag_change_before_searches(dovecot.imap_port).to_string();
+    run(&env, &user, &["--port", port.as_str(), "--tls", "none"])
+        .expect_code(0)
+        .expect_quiet();
+    assert_eq!(env.cold_read("facture-0097.pdf"), pdf);
+    assert!(user.messages("INBOX")[0].seen());
+}

@@ -30,13 +30,8 @@ struct Row {
 impl ImapSource {
     /// `Source::list`: the candidates, with `--from` and `--subject` applied.
     pub(super) fn listing(&mut self) -> Result<Listing> {
-        let address = self.address();
         let query = self.search_query();
-        self.wire.limit(Some(ANSWER_BUDGET));
-        let found = self
-            .session
-            .uid_search(&query)
-            .map_err(|err| lost(err, &address, "searching the mailbox"))?;
+        let found = self.search(&query)?;
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
         let mut listing = Listing {
@@ -137,23 +132,29 @@ impl ImapSource {
         } else {
             return Ok(None);
         };
+        let found = self.search(&query)?;
+        let listed: HashSet<u32> = listed.iter().map(|i| self.listed[i.slot].uid).collect();
+        let count = found.intersection(&listed).count();
+        Ok((count > 0).then_some(Traces { count, what }))
+    }
+
+    /// `UID SEARCH query`: the UIDs found. Read by hand rather than by the crate's search, which
+    /// fails on any untagged answer it does not expect among the results: another client's flag
+    /// change (`* 3 FETCH (FLAGS …)`), or the FLAGS and PERMANENTFLAGS update Dovecot sends when a
+    /// search names a keyword the mailbox does not know yet.
+    fn search(&mut self, query: &str) -> Result<HashSet<u32>> {
         let address = self.address();
         self.wire.limit(Some(ANSWER_BUDGET));
-        // Read by hand: Dovecot answers a search for a keyword the mailbox does not know yet with
-        // untagged FLAGS and PERMANENTFLAGS updates too, which the crate's search refuses.
         let answer = self
             .session
             .run_command_and_read_response(format!("UID SEARCH {query}"))
             .map_err(|err| lost(err, &address, "searching the mailbox"))?;
         self.drain_unsolicited();
-        let found: HashSet<u32> = String::from_utf8_lossy(&answer)
+        Ok(String::from_utf8_lossy(&answer)
             .lines()
             .filter_map(|line| line.strip_prefix("* SEARCH"))
             .flat_map(|numbers| numbers.split_whitespace().filter_map(|n| n.parse().ok()))
-            .collect();
-        let listed: HashSet<u32> = listed.iter().map(|i| self.listed[i.slot].uid).collect();
-        let count = found.intersection(&listed).count();
-        Ok((count > 0).then_some(Traces { count, what }))
+            .collect())
     }
 
     /// Size, arrival date and (with `headers`) Message-ID, From and Subject of `uids`.
