@@ -18,6 +18,7 @@ pub mod graph;
 pub mod imap_proxy;
 pub mod mail;
 pub mod stunnel;
+pub mod tls_faults;
 
 pub struct TestEnv {
     root: tempfile::TempDir,
@@ -261,6 +262,16 @@ impl Ran {
         assert!(
             self.stderr.contains(text),
             "stderr lacks {text:?}\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stdout_contains(&self, text: &str) -> &Ran {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n{}",
             self.explain()
         );
         self
