@@ -17,6 +17,7 @@ pub mod dovecot;
 pub mod graph;
 pub mod imap_proxy;
 pub mod mail;
+pub mod proxy;
 pub mod stunnel;
 
 pub struct TestEnv {
@@ -90,8 +91,14 @@ impl TestEnv {
 
     /// The arguments of `run_dir`, for a test that runs them its own way.
     pub fn dir_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        self.folder_args("dir", extra)
+    }
+
+    /// `PROTOCOL --source SOURCE --dest COLD --min-age 0s EXTRA…`, for the sources that read the
+    /// source folder (`dir`, `adullact`).
+    pub fn folder_args<'a>(&'a self, protocol: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
-            "dir",
+            protocol,
             "--source",
             self.source.to_str().unwrap(),
             "--dest",
