@@ -1,18 +1,32 @@
 //! What the Office 365 source does with mails it does not deposit. An unmatched mail is left as it
 //! is, or marked read (`--unmatched seen`), never moved or deleted. A mail set aside (it failed
 //! `--set-aside-after` runs in a row) is kept whole (`$value`) under the state folder, then moved
-//! to `--set-aside-to` or left where it is. `restore` moves it back for `lanceur retry`; the
-//! immutable id, the journal key, did not change.
+//! to `--set-aside-to`, or else marked with the Outlook category `LanceurSetAside`, which Outlook
+//! shows and searches and which survives moves (Graph's `categories`). `restore` undoes either for
+//! `lanceur retry`; the immutable id, the journal key, did not change.
+//!
+//! A PATCH of `categories` replaces the whole collection, so the mail's own categories are read
+//! just before (someone may have added one since the listing) and kept.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::graph::Method;
+use super::graph::{encode, Method};
 use super::{for_item, O365Source};
 use crate::exit::Failure;
 use crate::item::{Aside, Item, ItemError, ItemKey};
+
+/// The category of a mail set aside where it is.
+pub const CATEGORY: &str = "LanceurSetAside";
+
+#[derive(Deserialize)]
+struct Categories {
+    #[serde(default)]
+    categories: Vec<String>,
+}
 
 impl O365Source {
     /// `--unmatched seen` marks an unmatched mail read; otherwise it is left untouched.
@@ -48,7 +62,17 @@ impl O365Source {
             },
         }
         let Some(destination) = self.set_aside_to.clone() else {
-            return Ok(Aside::left_in_place());
+            self.change_categories(&id, |categories| {
+                if !categories.iter().any(|c| c == CATEGORY) {
+                    categories.push(CATEGORY.to_string());
+                }
+            })
+            .with_context(|| format!("cannot give it the category {CATEGORY}"))
+            .map_err(for_item)?;
+            return Ok(Aside {
+                how: format!("marked with the Outlook category {CATEGORY}"),
+                place: None,
+            });
         };
         self.graph
             .call(
@@ -72,7 +96,9 @@ impl O365Source {
     pub(super) fn restore_mail(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
         let id = key.0.strip_prefix("o365:").unwrap_or(&key.0);
         if place.is_none() {
-            return Ok(());
+            return self
+                .change_categories(id, |categories| categories.retain(|c| c != CATEGORY))
+                .with_context(|| format!("cannot take the category {CATEGORY} off"));
         }
         let url = format!("{}/move", self.message_url(id));
         let folder = self.folder.clone();
@@ -83,5 +109,23 @@ impl O365Source {
                 Some(&json!({ "destinationId": folder })),
             )
             .context("cannot move it back")
+    }
+
+    /// Reads a mail's categories, lets `change` edit them, and writes them back if they changed.
+    fn change_categories(&mut self, id: &str, change: impl FnOnce(&mut Vec<String>)) -> Result<()> {
+        let url = self.message_url(id);
+        let current: Categories = self
+            .graph
+            .get_json(&format!("{url}?$select={}", encode("categories")))?;
+        let mut categories = current.categories.clone();
+        change(&mut categories);
+        if categories == current.categories {
+            return Ok(());
+        }
+        self.graph.call(
+            Method::Patch,
+            &url,
+            Some(&json!({ "categories": categories })),
+        )
     }
 }

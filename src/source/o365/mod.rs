@@ -25,9 +25,9 @@
 //! serve) fails that mail only, which stays unread for the next run.
 //!
 //! Nothing lost, nothing hidden: a mail none of whose documents passes the filters is never
-//! acknowledged, and a mail failing run after run is set aside
-//! (`aside.rs`). Listed sizes are PR_MESSAGE_SIZE, so that the cycle's batches and `--max-bytes`
-//! count real bytes.
+//! acknowledged, and a mail failing run after run is set aside, moved or given an Outlook
+//! category (`aside.rs`). Listed sizes are PR_MESSAGE_SIZE, so that the cycle's batches and
+//! `--max-bytes` count real bytes.
 //!
 //! Files: `message.rs` a listed mail and how it is named; `documents.rs` its documents;
 //! `aside.rs` mails not deposited; `graph.rs` HTTP, retries and paging; `select.rs` the
