@@ -12,6 +12,7 @@ use crate::harness::{names, sha256, Ran, Random, TestEnv};
 mod aside;
 mod batches;
 mod crash;
+mod deadlines;
 mod mail;
 
 const NAME: &str = "box";

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::oauth::{CertificateArgs, ExpiryArgs, FlowArgs, LoginHelp, LoginStateArgs, WithLogin};
+use super::server::AnswerArgs;
 use super::{CommonArgs, MailArgs};
 pub use crate::settings::o365::{PostAction, Select};
 
@@ -258,6 +259,9 @@ Outlook shows and can search for. Either way the whole mail is kept in the state
 `lanceur retry` takes it again (moved back from FOLDER, or the category taken off, first)."
     )]
     pub set_aside_to: Option<String>,
+
+    #[command(flatten)]
+    pub answer: AnswerArgs,
 
     #[command(flatten)]
     pub mail: MailArgs,

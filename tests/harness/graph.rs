@@ -280,6 +280,11 @@ impl FakeGraph {
         format!("http://{}/v1.0", self.addr)
     }
 
+    /// The port both services listen on, for a proxy in front of them.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// The state, to configure or inspect.
     pub fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)

@@ -1,6 +1,6 @@
-//! How a run ends before its work is done: a server trickling its answers meets
-//! `--answer-timeout` or `--run-timeout` (exit 4), SIGTERM ends it cleanly (exit 7), and the next
-//! run finishes the job.
+//! How a run ends before its work is done: a mail server or a sign-in service trickling its
+//! answers meets `--answer-timeout` or `--run-timeout` (exit 4), SIGTERM ends a run cleanly (exit
+//! 7), and the next run finishes the job. Graph's side is `tests/o365/deadlines.rs`.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use super::{imap, imap_command};
 use crate::harness::dovecot::Dovecot;
+use crate::harness::graph::CLIENT_SECRET;
 use crate::harness::mail::pdf_mail;
 use crate::harness::proxy::Proxy;
 use crate::harness::{names, sha256, TestEnv};
+use crate::oauth::OAuth;
 
 #[test]
 fn a_trickling_server_ends_the_run_with_exit_4_at_the_answer_deadline() {
@@ -105,4 +107,41 @@ fn sigterm_ends_a_run_cleanly_with_exit_7_and_the_next_run_finishes() {
     let deposited = env.cold_by_hash();
     assert_eq!(deposited.len(), known.len());
     assert!(deposited.values().all(|n| n.len() == 1));
+}
+
+#[test]
+fn a_trickling_sign_in_service_ends_imap_and_pop_runs_at_the_answer_deadline() {
+    let t = OAuth::new("slowsignin");
+    // App-only: a token is asked for on every run. The service principal may read this mailbox.
+    t.fake.state().app_mailbox = Some(t.user.name.clone());
+    t.user.deliver(&pdf_mail(9, 2000).0);
+    // The token's answer a byte a second: never silent for long, never done either.
+    let proxy = Proxy::trickling(t.fake.port(), 0, Duration::from_secs(1));
+    let app = |login_url: &str| {
+        let mut oauth = t.microsoft();
+        let at = oauth.iter().position(|a| a == "--login-url").unwrap();
+        oauth[at + 1] = login_url.to_string();
+        oauth.extend(["--tenant".to_string(), "contoso.com".to_string()]);
+        oauth
+    };
+    let slow = app(&format!("http://127.0.0.1:{}", proxy.port));
+    for protocol in ["imap", "pop"] {
+        let mut command = t.command(protocol, false, &slow, &["--answer-timeout", "3s"]);
+        command.env("LANCEUR_OAUTH_CLIENT_SECRET", CLIENT_SECRET);
+        let ran = t.env.run_command(command);
+        ran.expect_code(4).expect_stderr_contains(
+            "Microsoft's sign-in service did not finish its answer within --answer-timeout 3s",
+        );
+        assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    }
+    assert!(
+        proxy.forwarded().iter().all(|&n| n >= 2),
+        "nothing trickled: {:?}",
+        proxy.forwarded()
+    );
+    assert!(t.env.cold_visible().is_empty());
+    let mut command = t.command("imap", false, &app(&t.fake.login_url()), &[]);
+    command.env("LANCEUR_OAUTH_CLIENT_SECRET", CLIENT_SECRET);
+    t.env.run_command(command).expect_code(0).expect_quiet();
+    assert_eq!(t.env.cold_visible(), vec!["facture-0009.pdf"]);
 }

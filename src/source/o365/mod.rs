@@ -90,7 +90,7 @@ impl O365Source {
             config.account.mailbox.display(),
             config.account.folder
         );
-        let agent = graph::agent();
+        let agent = graph::agent(config.answer_timeout);
         let tokens = Tokens::open(&config.oauth, state_dir)?;
         let notices = tokens.warnings();
         let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
