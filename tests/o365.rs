@@ -14,6 +14,7 @@ mod batches;
 mod crash;
 mod deadlines;
 mod mail;
+mod secrets;
 
 const NAME: &str = "box";
 

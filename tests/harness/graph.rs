@@ -432,6 +432,15 @@ impl FakeGraph {
         });
     }
 
+    /// A delegated access token for `user`'s mailbox over IMAP and POP3, as a tool other than
+    /// lanceur would have obtained it (for `LANCEUR_TOKEN`); listed in `issued`.
+    pub fn mail_token(&self, user: &str) -> String {
+        let scope = "https://outlook.office365.com/IMAP.AccessAsUser.All \
+                     https://outlook.office365.com/POP.AccessAsUser.All";
+        let reply = identity::issue_for(&mut self.state(), scope, false, user);
+        reply["access_token"].as_str().unwrap().to_string()
+    }
+
     /// Makes every access token handed out so far invalid, as an expiry would.
     pub fn expire_access_tokens(&self) {
         self.state().access.clear();

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod imap_proxy;
 pub mod mail;
 pub mod proxy;
+pub mod secrets;
 pub mod stunnel;
 
 pub struct TestEnv {
