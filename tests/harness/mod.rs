@@ -440,6 +440,34 @@ pub fn run_then_kill_when(
     }
 }
 
+/// Starts `command`, sends it SIGTERM once `ready()` says so (the run must still be running then),
+/// and collects what it printed and its exit code.
+pub fn run_then_sigterm_when(mut command: Command, ready: &mut dyn FnMut() -> bool) -> Ran {
+    let description = format!("{command:?}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start lanceur");
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the signal"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "cannot send SIGTERM to {pid}");
+    let output = child.wait_with_output().unwrap();
+    Ran::from_parts(
+        description,
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// `run_then_kill_when`, with the kill after a random delay below `max_micros`.
 pub fn run_then_kill(
     command: &mut Command,

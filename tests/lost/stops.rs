@@ -3,7 +3,6 @@
 //! 7), and the next run finishes the job. Graph's side is `tests/o365/deadlines.rs`.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::{imap, imap_command};
@@ -11,7 +10,7 @@ use crate::harness::dovecot::Dovecot;
 use crate::harness::graph::CLIENT_SECRET;
 use crate::harness::mail::pdf_mail;
 use crate::harness::proxy::Proxy;
-use crate::harness::{names, sha256, TestEnv};
+use crate::harness::{names, run_then_sigterm_when, sha256, TestEnv};
 use crate::oauth::OAuth;
 
 #[test]
@@ -54,42 +53,13 @@ fn sigterm_ends_a_run_cleanly_with_exit_7_and_the_next_run_finishes() {
         user.deliver(&raw);
     }
     let env = TestEnv::new();
-    let mut command = imap_command(&env, &user, None, &["--name", "term", "--json"]);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let command = imap_command(&env, &user, None, &["--name", "term", "--json"]);
     // Once documents land, the run is mid-work.
-    while env.cold_count(".pdf") == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the signal"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(7), "{stderr}");
-    assert!(
-        stderr.contains("lanceur: term: interrupted: stopped by SIGTERM"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    let summary: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(summary["exit_code"], 7);
+    let ran = run_then_sigterm_when(command, &mut || env.cold_count(".pdf") > 0);
+    ran.expect_code(7)
+        .expect_stderr_contains("lanceur: term: interrupted: stopped by SIGTERM");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["exit_code"], 7);
     let interrupted = env.cold_count(".pdf");
     assert!(interrupted < known.len(), "the signal interrupted nothing");
     assert!(

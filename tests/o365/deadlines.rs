@@ -3,11 +3,11 @@
 //! with exit 4 and a line naming the deadline; a `Retry-After` pause ends at once on SIGTERM or at
 //! the run's deadline, without trying again.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::*;
 use crate::harness::proxy::Proxy;
+use crate::harness::run_then_sigterm_when;
 
 /// An app-only run of the shared mailbox (a token asked for on every run, no login step), with
 /// `--OPTION` (`--graph-url` or `--login-url`) replaced by `url`.
@@ -98,34 +98,12 @@ fn sigterm_or_the_run_deadline_ends_a_retry_after_pause_at_once() {
         Some(100),
         1,
     );
-    let mut command: Command = t.env.command();
-    let mut child = command
-        .args(t.args(false, &["--name", NAME]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    while listed(&t) == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its listing"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(7), "{stderr}");
-    assert!(
-        stderr.contains("interrupted: stopped by SIGTERM"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let mut command = t.env.command();
+    command.args(t.args(false, &["--name", NAME]));
+    let ran = run_then_sigterm_when(command, &mut || listed(&t) > 0);
+    ran.expect_code(7)
+        .expect_stderr_contains("interrupted: stopped by SIGTERM");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
     assert_eq!(
         listed(&t),
         1,
