@@ -5,7 +5,9 @@
 //! Both are process-wide facts, so they live here as such: the handlers only set a flag, and the
 //! cycle looks at `reason()` before each item (it stops taking new ones, finishes the batch it has
 //! staged, and ends with the reason's error), while the connections' reads look at it between short
-//! waits (`tls::Paced`), so that a run blocked on a silent or trickling server ends too. A second
+//! waits (`tls::Paced`), so that a run blocked on a silent or trickling server ends too, and so do
+//! pauses (`pause`: Graph's `Retry-After`). HTTP exchanges are bounded by the deadline as a whole
+//! (`oauth::http::bounded`); a signal is seen when the exchange ends. A second
 //! signal ends the process at once (exit code 7): the journal makes that safe, and the next run
 //! removes any temporary file it left.
 //!
@@ -24,6 +26,8 @@ use crate::exit::Failure;
 static SIGNAL: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// When the run must end, and the `--run-timeout` it comes from.
 static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
+/// The longest `pause` sleeps between two looks at `reason`.
+const SLICE: Duration = Duration::from_millis(100);
 /// Set by `main` once the run has said its last word (see the Windows note above).
 #[cfg_attr(not(windows), allow(dead_code))]
 static ENDED: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
@@ -112,6 +116,21 @@ pub fn run_left() -> Option<Duration> {
     DEADLINE
         .get()
         .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()))
+}
+
+/// Waits `length`, in short slices, unless the run must stop first: then says why, at once.
+pub fn pause(length: Duration) -> Result<(), Reason> {
+    let end = Instant::now() + length;
+    loop {
+        if let Some(reason) = reason() {
+            return Err(reason);
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(SLICE));
+    }
 }
 
 /// Why the run must stop now, if it must.

@@ -9,8 +9,12 @@ use serde_json::Value;
 use crate::harness::graph::{FakeGraph, Mail, CLIENT_ID, CLIENT_SECRET, USER_CODE};
 use crate::harness::{names, sha256, Ran, Random, TestEnv};
 
+mod aside;
+mod batches;
 mod crash;
+mod deadlines;
 mod mail;
+mod secrets;
 
 const NAME: &str = "box";
 

@@ -8,7 +8,8 @@
 //!   where OAUTHBEARER is not offered, the idle-sign-in warning, misconfigurations;
 //! - `oauth/app.rs`: app-only with a client secret and with a certificate (IMAP, POP, o365);
 //! - `oauth/browser.rs`: the authorization code with PKCE, the test acting as the browser
-//!   (Microsoft for IMAP and o365, Google), Google service accounts, and no secret in any output.
+//!   (Microsoft for IMAP and o365, Google), Google service accounts;
+//! - `oauth/secrets.rs`: no token or client secret in any output at any verbosity.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -24,6 +25,7 @@ use crate::harness::{Ran, TestEnv};
 
 mod app;
 mod browser;
+mod secrets;
 
 const NAME: &str = "box";
 
@@ -153,23 +155,24 @@ impl OAuth {
             .collect()
     }
 
-    /// Checks that no token the fake handed out, and none of `secrets`, is in `ran`'s output.
-    pub fn assert_no_secret(&self, ran: &Ran, secrets: &[&str]) {
+    /// Checks that no token the fake handed out, and none of `secrets`, is in `ran`'s output or
+    /// in one of `files`.
+    #[track_caller]
+    pub fn assert_no_secret_in(&self, ran: &Ran, secrets: &[&str], files: &[&std::path::Path]) {
         let issued = self.fake.state().issued.clone();
         assert!(!issued.is_empty(), "the fake handed out no token");
-        for secret in issued
+        let all: Vec<&str> = issued
             .iter()
             .map(String::as_str)
             .chain(secrets.iter().copied())
-        {
-            for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
-                assert!(
-                    !text.contains(secret),
-                    "{name} shows the secret {secret:?}\n{}",
-                    ran.explain()
-                );
-            }
-        }
+            .collect();
+        crate::harness::secrets::assert_hidden(ran, &all, files);
+    }
+
+    /// The same for `ran`'s output alone.
+    #[track_caller]
+    pub fn assert_no_secret(&self, ran: &Ran, secrets: &[&str]) {
+        self.assert_no_secret_in(ran, secrets, &[]);
     }
 }
 

@@ -5,13 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::mail::{base64_lines, damaged_mail, fake_pdf, pdf_mail};
+use crate::harness::proxy::Proxy;
 use crate::harness::stunnel::Stunnel;
 use crate::harness::{kill_loop, sha256, Ran, Random, TestEnv};
 
@@ -433,43 +433,6 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
     );
 }
 
-/// Passes one connection through to `upstream` on 127.0.0.1, and hangs up on the client after
-/// `budget` bytes from the server: a line cut in the middle of a mail.
-fn proxy_cut_after(upstream: u16, budget: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let Ok((client, _)) = listener.accept() else {
-            return;
-        };
-        let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-        let (mut from_client, mut to_server) =
-            (client.try_clone().unwrap(), server.try_clone().unwrap());
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut from_client, &mut to_server);
-            let _ = to_server.shutdown(Shutdown::Both);
-        });
-        let (mut from_server, mut to_client) = (server, client);
-        let mut left = budget;
-        let mut chunk = vec![0u8; 8192];
-        while left > 0 {
-            match from_server.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let n = n.min(left);
-                    if to_client.write_all(&chunk[..n]).is_err() {
-                        break;
-                    }
-                    left -= n;
-                }
-            }
-        }
-        let _ = to_client.shutdown(Shutdown::Both);
-        let _ = from_server.shutdown(Shutdown::Both);
-    });
-    port
-}
-
 #[test]
 fn a_connection_cut_mid_mail_deposits_no_partial_mail_and_the_next_run_finishes() {
     let dovecot = Dovecot::get();
@@ -481,12 +444,12 @@ fn a_connection_cut_mid_mail_deposits_no_partial_mail_and_the_next_run_finishes(
     let env = TestEnv::new();
     // Plaintext on loopback (Dovecot allows it there), cut in the middle of the third mail.
     let budget = mails[0].0.len() + mails[1].0.len() + mails[2].0.len() / 2 + 2000;
-    let port = proxy_cut_after(dovecot.pop3_port, budget);
+    let proxy = Proxy::cutting_once(dovecot.pop3_port, budget);
     // One launcher name for both runs: the derived one includes the port.
     let ran = env.run_command(pop_command_on(
         &env,
         &user,
-        port,
+        proxy.port,
         &["--tls", "none", "--name", "cut"],
     ));
     ran.expect_code(4)

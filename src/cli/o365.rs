@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::oauth::{CertificateArgs, ExpiryArgs, FlowArgs, LoginHelp, LoginStateArgs, WithLogin};
+use super::server::AnswerArgs;
 use super::{CommonArgs, MailArgs};
 pub use crate::settings::o365::{PostAction, Select};
 
@@ -254,11 +255,14 @@ deleteditems) or a path such as Inbox/Traités, as for --folder. It must exist."
         value_name = "FOLDER",
         long_help = "Where a mail that failed --set-aside-after runs in a row goes: into FOLDER \
 (a well-known name or a path, as for --folder), which must exist. Without it, the mail stays \
-where it is, as it is, and only the journal keeps lanceur from taking it again. Either way the \
-whole mail is kept in the state folder and `lanceur retry` takes it again (from FOLDER, it is \
-moved back first)."
+where it is and gets the Outlook category LanceurSetAside (its own categories are kept), which \
+Outlook shows and can search for. Either way the whole mail is kept in the state folder and \
+`lanceur retry` takes it again (moved back from FOLDER, or the category taken off, first)."
     )]
     pub set_aside_to: Option<String>,
+
+    #[command(flatten)]
+    pub answer: AnswerArgs,
 
     #[command(flatten)]
     pub mail: MailArgs,

@@ -84,6 +84,14 @@ before giving up with exit code 4. Examples: 60s (default), 2m."
     )]
     pub timeout: Duration,
 
+    #[command(flatten)]
+    pub answer: AnswerArgs,
+}
+
+/// How long one answer may take as a whole: for the mail servers, Microsoft Graph and the
+/// sign-in services alike.
+#[derive(Debug, Args, Clone)]
+pub struct AnswerArgs {
     /// Give up on a server whose answer takes longer than this as a whole
     #[arg(
         long,
@@ -91,9 +99,10 @@ before giving up with exit code 4. Examples: 60s (default), 2m."
         default_value = "10m",
         value_parser = parse_duration,
         long_help = "How long one answer of the server may take as a whole, from its first byte \
-awaited to its last, however steadily it trickles in: a server sending a byte a second never \
-trips --timeout, but trips this, and the run ends with exit code 4 and a line that says so; what \
-was not taken waits for the next run. Raise it for very large mails on slow links. Examples: 10m \
+awaited to its last, however steadily it trickles in; the same for Microsoft Graph and for the \
+sign-in service (OAuth) of a run. A server sending a byte a second never trips --timeout, but \
+trips this, and the run ends with exit code 4 and a line that says so; what was not taken waits \
+for the next run. Raise it for very large mails or attachments on slow links. Examples: 10m \
 (default), 30m."
     )]
     pub answer_timeout: Duration,

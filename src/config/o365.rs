@@ -77,6 +77,7 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
         mail: super::mail_settings(&args.mail)?,
         unmatched_read: args.mail.unmatched == crate::cli::Unmatched::Seen,
         set_aside_to: args.set_aside_to,
+        answer_timeout: args.answer.answer_timeout,
     });
     common(args.common, dest, &derived, source)
 }

@@ -53,7 +53,7 @@ pub fn server_config(args: &ServerArgs, auth: Auth, service: Service) -> Result<
             ca_file,
             accept_invalid_certs: args.danger_accept_invalid_certs,
             timeout: args.timeout,
-            answer_timeout: args.answer_timeout,
+            answer_timeout: args.answer.answer_timeout,
         },
         account: args.account.clone(),
         auth,

@@ -2,6 +2,12 @@
 //! run with native TLS and explicit timeouts, statuses left to the caller, and the token
 //! endpoint's form POST with its two kinds of answer.
 //!
+//! Time is bounded as for the mail servers (`tls.rs`): each read by a fixed idle timeout, each
+//! whole exchange, however steadily the server trickles, by `--answer-timeout` (the agent's
+//! global timeout), and by the run's deadline (`--run-timeout`) when that comes first: every
+//! request goes through `bounded`. An exchange cut short by either is told as such by `failed`,
+//! not as an unreachable server.
+//!
 //! Nothing here logs a request or an answer: forms carry refresh tokens, secrets and assertions,
 //! and answers carry access tokens.
 
@@ -11,13 +17,16 @@ use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use ureq::http::Response;
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
-use ureq::{Agent, Body};
+use ureq::{Agent, Body, RequestBuilder};
 
 use crate::exit::Failure;
 
+/// `--answer-timeout`'s default, for the login step, which has no such option.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The one agent of a run: native TLS with the system's certificate store, explicit timeouts,
-/// statuses left to us.
-pub fn agent() -> Agent {
+/// each whole exchange bounded by `answer_timeout`, statuses left to us.
+pub fn agent(answer_timeout: Duration) -> Agent {
     let tls = TlsConfig::builder()
         .provider(TlsProvider::NativeTls)
         .root_certs(RootCerts::PlatformVerifier)
@@ -25,6 +34,7 @@ pub fn agent() -> Agent {
     Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
+        .timeout_global(Some(answer_timeout))
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_send_request(Some(Duration::from_secs(60)))
         .timeout_recv_response(Some(Duration::from_secs(120)))
@@ -35,6 +45,55 @@ pub fn agent() -> Agent {
         .user_agent(concat!("lanceur/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
+}
+
+/// `request`, bounded by the run's deadline when that comes before the agent's `--answer-timeout`.
+pub fn bounded<B>(agent: &Agent, request: RequestBuilder<B>) -> RequestBuilder<B> {
+    let answer = agent.config().timeouts().global;
+    match crate::stop::run_left() {
+        Some(left) if answer.is_none_or(|answer| left < answer) => request
+            .config()
+            // Zero would mean no bound at all; the deadline has passed and the run ends anyway.
+            .timeout_global(Some(left.max(Duration::from_millis(1))))
+            .build(),
+        _ => request,
+    }
+}
+
+/// `err`, an exchange with `service` that failed, said as what it is: the run's deadline
+/// (`stop::Reason::error`) or `--answer-timeout` when one of them cut it short (`Failure::Source`
+/// either way); otherwise `err` with `context` (`Failure::Source`).
+pub fn failed(err: anyhow::Error, agent: &Agent, service: &str, context: String) -> anyhow::Error {
+    if !err.chain().any(cut_short) {
+        return err.context(context).context(Failure::Source);
+    }
+    if let Some(reason) = crate::stop::reason() {
+        return reason.error();
+    }
+    // ureq's own words ("timeout: global") would only repeat it less clearly.
+    let limit = agent.config().timeouts().global.unwrap_or_default();
+    anyhow!(
+        "{service} did not finish its answer within --answer-timeout {}; what was not taken \
+         waits for the next run",
+        humantime::format_duration(limit)
+    )
+    .context(Failure::Source)
+}
+
+/// Whether `err` is ureq's global timeout, as it is or inside the `io::Error` a body reader gives
+/// (whose `source` skips the error it holds, hence `get_ref`).
+fn cut_short(err: &(dyn std::error::Error + 'static)) -> bool {
+    let is_global = |e: &(dyn std::error::Error + 'static)| {
+        matches!(
+            e.downcast_ref::<ureq::Error>(),
+            Some(ureq::Error::Timeout(ureq::Timeout::Global))
+        )
+    };
+    is_global(err)
+        || err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| is_global(inner))
 }
 
 /// A successful token answer (RFC 6749 §5.1).
@@ -84,21 +143,22 @@ pub fn post(
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<(u16, String)> {
-    let mut response = agent
-        .post(url)
+    let service = format!("{provider}'s sign-in service");
+    let mut response = bounded(agent, agent.post(url))
         .header("Accept", "application/json")
         .send_form(form.iter().copied())
         .map_err(|err| {
-            anyhow!(err).context(format!(
-                "cannot reach {provider}'s sign-in service at {} (network, proxy or firewall?)",
+            let context = format!(
+                "cannot reach {service} at {} (network, proxy or firewall?)",
                 origin(url)
-            ))
-        })
-        .context(Failure::Source)?;
+            );
+            failed(anyhow!(err), agent, &service, context)
+        })?;
     let status = response.status().as_u16();
-    let text = read_text(&mut response)
-        .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))
-        .context(Failure::Source)?;
+    let text = read_text(&mut response).map_err(|err| {
+        let context = format!("the answer of {service} broke off");
+        failed(anyhow!(err), agent, &service, context)
+    })?;
     Ok((status, text))
 }
 

@@ -49,6 +49,8 @@ pub struct O365Config {
     pub unmatched_read: bool,
     /// `--set-aside-to`: where mails set aside go; `None` gives them a category.
     pub set_aside_to: Option<String>,
+    /// `--answer-timeout`: the longest one exchange with Graph or the sign-in service may take.
+    pub answer_timeout: std::time::Duration,
 }
 
 /// Which mails a run considers. The command line takes these words as they are (with the words of

@@ -138,7 +138,7 @@ pub fn open(launcher: &Launcher) -> Result<Box<dyn Source>> {
 /// then checks that the mailbox can be reached with them.
 pub fn login(config: &LoginConfig, out: &mut dyn Write) -> Result<()> {
     use anyhow::Context;
-    let agent = crate::oauth::http::agent();
+    let agent = crate::oauth::http::agent(crate::oauth::http::ANSWER_TIMEOUT);
     let path = crate::oauth::login(config, &agent, out)?;
     writeln!(out, "signed in; tokens saved in {}", path.display())
         .context("cannot print to standard output")?;

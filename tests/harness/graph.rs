@@ -1,9 +1,11 @@
 //! A fake Microsoft identity platform and Microsoft Graph on 127.0.0.1, std only: a `TcpListener`, a
 //! thread per connection, HTTP/1.1 with keep-alive. It serves only the shapes documented in
 //! `graph-api.md` (device code, token, mail folders, messages, attachments, `$value`, PATCH, move,
-//! DELETE) and enforces the rules a client can get wrong: the polling interval, refresh-token
-//! rotation, `InefficientFilter`, ids that change on move unless `Prefer: IdType="ImmutableId"`,
-//! `/me` only with delegated tokens, shared mailboxes only with `Mail.ReadWrite.Shared`.
+//! DELETE), PR_MESSAGE_SIZE as an extended property, and `categories` (a string collection that a
+//! PATCH replaces whole, message-update.md), and enforces the rules a client can get wrong: the
+//! polling interval, refresh-token rotation, `InefficientFilter`, ids that change on move unless
+//! `Prefer: IdType="ImmutableId"`, `/me` only with delegated tokens, shared mailboxes only with
+//! `Mail.ReadWrite.Shared`. Tests add mails with `Mail` (`compose.rs`).
 //!
 //! It records every request. On drop it asserts that it was called and that no handler panicked.
 //! It lives in the test process, so it outlives a `lanceur` killed with `kill -9`.
@@ -18,10 +20,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod compose;
 mod http;
 mod identity;
 mod mail;
 pub mod oauth;
+
+pub use compose::Mail;
 
 use http::{parse_query, serve_connection};
 
@@ -99,6 +104,20 @@ pub struct Message {
     pub internet_message_id: String,
     pub attachments: Vec<Attachment>,
     pub mime: Arc<Vec<u8>>,
+    /// Outlook categories (`categories`, a string collection).
+    pub categories: Vec<String>,
+}
+
+impl Message {
+    /// PR_MESSAGE_SIZE: the whole mail as the store holds it, attachments included.
+    pub fn size(&self) -> usize {
+        self.mime.len()
+            + self
+                .attachments
+                .iter()
+                .map(|a| a.bytes.len())
+                .sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -116,79 +135,6 @@ pub struct Mailbox {
     pub messages: Vec<Message>,
     /// Whether the delegated user has Full Access (for shared mailboxes).
     pub delegated_access: bool,
-}
-
-/// An attachment to add: kind, name, content type, inline, bytes.
-type Part = (Kind, String, Option<String>, bool, Vec<u8>);
-
-/// A message to add, built by tests.
-pub struct Mail {
-    subject: String,
-    from: (String, String),
-    read: bool,
-    attachments: Vec<Part>,
-    mime: Option<Vec<u8>>,
-}
-
-impl Mail {
-    pub fn new(subject: &str) -> Mail {
-        Mail {
-            subject: subject.to_string(),
-            from: ("Adele Vance".into(), "AdeleV@contoso.com".into()),
-            read: false,
-            attachments: Vec::new(),
-            mime: None,
-        }
-    }
-
-    pub fn file(mut self, name: &str, content_type: &str, bytes: &[u8]) -> Mail {
-        self.attachments.push((
-            Kind::File,
-            name.into(),
-            Some(content_type.into()),
-            false,
-            bytes.to_vec(),
-        ));
-        self
-    }
-
-    pub fn inline(mut self, name: &str, content_type: &str, bytes: &[u8]) -> Mail {
-        self.attachments.push((
-            Kind::File,
-            name.into(),
-            Some(content_type.into()),
-            true,
-            bytes.to_vec(),
-        ));
-        self
-    }
-
-    pub fn item(mut self, name: &str, mime: &[u8]) -> Mail {
-        self.attachments
-            .push((Kind::Item, name.into(), None, false, mime.to_vec()));
-        self
-    }
-
-    pub fn reference(mut self, name: &str) -> Mail {
-        self.attachments.push((
-            Kind::Reference,
-            name.into(),
-            Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document".into()),
-            true,
-            Vec::new(),
-        ));
-        self
-    }
-
-    pub fn read(mut self) -> Mail {
-        self.read = true;
-        self
-    }
-
-    pub fn mime(mut self, mime: &[u8]) -> Mail {
-        self.mime = Some(mime.to_vec());
-        self
-    }
 }
 
 /// A scripted failure: the next `times` requests whose path contains `path` get `status`.
@@ -334,6 +280,11 @@ impl FakeGraph {
         format!("http://{}/v1.0", self.addr)
     }
 
+    /// The port both services listen on, for a proxy in front of them.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// The state, to configure or inspect.
     pub fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
@@ -422,6 +373,7 @@ impl FakeGraph {
             internet_message_id: format!("<m{n}@contoso.com>"),
             attachments,
             mime: Arc::new(mime),
+            categories: mail.categories,
         });
         immutable_id
     }
@@ -478,6 +430,15 @@ impl FakeGraph {
             retry_after,
             times,
         });
+    }
+
+    /// A delegated access token for `user`'s mailbox over IMAP and POP3, as a tool other than
+    /// lanceur would have obtained it (for `LANCEUR_TOKEN`); listed in `issued`.
+    pub fn mail_token(&self, user: &str) -> String {
+        let scope = "https://outlook.office365.com/IMAP.AccessAsUser.All \
+                     https://outlook.office365.com/POP.AccessAsUser.All";
+        let reply = identity::issue_for(&mut self.state(), scope, false, user);
+        reply["access_token"].as_str().unwrap().to_string()
     }
 
     /// Makes every access token handed out so far invalid, as an expiry would.

@@ -17,6 +17,8 @@ pub mod dovecot;
 pub mod graph;
 pub mod imap_proxy;
 pub mod mail;
+pub mod proxy;
+pub mod secrets;
 pub mod stunnel;
 pub mod tls_faults;
 
@@ -91,8 +93,14 @@ impl TestEnv {
 
     /// The arguments of `run_dir`, for a test that runs them its own way.
     pub fn dir_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        self.folder_args("dir", extra)
+    }
+
+    /// `PROTOCOL --source SOURCE --dest COLD --min-age 0s EXTRA…`, for the sources that read the
+    /// source folder (`dir`, `adullact`).
+    pub fn folder_args<'a>(&'a self, protocol: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
-            "dir",
+            protocol,
             "--source",
             self.source.to_str().unwrap(),
             "--dest",
@@ -441,6 +449,34 @@ pub fn run_then_kill_when(
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
+}
+
+/// Starts `command`, sends it SIGTERM once `ready()` says so (the run must still be running then),
+/// and collects what it printed and its exit code.
+pub fn run_then_sigterm_when(mut command: Command, ready: &mut dyn FnMut() -> bool) -> Ran {
+    let description = format!("{command:?}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start lanceur");
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the signal"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "cannot send SIGTERM to {pid}");
+    let output = child.wait_with_output().unwrap();
+    Ran::from_parts(
+        description,
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// `run_then_kill_when`, with the kill after a random delay below `max_micros`.

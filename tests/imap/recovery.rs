@@ -9,6 +9,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use super::{imap_command, run};
 use crate::harness::dovecot::Dovecot;
 use crate::harness::mail::pdf_mail;
+use crate::harness::proxy::Proxy;
 use crate::harness::{kill_loop, names, sha256, Random, TestEnv};
 
 #[test]
@@ -59,39 +60,6 @@ fn a_uidvalidity_change_takes_neither_twice_nor_loses() {
     );
 }
 
-/// Forwards one connection to `upstream` and cuts it after `limit` bytes from the server.
-fn cutting_proxy(upstream: u16, limit: usize) -> (u16, std::thread::JoinHandle<usize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (mut client, _) = listener.accept().unwrap();
-        let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-        let (mut client_in, mut server_out) =
-            (client.try_clone().unwrap(), server.try_clone().unwrap());
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut client_in, &mut server_out);
-            // The client went away: let the server go too, so the loop below ends.
-            let _ = server_out.shutdown(Shutdown::Both);
-        });
-        let mut forwarded = 0usize;
-        let mut buffer = [0u8; 16 * 1024];
-        while forwarded < limit {
-            let n = match server.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n.min(limit - forwarded),
-            };
-            if client.write_all(&buffer[..n]).is_err() {
-                break;
-            }
-            forwarded += n;
-        }
-        let _ = client.shutdown(Shutdown::Both);
-        let _ = server.shutdown(Shutdown::Both);
-        forwarded
-    });
-    (port, handle)
-}
-
 #[test]
 fn a_connection_cut_mid_fetch_is_a_clean_error_and_the_next_run_finishes() {
     let dovecot = Dovecot::get();
@@ -104,10 +72,10 @@ fn a_connection_cut_mid_fetch_is_a_clean_error_and_the_next_run_finishes() {
     }
     let env = TestEnv::new();
     // Enough for TLS, login and the listing; the bodies (about 1.3 MB) are cut.
-    let (port, proxy) = cutting_proxy(dovecot.imaps_port, 400_000);
-    let port = port.to_string();
+    let proxy = Proxy::cutting_once(dovecot.imaps_port, 400_000);
+    let port = proxy.port.to_string();
     let ran = run(&env, &user, &["--port", &port]);
-    let forwarded = proxy.join().unwrap();
+    let forwarded = proxy.forwarded()[0];
     ran.expect_code(4)
         .expect_stderr_contains("the connection was lost while fetching mails")
         .expect_stderr_contains("taken by the next run");

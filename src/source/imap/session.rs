@@ -44,16 +44,7 @@ pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<
             }
             let notices = tokens.warnings();
             let mechanisms = sasl_mechanisms(&mut wire, &address)?;
-            let session = oauth_login(
-                client,
-                &server.account,
-                &server.tls.host,
-                server.tls.port,
-                &address,
-                &mechanisms,
-                oauth,
-                &mut tokens,
-            )?;
+            let session = oauth_login(client, server, &address, &mechanisms, oauth, &mut tokens)?;
             // After the login, which renewed the sign-in if it had to.
             (session, notices, tokens.expiries())
         }
@@ -213,17 +204,15 @@ impl imap::Authenticator for OAuthBearer<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 fn oauth_login(
     mut client: Client<Shared>,
-    account: &str,
-    host: &str,
-    port: u16,
+    server: &ServerConfig,
     address: &str,
     mechanisms: &[String],
     oauth: &OAuthConfig,
     tokens: &mut Tokens,
 ) -> Result<Session<Shared>> {
+    let (account, host, port) = (&server.account, &server.tls.host, server.tls.port);
     let bearer = mechanisms.iter().any(|m| m == "OAUTHBEARER");
     if !bearer && !mechanisms.iter().any(|m| m == "XOAUTH2") {
         let offered = if mechanisms.is_empty() {
@@ -239,7 +228,8 @@ fn oauth_login(
         .context(Failure::Auth);
     }
     let mechanism = if bearer { "OAUTHBEARER" } else { "XOAUTH2" };
-    let agent = crate::oauth::http::agent();
+    // The sign-in service's answers are bounded as the mail server's are.
+    let agent = crate::oauth::http::agent(server.tls.answer_timeout);
     let mut renewed = false;
     loop {
         let token: Secret = tokens.access_token(&agent)?;

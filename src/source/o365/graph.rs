@@ -6,7 +6,11 @@
 //!
 //! - `429` and `503`/`504` are retried after `Retry-After` (or a growing pause when absent), at most
 //!   `MAX_ATTEMPTS` times and never sleeping more than `MAX_WAIT` at once; past that the run stops
-//!   (`Failure::Source`), since every other request would be throttled too.
+//!   (`Failure::Source`), since every other request would be throttled too. A signal or the run's
+//!   deadline ends the pause at once, and the run with it (`stop::pause`).
+//! - Each exchange, body included, is bounded by `--answer-timeout` and by the run's deadline
+//!   (`oauth::http::bounded`); a Graph that trickles its answer ends the run with exit 4 and a
+//!   line naming the deadline.
 //! - `401` gets one fresh token and one retry; a second `401` is `Failure::Auth`.
 //! - Network failures (DNS, connect, TLS, timeouts) are `Failure::Source`.
 //! - Any other status comes back as a `GraphError` holding Graph's own `error.code` and message,
@@ -28,6 +32,7 @@ use ureq::{Agent, Body};
 
 use crate::exit::Failure;
 pub use crate::oauth::http::{agent, encode, origin, read_text};
+use crate::oauth::http::{bounded, failed};
 use crate::oauth::Tokens;
 
 /// Tries for one request answered 429/503/504.
@@ -37,6 +42,8 @@ const MAX_WAIT: Duration = Duration::from_secs(120);
 /// Names of attachments being downloaded: `.lanceur-o365-XXXXXX.part`.
 pub const DOWNLOAD_PREFIX: &str = ".lanceur-o365-";
 pub const DOWNLOAD_SUFFIX: &str = ".part";
+/// Graph as messages name it.
+const GRAPH: &str = "Microsoft Graph";
 /// Most pages followed for one listing, against a server sending the same link forever.
 const MAX_PAGES: usize = 100_000;
 
@@ -152,12 +159,11 @@ impl Graph {
             let response = self
                 .once(method, url, json, token.expose())
                 .map_err(|err| {
-                    anyhow!(err)
-                        .context(format!(
-                            "cannot reach Microsoft Graph at {} (network, proxy or firewall?)",
-                            self.origin
-                        ))
-                        .context(Failure::Source)
+                    let context = format!(
+                        "cannot reach Microsoft Graph at {} (network, proxy or firewall?)",
+                        self.origin
+                    );
+                    failed(anyhow!(err), &self.agent, GRAPH, context)
                 })?;
             let status = response.status().as_u16();
             match status {
@@ -198,7 +204,8 @@ impl Graph {
                         wait.as_secs(),
                         attempt + 1
                     );
-                    std::thread::sleep(wait);
+                    // A signal or the run's deadline ends the wait, and the run.
+                    crate::stop::pause(wait).map_err(crate::stop::Reason::error)?;
                 }
                 _ => return Ok(response),
             }
@@ -221,7 +228,7 @@ impl Graph {
                 } else {
                     self.agent.delete(url)
                 };
-                request
+                bounded(&self.agent, request)
                     .header("Authorization", &bearer)
                     .header("Prefer", PREFER)
                     .header("Accept", "application/json")
@@ -233,7 +240,7 @@ impl Graph {
                 } else {
                     self.agent.post(url)
                 };
-                let request = request
+                let request = bounded(&self.agent, request)
                     .header("Authorization", &bearer)
                     .header("Prefer", PREFER)
                     .header("Accept", "application/json");
@@ -248,7 +255,7 @@ impl Graph {
     /// GET `url` as JSON; a non-2xx answer is a `GraphError`.
     pub fn get_json<T: DeserializeOwned>(&mut self, url: &str) -> Result<T> {
         let response = self.send(Method::Get, url, None)?;
-        json_body(response)
+        json_body(response, &self.agent)
     }
 
     /// Every item of a collection, following `@odata.nextLink` to the last page.
@@ -305,9 +312,8 @@ impl Graph {
                 Ok(n) => n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(err) => {
-                    return Err(anyhow!(err)
-                        .context("the download from Microsoft Graph broke off")
-                        .context(Failure::Source))
+                    let context = "the download from Microsoft Graph broke off".to_string();
+                    return Err(failed(anyhow!(err), &self.agent, GRAPH, context));
                 }
             };
             file.write_all(&buffer[..n])
@@ -336,7 +342,7 @@ impl Graph {
     }
 }
 
-fn json_body<T: DeserializeOwned>(mut response: Response<Body>) -> Result<T> {
+fn json_body<T: DeserializeOwned>(mut response: Response<Body>, agent: &Agent) -> Result<T> {
     if !response.status().is_success() {
         return Err(graph_error(response).into());
     }
@@ -345,8 +351,10 @@ fn json_body<T: DeserializeOwned>(mut response: Response<Body>) -> Result<T> {
         .with_config()
         .limit(64 << 20)
         .read_json()
-        .map_err(|err| anyhow!(err).context("Graph sent a reply that is not the expected JSON"))
-        .context(Failure::Source)
+        .map_err(|err| {
+            let context = "Graph sent a reply that is not the expected JSON".to_string();
+            failed(anyhow!(err), agent, GRAPH, context)
+        })
 }
 
 /// Decodes Graph's `{"error":{"code","message"}}`, or keeps the first words of whatever came.

@@ -24,13 +24,23 @@
 //! `Failure::Source` (both stop the run); a problem with one mail (an attachment Graph cannot
 //! serve) fails that mail only, which stays unread for the next run.
 //!
-//! Files: `graph.rs` HTTP, retries and paging; `login.rs` what the login step checks once signed
-//! in; `folder.rs` folder names and paths. Sign-in itself (tokens, cache, renewal, advice) is
+//! Nothing lost, nothing hidden: a mail none of whose documents passes the filters is never
+//! acknowledged, and a mail failing run after run is set aside, moved or given an Outlook
+//! category (`aside.rs`). Listed sizes are PR_MESSAGE_SIZE, so that the cycle's batches and
+//! `--max-bytes` count real bytes.
+//!
+//! Files: `message.rs` a listed mail and how it is named; `documents.rs` its documents;
+//! `aside.rs` mails not deposited; `graph.rs` HTTP, retries and paging; `select.rs` the
+//! `--from`/`--subject` rules; `login.rs` what the login step checks once signed in; `folder.rs`
+//! folder names and paths. Sign-in itself (tokens, cache, renewal, advice) is
 //! `crate::oauth`'s, shared with IMAP and POP3.
 
+mod aside;
+mod documents;
 mod folder;
 mod graph;
 mod login;
+mod message;
 mod select;
 
 pub use login::check_login;
@@ -38,94 +48,20 @@ pub use login::check_login;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 use serde_json::json;
 
 use self::folder::{resolve, resolve_folder};
 use self::graph::{encode, status_of, Graph, GraphError, Method};
+use self::message::{describe, eml_stem, Message};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
-use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Traces};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Traces};
 use crate::oauth::{cache, Tokens};
 use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
 /// Mails per listing page; their few selected fields are small.
 const PAGE_SIZE: u32 = 100;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Message {
-    id: String,
-    #[serde(default)]
-    subject: Option<String>,
-    #[serde(default)]
-    received_date_time: Option<String>,
-    #[serde(default)]
-    internet_message_id: Option<String>,
-    #[serde(default)]
-    from: Option<Recipient>,
-    #[serde(default)]
-    to_recipients: Option<Vec<Recipient>>,
-    #[serde(default)]
-    is_read: Option<bool>,
-    /// `Integer 0x0E08`, PR_MESSAGE_SIZE, when the listing asks for it.
-    #[serde(default)]
-    single_value_extended_properties: Vec<ExtendedProperty>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct ExtendedProperty {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    value: Option<String>,
-}
-
-impl Message {
-    /// The mail's size in bytes, from PR_MESSAGE_SIZE (`Integer 0x0E08`, which Graph may spell
-    /// `Integer 0xe08`); 0 when Graph did not give it.
-    fn size(&self) -> u64 {
-        self.single_value_extended_properties
-            .iter()
-            .find(|p| {
-                p.id.to_ascii_lowercase()
-                    .strip_prefix("integer 0x")
-                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                    == Some(0x0E08)
-            })
-            .and_then(|p| p.value.as_deref()?.trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Recipient {
-    email_address: Option<EmailAddress>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct EmailAddress {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    address: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Attachment {
-    #[serde(rename = "@odata.type", default)]
-    kind: String,
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    is_inline: bool,
-}
 
 pub struct O365Source {
     config: O365Config,
@@ -154,7 +90,7 @@ impl O365Source {
             config.account.mailbox.display(),
             config.account.folder
         );
-        let agent = graph::agent();
+        let agent = graph::agent(config.answer_timeout);
         let tokens = Tokens::open(&config.oauth, state_dir)?;
         let notices = tokens.warnings();
         let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
@@ -200,171 +136,6 @@ impl O365Source {
 
     fn message_url(&self, id: &str) -> String {
         format!("{}/messages/{}", self.root, encode(id))
-    }
-
-    /// The documents of a mail's attachments.
-    fn attachments(
-        &mut self,
-        message: &Message,
-        documents: &mut Vec<Document>,
-    ) -> Result<(), ItemError> {
-        let base = format!("{}/attachments", self.message_url(&message.id));
-        // Without the bytes: they come one attachment at a time through $value.
-        let selected = format!(
-            "{base}?$select={}",
-            encode("id,name,contentType,size,isInline")
-        );
-        let attachments: Vec<Attachment> = match self.graph.get_all(&selected) {
-            Err(err) if status_of(&err) == Some(400) => {
-                log::debug!("attachments with $select refused ({err:#}); asking without");
-                self.graph.get_all(&base).map_err(for_item)?
-            }
-            other => other.map_err(for_item)?,
-        };
-        for attachment in attachments {
-            self.attachment(message, &base, attachment, documents)?;
-        }
-        Ok(())
-    }
-
-    /// One attachment's document, if it has one. Graph names the kind in `@odata.type`; should a
-    /// `$select` leave it out, the answer to `$value` tells: 405 for a link, a mail's MIME type
-    /// for an attached item.
-    fn attachment(
-        &mut self,
-        message: &Message,
-        base: &str,
-        attachment: Attachment,
-        documents: &mut Vec<Document>,
-    ) -> Result<(), ItemError> {
-        let name = attachment.name.clone().unwrap_or_default();
-        let kind = attachment
-            .kind
-            .trim_start_matches('#')
-            .trim_start_matches("microsoft.graph.");
-        let linked = || {
-            log::warn!(
-                "{}: {}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
-                 attached file; it was not deposited",
-                self.label,
-                describe(message)
-            );
-            Ok(())
-        };
-        match kind {
-            "fileAttachment" | "itemAttachment" | "" => {}
-            "referenceAttachment" => return linked(),
-            other => {
-                log::warn!(
-                    "{}: {}: attachment {name:?} of unknown kind {other:?} was not deposited",
-                    self.label,
-                    describe(message)
-                );
-                return Ok(());
-            }
-        }
-        let content_type = attachment
-            .content_type
-            .as_deref()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if attachment.is_inline && content_type.starts_with("image/") {
-            log::info!(
-                "{}: inline image {name:?} skipped (a logo or a picture of the body)",
-                describe(message)
-            );
-            return Ok(());
-        }
-        let url = format!("{base}/{}/$value", encode(&attachment.id));
-        let (path, served_type) = match self.graph.download(&url, &self.temp_dir) {
-            Err(err) if kind.is_empty() && status_of(&err) == Some(405) => return linked(),
-            other => other
-                .map_err(for_item)
-                .map_err(|err| err.context(format!("cannot download attachment {name:?}")))?,
-        };
-        let served_type = served_type.unwrap_or_default().to_ascii_lowercase();
-        let item_extension = match served_type.as_str() {
-            t if t.starts_with("message/rfc822") => Some("eml"),
-            t if t.starts_with("text/calendar") => Some("ics"),
-            t if t.starts_with("text/vcard") || t.starts_with("text/x-vcard") => Some("vcf"),
-            _ => None,
-        };
-        let file_name = match (kind, item_extension) {
-            ("itemAttachment", extension) | ("", extension @ Some(_)) => {
-                let extension = extension.unwrap_or("eml");
-                let stem = if name.trim().is_empty() {
-                    "attached message"
-                } else {
-                    name.as_str()
-                };
-                if stem
-                    .to_ascii_lowercase()
-                    .ends_with(&format!(".{extension}"))
-                {
-                    stem.to_string()
-                } else {
-                    format!("{stem}.{extension}")
-                }
-            }
-            _ if name.trim().is_empty() => "attachment".to_string(),
-            _ => name.clone(),
-        };
-        documents.push(self.document(message, &file_name, Some(&name), path));
-        Ok(())
-    }
-
-    fn document(
-        &self,
-        message: &Message,
-        name: &str,
-        attachment: Option<&str>,
-        path: tempfile::TempPath,
-    ) -> Document {
-        let mut fields = vec![
-            (
-                "message_id".to_string(),
-                message.internet_message_id.clone().unwrap_or_default(),
-            ),
-            (
-                "from".to_string(),
-                message.from.as_ref().map(person).unwrap_or_default(),
-            ),
-            (
-                "to".to_string(),
-                message
-                    .to_recipients
-                    .iter()
-                    .flatten()
-                    .map(person)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "subject".to_string(),
-                message.subject.clone().unwrap_or_default(),
-            ),
-            (
-                "date".to_string(),
-                message.received_date_time.clone().unwrap_or_default(),
-            ),
-            (
-                "mailbox".to_string(),
-                format!(
-                    "{}:{}",
-                    self.config.account.mailbox.display(),
-                    self.config.account.folder
-                ),
-            ),
-        ];
-        if let Some(attachment) = attachment {
-            fields.push(("attachment_name".to_string(), attachment.to_string()));
-        }
-        fields.push(("graph_id".to_string(), message.id.clone()));
-        Document {
-            name: name.to_string(),
-            content: Content::Temp(path),
-            fields,
-        }
     }
 
     fn acknowledge_one(&mut self, message: &Message) -> Result<(), ItemError> {
@@ -516,71 +287,15 @@ impl Source for O365Source {
     }
 
     fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
-        items
-            .iter()
-            .map(|item| {
-                if !self.config.unmatched_read {
-                    return Ok(());
-                }
-                let url = self.message_url(&self.messages[item.slot].id);
-                self.graph
-                    .call(Method::Patch, &url, Some(&json!({ "isRead": true })))
-                    .context("cannot mark it read")
-                    .map_err(for_item)
-            })
-            .collect()
+        self.mark_unmatched(items)
     }
 
-    /// Keeps the whole mail (`$value`) under the state folder, then moves it to `--set-aside-to`
-    /// or leaves it where it is (the journal keeps it from being taken again).
     fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
-        let message = self.messages[item.slot].clone();
-        let url = format!("{}/$value", self.message_url(&message.id));
-        match self.graph.download(&url, keep) {
-            Ok((path, _)) => {
-                path.persist(keep.join("message.eml"))
-                    .map_err(|err| ItemError::stop(Failure::Cold, anyhow::anyhow!(err.error)))?;
-            }
-            Err(err) => match for_item(err) {
-                ItemError::Stop(failure, err) => return Err(ItemError::Stop(failure, err)),
-                other => log::warn!("cannot keep a copy of {}: {other}", item.label),
-            },
-        }
-        let Some(destination) = self.set_aside_to.clone() else {
-            return Ok(Aside::left_in_place());
-        };
-        self.graph
-            .call(
-                Method::Post,
-                &format!("{}/move", self.message_url(&message.id)),
-                Some(&json!({ "destinationId": destination })),
-            )
-            .context("cannot move it to --set-aside-to")
-            .map_err(for_item)?;
-        Ok(Aside {
-            how: format!(
-                "moved to {}",
-                self.config.set_aside_to.as_deref().unwrap_or_default()
-            ),
-            place: Some(destination),
-        })
+        self.set_mail_aside(item, keep)
     }
 
-    /// Moves a mail set aside back into the folder read; its immutable id did not change.
     fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
-        if place.is_none() {
-            return Ok(());
-        }
-        let id = key.0.strip_prefix("o365:").unwrap_or(&key.0);
-        let url = format!("{}/move", self.message_url(id));
-        let folder = self.folder.clone();
-        self.graph
-            .call(
-                Method::Post,
-                &url,
-                Some(&json!({ "destinationId": folder })),
-            )
-            .context("cannot move it back")
+        self.restore_mail(key, place)
     }
 }
 
@@ -667,55 +382,5 @@ pub(super) fn whole_run(err: anyhow::Error, account: &AccountConfig) -> anyhow::
             ))
             .context(Failure::Source),
         _ => err.context(Failure::Source),
-    }
-}
-
-/// `mail «Invoice 42» from adele@contoso.com, 2018-02-13T03:53:55Z`
-fn describe(message: &Message) -> String {
-    let subject: String = message
-        .subject
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .take(80)
-        .collect();
-    let from = message
-        .from
-        .as_ref()
-        .and_then(|r| r.email_address.as_ref())
-        .and_then(|e| e.address.clone())
-        .unwrap_or_default();
-    format!(
-        "mail «{subject}» from {from}, {}",
-        message.received_date_time.as_deref().unwrap_or("undated")
-    )
-}
-
-/// `Adele Vance <AdeleV@contoso.com>`, or the address alone.
-fn person(recipient: &Recipient) -> String {
-    let Some(email) = &recipient.email_address else {
-        return String::new();
-    };
-    let address = email.address.as_deref().unwrap_or("");
-    match email.name.as_deref().map(str::trim) {
-        Some(name) if !name.is_empty() && name != address => format!("{name} <{address}>"),
-        _ => address.to_string(),
-    }
-}
-
-/// The whole mail's file name: its subject, or `message` when it has none.
-fn eml_stem(message: &Message) -> String {
-    let subject: String = message
-        .subject
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(100)
-        .collect();
-    if subject.is_empty() {
-        "message".to_string()
-    } else {
-        subject
     }
 }

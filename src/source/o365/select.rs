@@ -1,7 +1,7 @@
 //! `--from` and `--subject` for Office 365: Graph's listing has both, so a mail that does not
 //! match is no candidate and is never fetched, marked or journaled.
 
-use super::{describe, person, Message};
+use super::message::{describe, person, Message};
 use crate::item::Skipped;
 use crate::settings::Rules;
 

@@ -119,7 +119,8 @@ fn oauth_login(
         ))
         .context(Failure::Auth);
     }
-    let agent = crate::oauth::http::agent();
+    // The sign-in service's answers are bounded as the mail server's are.
+    let agent = crate::oauth::http::agent(server.tls.answer_timeout);
     let account = &server.account;
     let mut renewed = false;
     loop {

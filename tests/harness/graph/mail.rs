@@ -146,11 +146,32 @@ pub(super) fn graph(state: &mut State, request: &Request, rest: &str) -> Respons
                         ),
                     }
                 }
+                ("GET", []) => {
+                    let select: Option<Vec<&str>> =
+                        request.param("$select").map(|s| s.split(',').collect());
+                    let m = &mailbox.messages[index];
+                    Response::json(200, message_json(m, id_of(m), select.as_deref()))
+                }
                 ("PATCH", []) => {
                     let body: Value =
                         serde_json::from_slice(&request.body).expect("PATCH body is JSON");
                     if let Some(read) = body.get("isRead").and_then(Value::as_bool) {
                         mailbox.messages[index].is_read = read;
+                    }
+                    // A string collection: the PATCH replaces it whole.
+                    if let Some(categories) = body.get("categories") {
+                        let Some(names) = categories
+                            .as_array()
+                            .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
+                        else {
+                            return graph_error(
+                                400,
+                                "ErrorInvalidProperty",
+                                "categories must be a collection of strings.",
+                            );
+                        };
+                        mailbox.messages[index].categories =
+                            names.into_iter().map(str::to_string).collect();
                     }
                     let m = &mailbox.messages[index];
                     Response::json(200, message_json(m, id_of(m), None))
@@ -314,7 +335,7 @@ pub(super) fn list_messages(
             let mut value = message_json(m, id, select.as_deref());
             if size_wanted {
                 value["singleValueExtendedProperties"] =
-                    json!([{"id": "Integer 0xe08", "value": m.mime.len().to_string()}]);
+                    json!([{"id": "Integer 0xe08", "value": m.size().to_string()}]);
             }
             value
         })
@@ -367,7 +388,8 @@ pub(super) fn message_json(m: &Message, id: String, select: Option<&[&str]>) -> 
         "sender": person(&m.from),
         "toRecipients": m.to.iter().map(person).collect::<Vec<_>>(),
         "ccRecipients": [], "bccRecipients": [], "replyTo": [],
-        "flag": {"flagStatus": "notFlagged"}
+        "flag": {"flagStatus": "notFlagged"},
+        "categories": m.categories
     });
     match select {
         None => full,
