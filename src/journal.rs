@@ -296,19 +296,21 @@ impl Journal {
             text.push(b'\n');
         }
         let fresh = self.path.with_extension("compact.tmp");
-        let write = || -> io::Result<File> {
-            let mut file = File::create(&fresh)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            fs::rename(&fresh, &self.path)?;
-            if let Some(parent) = self.path.parent() {
-                durable::sync_dir(parent)?;
-            }
-            let mut file = OpenOptions::new().append(true).open(&self.path)?;
-            file.seek(SeekFrom::End(0))?;
-            Ok(file)
-        };
-        let file = write()
+        // Windows refuses to rename over a file that is open, and this journal holds its own file
+        // open: it is closed for the rename and opened again after it, or after a failure (the
+        // old file is then intact), so that the run can go on journaling either way.
+        self.file = None;
+        let replaced = write_then_replace(&fresh, &text, &self.path);
+        if replaced.is_err() {
+            let _ = fs::remove_file(&fresh);
+        }
+        let reopened = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("cannot reopen journal {}", self.path.display()))
+            .context(Failure::Cold)?;
+        self.file = Some(reopened);
+        replaced
             .with_context(|| format!("cannot compact journal {}", self.path.display()))
             .context(Failure::Cold)?;
         log::debug!(
@@ -317,8 +319,20 @@ impl Journal {
             self.entries.len()
         );
         self.lines = self.entries.len();
-        self.file = Some(file);
         Ok(())
+    }
+}
+
+/// Writes `text` to the new file `fresh`, makes it durable, and renames it over `path`.
+fn write_then_replace(fresh: &Path, text: &[u8], path: &Path) -> io::Result<()> {
+    let mut file = File::create(fresh)?;
+    file.write_all(text)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(fresh, path)?;
+    match path.parent() {
+        Some(parent) => durable::sync_dir(parent),
+        None => Ok(()),
     }
 }
 
@@ -424,12 +438,77 @@ mod tests {
         fs::write(&path, text).unwrap();
         let mut journal = Journal::open(&path, true).unwrap();
         let listed: HashSet<ItemKey> = [key("listed")].into();
+        // See: issue 14. Windows refused to rename over the journal this process held open.
         journal.compact(Some(&listed)).unwrap();
+        assert!(!path.with_extension("compact.tmp").exists());
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+        // The journal goes on after its compaction, in the new file.
+        journal.record_done(&key("after")).unwrap();
+        journal.flush(true).unwrap();
         drop(journal);
         let journal = Journal::open(&path, false).unwrap();
         assert_eq!(journal.state(&key("old1")), None);
         assert_eq!(journal.state(&key("listed")), Some(&State::Acked));
         assert_eq!(journal.state(&key("recent")), Some(&State::Acked));
-        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+        assert_eq!(journal.state(&key("after")), Some(&State::Done));
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    /// A journal with enough superseded lines for `compact` to rewrite it.
+    fn due_for_compaction(path: &Path) {
+        let mut text = String::new();
+        for i in 0..4000 {
+            for state in ["staged", "done", "acked", "acked"] {
+                text.push_str(&format!(
+                    "{{\"k\":\"k{i}\",\"s\":\"{state}\",\"t\":{}}}\n",
+                    now()
+                ));
+            }
+        }
+        fs::write(path, text).unwrap();
+    }
+
+    // Another program reading the journal (a backup, an editor) without sharing deletion makes the
+    // rename fail on Windows: the old journal stays whole and this run goes on journaling.
+    #[cfg(windows)]
+    #[test]
+    fn a_compaction_refused_keeps_the_journal_whole_and_usable() {
+        use std::os::windows::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        due_for_compaction(&path);
+        let before = fs::read(&path).unwrap();
+        let mut journal = Journal::open(&path, true).unwrap();
+        const FILE_SHARE_READ_WRITE: u32 = 0x1 | 0x2;
+        let reader = OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ_WRITE)
+            .open(&path)
+            .unwrap();
+        let err = journal.compact(None).unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::COLD);
+        assert!(
+            format!("{err:#}").contains("cannot compact journal"),
+            "{err:#}"
+        );
+        assert!(!path.with_extension("compact.tmp").exists());
+        assert_eq!(fs::read(&path).unwrap(), before);
+        journal.record_done(&key("after")).unwrap();
+        journal.flush(true).unwrap();
+        drop((journal, reader));
+        let journal = Journal::open(&path, false).unwrap();
+        assert_eq!(journal.state(&key("k1")), Some(&State::Acked));
+        assert_eq!(journal.state(&key("after")), Some(&State::Done));
+    }
+
+    #[test]
+    fn a_compaction_that_is_due_rewrites_one_line_per_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        due_for_compaction(&path);
+        let mut journal = Journal::open(&path, true).unwrap();
+        journal.compact(None).unwrap();
+        drop(journal);
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 4000);
     }
 }

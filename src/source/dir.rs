@@ -93,11 +93,7 @@ impl DirSource {
                 continue;
             }
             if !file_type.is_file() {
-                let reason = if file_type.is_symlink() {
-                    "a symbolic link, not a file"
-                } else {
-                    "not a regular file"
-                };
+                let reason = folder::link_reason(&file_type).unwrap_or("not a regular file");
                 listing.skipped.push(Skipped {
                     label: relative,
                     reason: reason.into(),

@@ -9,7 +9,7 @@
 //!
 //! Used by `dir` (one file, one item) and `adullact` (an envelope of files, one item).
 
-use std::fs::{self, Metadata};
+use std::fs::{self, FileType, Metadata};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -86,6 +86,18 @@ pub fn is_clutter(lower: &str) -> bool {
     lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store"
 }
 
+/// Why an entry is refused as a link, if it is one: lanceur never follows a link out of the
+/// folders it is given. On Windows that is any reparse point standing for another name (symbolic
+/// links, junctions), which the standard library reports as a link; other reparse points
+/// (deduplicated, cloud or compressed files) hold the file's own content and are files.
+pub fn link_reason(file_type: &FileType) -> Option<&'static str> {
+    file_type.is_symlink().then_some(if cfg!(windows) {
+        "a link (symbolic link or junction), not a file"
+    } else {
+        "a symbolic link, not a file"
+    })
+}
+
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
@@ -149,12 +161,44 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Stats the file again and checks it; a file gone since listing is `NotReady` too.
+    /// Stats the file again and checks it; a file gone since listing, or open in another program
+    /// that may be writing it, is `NotReady` too.
     pub fn check_still_there(&self) -> Result<(), ItemError> {
         let meta = fs::metadata(&self.path)
             .with_context(|| format!("{} vanished after it was listed", self.relative))
             .map_err(ItemError::not_ready)?;
-        self.check_unchanged(&meta)
+        self.check_unchanged(&meta)?;
+        self.check_not_in_use()
+    }
+
+    /// On Windows a program writing a file usually keeps others from writing it too, and a
+    /// scanner or a copy may refuse every other access: opening the file while refusing to share
+    /// it with a writer fails then (sharing violation, os error 32; a locked range, 33), and the
+    /// file is left for a later run. Unix has no such thing; size and time tell there.
+    #[cfg(windows)]
+    fn check_not_in_use(&self) -> Result<(), ItemError> {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_SHARE_READ: u32 = 0x1;
+        match fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ)
+            .open(&self.path)
+        {
+            Err(err) if crate::durable::is_in_use(&err) => Err(ItemError::not_ready(
+                anyhow::Error::new(err).context(format!(
+                    "{} is open in another program, which may still be writing it; left for a \
+                     later run",
+                    self.relative
+                )),
+            )),
+            // Any other problem is met, and reported, when the file is read.
+            _ => Ok(()),
+        }
+    }
+
+    #[cfg(not(windows))]
+    fn check_not_in_use(&self) -> Result<(), ItemError> {
+        Ok(())
     }
 
     pub fn name(&self) -> String {
@@ -197,5 +241,39 @@ mod tests {
         assert!(too_young(now, now - Duration::from_secs(9), min).is_none());
         // A clock set back makes a file look as if from the future: it waits.
         assert!(too_young(now, now + Duration::from_secs(60), min).is_some());
+    }
+
+    // See: issue 14. A file a program holds open for writing, sharing it with readers or not, is
+    // not ready; one that is only read elsewhere is.
+    #[cfg(windows)]
+    #[test]
+    fn a_file_open_for_writing_elsewhere_is_not_ready() {
+        use std::os::windows::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scan.pdf");
+        fs::write(&path, b"%PDF").unwrap();
+        let snapshot = Snapshot::new(
+            path.clone(),
+            "scan.pdf".into(),
+            &fs::metadata(&path).unwrap(),
+        );
+        for share in [0, 0x1] {
+            let writer = fs::OpenOptions::new()
+                .append(true)
+                .share_mode(share)
+                .open(&path)
+                .unwrap();
+            let err = snapshot.check_still_there().unwrap_err();
+            assert!(matches!(err, ItemError::NotReady(_)), "{err:?}");
+            let message = crate::exit::message_for(err.error());
+            assert!(
+                message.contains("scan.pdf is open in another program"),
+                "{message}"
+            );
+            drop(writer);
+        }
+        let reader = fs::File::open(&path).unwrap();
+        snapshot.check_still_there().unwrap();
+        drop(reader);
     }
 }

@@ -75,7 +75,8 @@ pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, 
             continue;
         }
         if !kind.is_file() {
-            skipped.push(skip(&name, "not a regular file"));
+            let reason = folder::link_reason(&kind).unwrap_or("not a regular file");
+            skipped.push(skip(&name, reason));
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
