@@ -11,7 +11,7 @@
 //!
 //! Certificates are checked against the system's store (OpenSSL's on Linux, SChannel on Windows),
 //! plus the private CA of `--ca-file`. Turning verification off is possible, and warned about on
-//! every run.
+//! every run. SChannel's status codes are told in words (`schannel.rs`).
 //!
 //! Every failure here is tagged `Failure::Source` (exit 4) with the remedy in its message: the name
 //! does not resolve, the port does not answer, the certificate is not trusted.
@@ -25,6 +25,8 @@ use anyhow::{anyhow, Context, Result};
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 
 use crate::exit::Failure;
+
+pub mod schannel;
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -173,9 +175,32 @@ impl Connector {
         let host = self.config.host.as_str();
         match self.tls.connect(host, tcp) {
             Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
-            Err(HandshakeError::Failure(err)) => Err(anyhow!(err))
-                .with_context(|| self.handshake_advice())
-                .context(Failure::Source),
+            Err(HandshakeError::Failure(err)) => {
+                if let Some(known) = schannel::known_code(&err) {
+                    log::debug!("TLS handshake with {}: {err}", self.address());
+                    let trust = match &self.config.ca_file {
+                        Some(ca) => format!(
+                            "check that {} holds the authority that signed the server's \
+                             certificate",
+                            ca.display()
+                        ),
+                        None => format!(
+                            "give a private CA with --ca-file, or {}",
+                            schannel::TRUST_STORE
+                        ),
+                    };
+                    return Err(anyhow!(
+                        "{}: {}; {}",
+                        self.handshake_failed(),
+                        known.describe(host),
+                        known.remedy(&trust)
+                    ))
+                    .context(Failure::Source);
+                }
+                Err(anyhow!(err))
+                    .with_context(|| self.handshake_advice())
+                    .context(Failure::Source)
+            }
             Err(HandshakeError::WouldBlock(_)) => Err(anyhow!(
                 "TLS handshake with {} timed out after {}",
                 self.address(),
@@ -185,8 +210,12 @@ impl Connector {
         }
     }
 
+    fn handshake_failed(&self) -> String {
+        format!("TLS handshake with {} failed", self.address())
+    }
+
     fn handshake_advice(&self) -> String {
-        let mut advice = format!("TLS handshake with {} failed", self.address());
+        let mut advice = self.handshake_failed();
         match (&self.config.ca_file, self.config.mode) {
             (_, TlsMode::Implicit) if self.looks_like_plain_port() => advice.push_str(
                 "; this port usually speaks plaintext: use --tls starttls, or the TLS port",

@@ -262,12 +262,8 @@ pub(super) fn post_form(
         .header("Accept", "application/json")
         .send_form(form.iter().copied())
         .map_err(|err| {
-            anyhow!(err).context(format!(
-                "cannot reach Microsoft's sign-in service at {} (network, proxy or firewall?)",
-                graph::origin(url)
-            ))
-        })
-        .context(Failure::Source)?;
+            graph::unreachable(err, "Microsoft's sign-in service", &graph::origin(url))
+        })?;
     let status = response.status().as_u16();
     let text = graph::read_text(&mut response)
         .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))

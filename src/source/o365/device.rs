@@ -58,12 +58,8 @@ pub fn device_login(
         .header("Accept", "application/json")
         .send_form([("client_id", account.client_id.as_str()), ("scope", &scope)])
         .map_err(|err| {
-            anyhow!(err).context(format!(
-                "cannot reach Microsoft's sign-in service at {} (network, proxy or firewall?)",
-                account.login_url
-            ))
-        })
-        .context(Failure::Source)?;
+            graph::unreachable(err, "Microsoft's sign-in service", &account.login_url)
+        })?;
     let status = response.status().as_u16();
     let text = graph::read_text(&mut response)
         .map_err(|err| anyhow!(err).context("the sign-in service's answer broke off"))

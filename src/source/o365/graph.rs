@@ -29,6 +29,7 @@ use ureq::{Agent, Body};
 
 use super::auth::Tokens;
 use crate::exit::Failure;
+use crate::tls::schannel;
 
 /// Tries for one request answered 429/503/504.
 const MAX_ATTEMPTS: u32 = 5;
@@ -165,12 +166,7 @@ impl Graph {
             attempt += 1;
             let token = self.tokens.access_token(&self.agent)?;
             let response = self.once(method, url, json, &token).map_err(|err| {
-                anyhow!(err)
-                    .context(format!(
-                        "cannot reach Microsoft Graph at {} (network, proxy or firewall?)",
-                        self.origin
-                    ))
-                    .context(Failure::Source)
+                unreachable(err, "Microsoft Graph", self.origin.trim_end_matches('/'))
             })?;
             let status = response.status().as_u16();
             match status {
@@ -409,6 +405,32 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// `https://graph.microsoft.com/v1.0` → `https://graph.microsoft.com`.
+/// The error for a request that got no answer from `service` ("Microsoft Graph") at `origin`
+/// (`https://host`), tagged `Failure::Source`. A certificate or handshake Windows refuses is said in
+/// words; anything else is a network problem.
+pub fn unreachable(err: ureq::Error, service: &str, origin: &str) -> anyhow::Error {
+    if let Some(known) = schannel::known_code(&err) {
+        log::debug!("{service} at {origin}: {err}");
+        let host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .split([':', '/'])
+            .next()
+            .unwrap_or(origin);
+        return anyhow!(
+            "cannot reach {service} at {origin}: {}; {}",
+            known.describe(host),
+            known.remedy(schannel::TRUST_STORE)
+        )
+        .context(Failure::Source);
+    }
+    anyhow!(err)
+        .context(format!(
+            "cannot reach {service} at {origin} (network, proxy or firewall?)"
+        ))
+        .context(Failure::Source)
+}
+
 pub fn origin(url: &str) -> String {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     match url[after_scheme..].find('/') {
