@@ -117,7 +117,9 @@ fn prepare(
     let lock = if dry_run {
         None
     } else {
-        std::fs::create_dir_all(&launcher.state_dir)
+        // The journal, the lock and a token cache are nobody else's business: a state folder
+        // created here is readable by its owner only, and so is everything put in it.
+        let exposed = crate::private::create_dir(&launcher.state_dir)
             .with_context(|| {
                 format!(
                     "cannot create state folder {}; give --state-dir a writable folder",
@@ -125,6 +127,13 @@ fn prepare(
                 )
             })
             .context(Failure::Cold)?;
+        if let Some(err) = exposed {
+            reporter.problem(&format!(
+                "state folder {} could not be made readable by this account only ({err}); {}",
+                launcher.state_dir.display(),
+                crate::private::remedy(&launcher.state_dir)
+            ));
+        }
         Some(lock::acquire(&launcher.state_dir)?)
     };
     let mut journal = Journal::open(&launcher.state_dir.join("journal"), !dry_run)?;

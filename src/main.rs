@@ -10,7 +10,7 @@
 //! - `cycle` (the order of a run's steps) and `check` (`lanceur check`);
 //! - `source` (one module per protocol), `deposit`, `journal`, `filter`, `lock`, `report`;
 //! - `settings` (what a launcher is), `extract` (MIME, archives), `tls`, `secret`;
-//! - `item` (items, documents, outcomes), `exit`, `durable`, `names`, `clock`.
+//! - `item` (items, documents, outcomes), `exit`, `durable`, `private`, `names`, `clock`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -29,6 +29,7 @@ mod item;
 mod journal;
 mod lock;
 mod names;
+mod private;
 mod report;
 mod secret;
 mod settings;

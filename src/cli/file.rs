@@ -37,6 +37,7 @@ use clap::{ArgAction, ArgMatches, CommandFactory, Parser, ValueHint};
 use super::Cli;
 use crate::exit::Failure;
 use crate::names::is_launcher_name;
+use crate::private;
 use crate::secret::Secret;
 
 pub(super) const RUN_LONG_ABOUT: &str = "\
@@ -111,7 +112,7 @@ pub struct Expanded {
 pub struct Parsed {
     pub cli: Cli,
     pub secrets: FileSecrets,
-    /// Warnings about the launcher file, to print once.
+    /// Warnings about the launcher file and the secret files, to print once.
     pub warnings: Vec<String>,
 }
 
@@ -119,10 +120,11 @@ pub struct Parsed {
 /// (usage); clap's own usage errors, `--help` and `--version` end the process as clap does.
 pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
     let Some(form) = Form::of(&argv)? else {
+        let cli = Cli::parse_from(argv);
         return Ok(Parsed {
-            cli: Cli::parse_from(argv),
+            warnings: exposed_secret_files(&cli),
+            cli,
             secrets: FileSecrets::default(),
-            warnings: Vec::new(),
         });
     };
     let expanded = expand(&form.file, form.login)?;
@@ -145,11 +147,24 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
             .map(|(_, arg)| arg),
     );
     full.extend(form.rest);
+    let cli = Cli::parse_from(full);
+    let mut warnings = expanded.warnings;
+    warnings.extend(exposed_secret_files(&cli));
     Ok(Parsed {
-        cli: Cli::parse_from(full),
+        cli,
         secrets: expanded.secrets,
-        warnings: expanded.warnings,
+        warnings,
     })
+}
+
+/// A warning for each secret file of the command line (`--password-file` and the like) that other
+/// users can read, as for a launcher file holding a secret.
+fn exposed_secret_files(cli: &Cli) -> Vec<String> {
+    cli.command
+        .secret_files()
+        .into_iter()
+        .filter_map(exposed_secret)
+        .collect()
 }
 
 /// A command line that names a launcher file.
@@ -332,12 +347,8 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
             }
         }
     }
-    if has_secret && readable_by_others(path) {
-        expanded.warnings.push(format!(
-            "{} holds a secret but other users can read it; run chmod 600 {}",
-            path.display(),
-            path.display()
-        ));
+    if has_secret {
+        expanded.warnings.extend(exposed_secret(path));
     }
     Ok(expanded)
 }
@@ -411,17 +422,16 @@ fn text_of(key: &str, value: &toml::Value) -> Result<String> {
     }
 }
 
-#[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
-}
-
-#[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
-    // NTFS permissions are ACLs; checking them needs the Windows API. The README says to keep the
-    // file in a folder only the service account can read.
-    false
+/// The warning for a file holding a secret that other users can read, if it is one. A file whose
+/// permissions cannot be read draws none: reading the secret from it then says what is wrong.
+fn exposed_secret(path: &Path) -> Option<String> {
+    private::readable_by_others(path).unwrap_or(false).then(|| {
+        format!(
+            "{} holds a secret but other users can read it; {}",
+            path.display(),
+            private::remedy(path)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -446,31 +456,41 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
+    /// An absolute path on this system: `/srv/cold` is relative to the current drive on Windows.
+    const ABSOLUTE_COLD: &str = if cfg!(windows) {
+        r"C:\srv\cold"
+    } else {
+        "/srv/cold"
+    };
+
     #[test]
     fn settings_become_options() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
             dir.path(),
             "scans.toml",
-            r#"
+            &format!(
+                r#"
 protocol = "dir"
 source = "in"
-dest = "/srv/cold"
+dest = '{ABSOLUTE_COLD}'
 filter = ['/.*\.pdf/i', "-odd"]
 min_age = "10s"
 recursive = true
 dry-run = false
 verbose = 2
 max-items = 50
-"#,
+"#
+            ),
         );
         let expanded = expand(&path, false).unwrap();
         assert_eq!(expanded.protocol, "dir");
         let source = format!("--source={}", dir.path().join("in").display());
+        let dest = format!("--dest={ABSOLUTE_COLD}");
         assert_eq!(
             args(&expanded),
             vec![
-                "--dest=/srv/cold",
+                dest.as_str(),
                 r"--filter=/.*\.pdf/i",
                 "--filter=-odd",
                 "--max-items=50",
@@ -577,8 +597,10 @@ max-items = 50
         let path = write(
             dir.path(),
             "scans.toml",
-            "protocol = 'dir'\nsource = '/in'\ndest = '/cold'\nfilter = ['a', 'b']\n\
-             min-age = '1h'\nverbose = 2\n",
+            &format!(
+                "protocol = 'dir'\nsource = '/in'\ndest = '{ABSOLUTE_COLD}'\nfilter = ['a', 'b']\n\
+                 min-age = '1h'\nverbose = 2\n"
+            ),
         );
         let file = path.to_str().unwrap();
         let parsed = parse(strings(&[
@@ -597,7 +619,7 @@ max-items = 50
         assert_eq!(args.common.filter, vec!["c"]);
         assert_eq!(args.min_age, std::time::Duration::ZERO);
         assert_eq!(args.common.verbose, 1);
-        assert_eq!(args.common.dest, PathBuf::from("/cold"));
+        assert_eq!(args.common.dest, PathBuf::from(ABSOLUTE_COLD));
         assert_eq!(args.common.name.as_deref(), Some("scans"));
         // Without command-line options, the file's own.
         let parsed = parse(strings(&["lanceur", "--config", file])).unwrap();

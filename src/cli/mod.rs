@@ -3,7 +3,7 @@
 //! This holds raw values only; `config` checks them and turns them into a `Launcher`. Every flag has
 //! a one-line help and a long help (`--help`) with its default, its interactions and an example.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -132,6 +132,34 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = check::AFTER_HELP
     )]
     Check(check::CheckArgs),
+}
+
+impl Command {
+    /// The files this command reads a secret from: `--password-file`, `--token-file`,
+    /// `--client-secret-file`.
+    pub fn secret_files(&self) -> Vec<&Path> {
+        fn server(args: &ServerArgs) -> Vec<Option<&Path>> {
+            vec![args.password_file.as_deref(), args.token_file.as_deref()]
+        }
+        fn o365(args: &o365::O365Args) -> Vec<Option<&Path>> {
+            vec![args.client_secret_file.as_deref()]
+        }
+        let files = match self {
+            Command::Imap(args) => server(&args.server),
+            Command::Pop(args) => server(&args.server),
+            Command::O365(o365::O365Command::Run(args)) => o365(args),
+            Command::Check(check) => match &check.launcher {
+                check::Checked::Imap(args) => server(&args.server),
+                check::Checked::Pop(args) => server(&args.server),
+                check::Checked::O365(args) => o365(args),
+                check::Checked::Dir(_) | check::Checked::Adullact(_) => Vec::new(),
+            },
+            Command::Dir(_) | Command::Adullact(_) | Command::O365(_) | Command::Run(_) => {
+                Vec::new()
+            }
+        };
+        files.into_iter().flatten().collect()
+    }
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments

@@ -2,9 +2,10 @@
 //!
 //! It holds the refresh token, the current access token and what they were obtained for (client id,
 //! tenant, sign-in endpoint, scopes), so that a run whose settings no longer match asks for a new
-//! login instead of failing obscurely. It is readable by its owner only (0600 on Unix; on Windows
-//! the state folder lies in the user's own profile) and always replaced whole: written under a
-//! temporary name, fsynced, renamed over the old one, the folder fsynced.
+//! login instead of failing obscurely. It is readable by its owner only (0600 on Unix, an owner-only
+//! ACL on Windows, see `private.rs`), made so before the token is written into it, and always
+//! replaced whole: written under a temporary name, fsynced, renamed over the old one, the folder
+//! fsynced.
 
 use std::fs;
 use std::io::Write;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::durable;
 use crate::exit::Failure;
+use crate::private;
 
 pub const CACHE_FILE: &str = "o365-tokens.json";
 
@@ -54,6 +56,16 @@ pub fn save(path: &Path, cache: &Cache) -> Result<()> {
             options.mode(0o600);
         }
         let result = options.open(&tmp).and_then(|mut file| {
+            // On Windows the new file takes the folder's ACL, which may let others read it (a
+            // state folder made by hand, or by an older lanceur): it is narrowed while empty.
+            if let Err(err) = private::restrict(&tmp) {
+                log::warn!(
+                    "the token cache {} could not be made readable by this account only ({err}); \
+                     {}",
+                    path.display(),
+                    private::remedy(dir)
+                );
+            }
             let text = serde_json::to_vec_pretty(cache).map_err(std::io::Error::other)?;
             file.write_all(&text)?;
             file.sync_all()
@@ -72,21 +84,20 @@ pub fn save(path: &Path, cache: &Cache) -> Result<()> {
 
 /// A cache someone made readable to others is made private again.
 pub fn tighten_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                log::warn!(
-                    "{} was readable by others; making it private again",
-                    path.display()
-                );
-                let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-            }
-        }
+    if !private::readable_by_others(path).unwrap_or(false) {
+        return;
     }
-    #[cfg(not(unix))]
-    let _ = path;
+    log::warn!(
+        "{} was readable by others; making it private again",
+        path.display()
+    );
+    if let Err(err) = private::restrict(path) {
+        log::warn!(
+            "{} is still readable by others ({err}); {}",
+            path.display(),
+            private::remedy(path)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +107,8 @@ mod tests {
     #[test]
     fn cache_is_private_and_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
+        // Even in a folder that others may read.
+        private::tests::open_to_everyone(dir.path());
         let path = dir.path().join(CACHE_FILE);
         let mut cache = Cache {
             version: 1,
@@ -121,5 +134,6 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        assert!(!private::readable_by_others(&path).unwrap());
     }
 }

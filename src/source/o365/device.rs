@@ -4,7 +4,6 @@
 //! endpoint is polled every `interval` seconds, five more after each `slow_down`, until the
 //! administrator has signed in, declined, or the code expired. The tokens go to the cache.
 
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -140,9 +139,17 @@ pub fn device_login(
                     access_token: reply.access_token,
                     expires_at: expiry(reply.expires_in),
                 };
-                fs::create_dir_all(state_dir)
+                let exposed = crate::private::create_dir(state_dir)
                     .with_context(|| format!("cannot create {}", state_dir.display()))
                     .context(Failure::Cold)?;
+                if let Some(err) = exposed {
+                    log::warn!(
+                        "state folder {} could not be made readable by this account only \
+                         ({err}); {}",
+                        state_dir.display(),
+                        crate::private::remedy(state_dir)
+                    );
+                }
                 let path = state_dir.join(CACHE_FILE);
                 save(&path, &cache)?;
                 return Ok(path);
