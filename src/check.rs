@@ -2,8 +2,11 @@
 //!
 //! The checks are those of a run, in a run's order: the `--log-file` can be opened, the state
 //! folder can be created or written, the journal can be read, the COLD folder takes a file, the
-//! source answers and lists. None of them changes anything (see `cycle::check`); the log file and
-//! the state folder are judged by their permissions, not by creating them.
+//! source answers and lists. None of them changes anything (see `cycle::check`). On Unix the log
+//! file and the state folder are judged by their permissions, not by creating them; on Windows,
+//! where permissions are ACLs that only the system weighs, by trying: a temporary file created in
+//! the folder and removed at once, as in the COLD folder, and a log file opened for appending and
+//! closed without a byte written.
 //!
 //! The answer is a short report on standard output, for the person setting the launcher up, or one
 //! JSON object with `--json`. The exit code is that of the first problem in a run's order, so a
@@ -16,6 +19,7 @@ use anyhow::{anyhow, Result};
 use serde::Serialize;
 
 use crate::cycle::{self, Inspection, SurveyPlan};
+use crate::deposit;
 use crate::exit::{self, Failure};
 use crate::report::printable;
 use crate::settings::{Launcher, SourceConfig};
@@ -257,8 +261,9 @@ impl Report {
         }
         if let Some(volume) = &cold.volume {
             line("", &describe_volume(volume));
+            let moved = deposit::MOVES_ON_ONE_VOLUME && cold.same_volume_as_source == Some(true);
             if let (Some(bytes), true) = (source.next_run_bytes, cold.error.is_none()) {
-                if bytes > volume.free_bytes && cold.same_volume_as_source != Some(true) {
+                if bytes > volume.free_bytes && !moved {
                     line(
                         "",
                         &format!(
@@ -271,7 +276,14 @@ impl Report {
             }
         }
         match cold.same_volume_as_source {
-            Some(true) => line("", "same volume as the source folder"),
+            Some(true) if deposit::MOVES_ON_ONE_VOLUME => {
+                line("", "same volume as the source folder")
+            }
+            Some(true) => line(
+                "",
+                "same volume as the source folder (documents are copied all the same, so that \
+                 they take the COLD folder's permissions)",
+            ),
             Some(false) => line(
                 "",
                 "not the source folder's volume: files are copied, then removed from the source",
@@ -448,15 +460,18 @@ fn writable_folder(path: &Path) -> Result<()> {
 
 #[cfg(not(unix))]
 fn writable(path: &Path) -> Result<()> {
-    match std::fs::metadata(path)?.permissions().readonly() {
-        true => Err(anyhow!("read-only")),
-        false => Ok(()),
-    }
+    std::fs::OpenOptions::new().append(true).open(path)?;
+    Ok(())
 }
 
 #[cfg(not(unix))]
 fn writable_folder(path: &Path) -> Result<()> {
-    writable(path)
+    // Removed when dropped.
+    tempfile::Builder::new()
+        .prefix(".lanceur-check-")
+        .suffix(".tmp")
+        .tempfile_in(path)?;
+    Ok(())
 }
 
 fn describe_volume(volume: &Volume) -> String {

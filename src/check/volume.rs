@@ -4,8 +4,10 @@
 //!
 //! On Linux the mount comes from `/proc/self/mountinfo` (the longest mount point containing the
 //! folder's real path, the last one mounted when several are stacked), the sizes from `statvfs`.
-//! Other Unix systems get the sizes only; other systems nothing (the check then says only that the
-//! folder is writable).
+//! Other Unix systems get the sizes only. On Windows the volume is the drive or the share the path
+//! starts with (`C:\`, `\\server\share\`), the sizes come from `GetDiskFreeSpaceExW` (through
+//! fs4); the file system's type is not known there. Whether two folders share a volume is decided
+//! by `durable::volume_of_path` (the device on Unix, the volume serial number on Windows).
 
 use std::path::{Path, PathBuf};
 
@@ -51,25 +53,49 @@ pub fn volume_of(folder: &Path) -> Option<Volume> {
     Some(volume)
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+pub fn volume_of(folder: &Path) -> Option<Volume> {
+    let stats = fs4::statvfs(folder).ok()?;
+    Some(Volume {
+        mount_point: windows_volume_root(&std::path::absolute(folder).ok()?),
+        fs_type: None,
+        device: None,
+        free_bytes: stats.available_space(),
+        total_bytes: stats.total_space(),
+    })
+}
+
+#[cfg(not(any(unix, windows)))]
 pub fn volume_of(_folder: &Path) -> Option<Volume> {
     None
 }
 
-/// Whether `a` and `b` are on the same volume (same device), or `None` when either cannot be read.
+/// The root of the drive or share a Windows path is on: `C:\`, `\\server\share\`.
+#[cfg(windows)]
+fn windows_volume_root(path: &Path) -> Option<PathBuf> {
+    use std::path::{Component, Prefix};
+    let Some(Component::Prefix(prefix)) = path.components().next() else {
+        return None;
+    };
+    let root = match prefix.kind() {
+        Prefix::Disk(letter) | Prefix::VerbatimDisk(letter) => {
+            format!("{}:\\", char::from(letter))
+        }
+        Prefix::UNC(server, share) | Prefix::VerbatimUNC(server, share) => format!(
+            "\\\\{}\\{}\\",
+            server.to_string_lossy(),
+            share.to_string_lossy()
+        ),
+        Prefix::Verbatim(_) | Prefix::DeviceNS(_) => return None,
+    };
+    Some(PathBuf::from(root))
+}
+
+/// Whether `a` and `b` are on the same volume, or `None` when either cannot be read.
 pub fn same_volume(a: &Path, b: &Path) -> Option<bool> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let a = std::fs::metadata(a).ok()?.dev();
-        let b = std::fs::metadata(b).ok()?.dev();
-        Some(a == b)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (a, b);
-        None
-    }
+    let a = crate::durable::volume_of_path(a).ok()?;
+    let b = crate::durable::volume_of_path(b).ok()?;
+    Some(a == b)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -182,5 +208,32 @@ mod tests {
         assert_eq!(volume.mount_point.as_deref(), Some(Path::new("/")));
         assert!(volume.total_bytes >= volume.free_bytes);
         assert_eq!(same_volume(Path::new("/"), Path::new("/")), Some(true));
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_windows_volume_is_its_drive_or_its_share() {
+        let root = |path: &str| windows_volume_root(Path::new(path));
+        assert_eq!(root(r"C:\ezged\cold"), Some(PathBuf::from(r"C:\")));
+        assert_eq!(root(r"\\?\D:\cold"), Some(PathBuf::from(r"D:\")));
+        assert_eq!(
+            root(r"\\nas\scans\in"),
+            Some(PathBuf::from(r"\\nas\scans\"))
+        );
+        assert_eq!(
+            root(r"\\?\UNC\nas\scans\in"),
+            Some(PathBuf::from(r"\\nas\scans\"))
+        );
+        assert_eq!(root(r"relative\cold"), None);
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn this_systems_temporary_folder_has_a_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = volume_of(dir.path()).unwrap();
+        assert!(volume.total_bytes >= volume.free_bytes && volume.total_bytes > 0);
+        assert!(volume.mount_point.is_some());
+        assert_eq!(same_volume(dir.path(), dir.path()), Some(true));
     }
 }
