@@ -5,8 +5,8 @@
 //! source answers and lists. None of them changes anything (see `cycle::check`). On Unix the log
 //! file and the state folder are judged by their permissions, not by creating them; on Windows,
 //! where permissions are ACLs that only the system weighs, by trying: a temporary file created in
-//! the folder and removed at once, as in the COLD folder, and a log file opened for appending and
-//! closed without a byte written.
+//! the folder and removed at once (and the folder's time put back), as in the COLD folder, and a
+//! log file opened for appending and closed without a byte written.
 //!
 //! The answer is a short report on standard output, for the person setting the launcher up, or one
 //! JSON object with `--json`. The exit code is that of the first problem in a run's order, so a
@@ -466,11 +466,29 @@ fn writable(path: &Path) -> Result<()> {
 
 #[cfg(not(unix))]
 fn writable_folder(path: &Path) -> Result<()> {
+    let modified = std::fs::metadata(path)?.modified().ok();
     // Removed when dropped.
     tempfile::Builder::new()
         .prefix(".lanceur-check-")
         .suffix(".tmp")
         .tempfile_in(path)?;
+    // A file created and removed moves the folder's time, which a check must not change: it is
+    // put back when this user may.
+    #[cfg(windows)]
+    if let Some(modified) = modified {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        let folder = std::fs::OpenOptions::new()
+            .access_mode(FILE_WRITE_ATTRIBUTES)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path);
+        if let Ok(folder) = folder {
+            let _ = folder.set_modified(modified);
+        }
+    }
+    #[cfg(not(windows))]
+    let _ = modified;
     Ok(())
 }
 
@@ -484,6 +502,8 @@ fn describe_volume(volume: &Volume) -> String {
         (Some(mount), Some(fs_type), Some(device)) => {
             format!("volume {} ({fs_type}, {device}): {free}", mount.display())
         }
+        // Windows: the drive or share, `C:\`.
+        (Some(mount), _, _) => format!("volume {}: {free}", mount.display()),
         _ => format!("volume: {free}"),
     }
 }

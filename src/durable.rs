@@ -367,8 +367,10 @@ mod tests {
         assert!(!a.exists());
         assert_eq!(fs::read_to_string(&c).unwrap(), "mine");
         assert!(fs::metadata(&c).unwrap().permissions().readonly());
-        // Windows refuses to delete a read-only file, and so the temporary folder.
+        // Windows refuses to delete a read-only file, and so the temporary folder. (The lint is
+        // about Unix, where this would make the file writable by everyone.)
         #[cfg(windows)]
+        #[allow(clippy::permissions_set_readonly_false)]
         {
             let mut writable = fs::metadata(&c).unwrap().permissions();
             writable.set_readonly(false);

@@ -46,6 +46,11 @@ pub fn restrict(path: &Path) -> io::Result<()> {
     if !readable_by_others(path)? {
         return Ok(());
     }
+    protect(path)
+}
+
+/// Makes `path` readable by its owner only, and checks that it then is.
+fn protect(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -53,7 +58,7 @@ pub fn restrict(path: &Path) -> io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
     }
     #[cfg(windows)]
-    windows::restrict(path)?;
+    windows::protect(path)?;
     if readable_by_others(path)? {
         return Err(io::Error::other(
             "other users can still read it: its file system does not seem to keep permissions",
@@ -82,6 +87,9 @@ pub fn create_dir(path: &Path) -> io::Result<Option<io::Error>> {
     #[cfg(not(unix))]
     let builder = std::fs::DirBuilder::new();
     match builder.create(path) {
+        // On Windows a new folder inherits what the folder above passes on, and would go on
+        // inheriting whatever is added there later: its own protected ACL stops both.
+        Ok(()) if cfg!(windows) => Ok(protect(path).err()),
         Ok(()) => Ok(restrict(path).err()),
         // Another run created it at the same instant.
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(None),

@@ -12,6 +12,7 @@ fn examples() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "systemd-analyze(1): Linux only")]
 fn the_systemd_units_pass_systemd_analyze_verify() {
     let dir = tempfile::tempdir().unwrap();
     // The unit runs /usr/local/bin/lanceur as ezged; verify checks that the program exists, so

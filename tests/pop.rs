@@ -152,9 +152,9 @@ fn plaintext_through_a_real_stunnel_tunnel() {
 }
 
 fn password_file(env: &TestEnv, user: &User) -> String {
-    let path = env.root().join("password");
-    fs::write(&path, format!("{}\n", user.password)).unwrap();
-    path.display().to_string()
+    env.secret_file("password", &format!("{}\n", user.password))
+        .display()
+        .to_string()
 }
 
 #[test]

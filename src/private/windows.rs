@@ -34,7 +34,7 @@ fn me() -> io::Result<String> {
     Ok(utilities::current_process_sid()?.to_string())
 }
 
-pub fn restrict(path: &Path) -> io::Result<()> {
+pub fn protect(path: &Path) -> io::Result<()> {
     let me = me()?;
     let inherit = if path.is_dir() { "OICI" } else { "" };
     let sddl = format!("D:P(A;{inherit};FA;;;{me})(A;{inherit};FA;;;SY)(A;{inherit};FA;;;BA)");

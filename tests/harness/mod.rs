@@ -3,6 +3,10 @@
 //!
 //! Assertions go through `Ran::expect_code`, which on failure prints the command, its exit code,
 //! both outputs and a listing of every folder of the environment, so a failing test explains itself.
+//!
+//! The binary is the one cargo built beside the tests, or the one `LANCEUR_TEST_BINARY` names:
+//! `scripts/test-windows` cross-builds the suite and runs it under Wine against the release
+//! `lanceur.exe`, the very file that ships.
 
 #![allow(dead_code)] // each test module uses its own part of the harness
 
@@ -13,9 +17,13 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+// Dovecot and stunnel are Linux programs, started by the tests themselves: the mail protocols are
+// tested on Linux only.
+#[cfg(unix)]
 pub mod dovecot;
 pub mod graph;
 pub mod mail;
+#[cfg(unix)]
 pub mod stunnel;
 
 pub struct TestEnv {
@@ -59,13 +67,22 @@ impl TestEnv {
     /// The binary with an empty environment but for PATH and the state folder, so that nothing from
     /// the developer's shell (LANCEUR_*, RUST_LOG) changes what a test sees.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lanceur"));
+        let mut command = Command::new(binary());
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("LANCEUR_STATE_DIR", &self.state)
             .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null());
+        // What every Windows process finds in its environment, even a scheduled task's: without
+        // SystemRoot, sockets and cryptography do not start; without TEMP, the temporary folder is
+        // the Windows folder.
+        #[cfg(windows)]
+        for name in ["SystemRoot", "SystemDrive", "TEMP", "TMP", "USERPROFILE"] {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
         command
     }
 
@@ -95,6 +112,20 @@ impl TestEnv {
         ];
         args.extend_from_slice(extra);
         self.run(&args)
+    }
+
+    /// Writes a file holding a secret (a password), readable by its owner only, as the README
+    /// asks.
+    pub fn secret_file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.root.path().join(name);
+        fs::write(&path, content).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        // On Windows the file takes its folder's ACL: the user's own temporary folder is private.
+        path
     }
 
     /// Writes a source file and backdates it by a minute, so that it is old enough to be taken.
@@ -149,6 +180,22 @@ impl TestEnv {
         let mut out = String::new();
         list_tree(self.root.path(), self.root.path(), &mut out);
         out
+    }
+}
+
+/// The lanceur binary the tests run: `LANCEUR_TEST_BINARY`, else the one built with the tests.
+pub fn binary() -> PathBuf {
+    match std::env::var_os("LANCEUR_TEST_BINARY") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "LANCEUR_TEST_BINARY names {}, which is not a file",
+                path.display()
+            );
+            path
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_lanceur")),
     }
 }
 
