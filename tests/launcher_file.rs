@@ -332,12 +332,7 @@ fn a_password_file_others_can_read_draws_a_warning() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
     let password = env.secret_file("pw", "secret\n");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = crate::harness::closed_port();
     let (password_arg, cold) = (
         password.display().to_string(),
         env.cold.display().to_string(),

@@ -99,6 +99,7 @@ pub fn same_volume(a: &Path, b: &Path) -> Option<bool> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
+#[cfg(any(unix, test))]
 struct Mount {
     mount_point: PathBuf,
     fs_type: String,
@@ -106,6 +107,7 @@ struct Mount {
 }
 
 /// The mount of `/proc/self/mountinfo` (text `table`) holding the real path `real`.
+#[cfg(any(unix, test))]
 fn mount_of(table: &str, real: &Path) -> Option<Mount> {
     let mut best: Option<Mount> = None;
     for line in table.lines() {
@@ -128,6 +130,7 @@ fn mount_of(table: &str, real: &Path) -> Option<Mount> {
 
 /// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`: the mount
 /// point is the fifth field; the file system type and source follow the lone `-`.
+#[cfg(any(unix, test))]
 fn parse_line(line: &str) -> Option<Mount> {
     let mut fields = line.split(' ');
     let mount_point = fields.nth(4)?;
@@ -144,6 +147,7 @@ fn parse_line(line: &str) -> Option<Mount> {
 
 /// The kernel writes space, tab, newline and backslash in these fields as `\040`, `\011`, `\012`,
 /// `\134`.
+#[cfg(any(unix, test))]
 fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -183,6 +183,16 @@ impl TestEnv {
     }
 }
 
+/// A loopback port nobody listens on (it was free a moment ago), for an unreachable server.
+pub fn closed_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
 /// The lanceur binary the tests run: `LANCEUR_TEST_BINARY`, else the one built with the tests.
 pub fn binary() -> PathBuf {
     match std::env::var_os("LANCEUR_TEST_BINARY") {

@@ -90,12 +90,7 @@ fn a_state_folder_made_by_a_run_is_owner_only_under_a_shared_root() {
 /// `lanceur imap` from a launcher file holding its password, against a port nobody listens on:
 /// the warnings come first, then the run fails to connect (exit 4).
 fn run_imap_file(env: &TestEnv, file: &Path, extra: &[&str]) -> crate::harness::Ran {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = crate::harness::closed_port();
     let mut args = vec!["run", file.to_str().unwrap(), "--port", &port];
     args.extend_from_slice(extra);
     let ran = env.run(&args);

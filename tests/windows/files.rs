@@ -1,10 +1,11 @@
 //! Files on Windows: sharing, renames, the journal's own file, line ends, reparse points.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{hold_for_writing, FILE_SHARE_READ};
-use crate::harness::{names, write_old, TestEnv};
+use crate::adullact::{self, put_fixture};
+use crate::harness::{names, TestEnv};
 
 // See: issue 14, bug 4. A scanner or a copy still writing a file keeps it open; lanceur left it
 // as a failure (exit 1, "cannot read … os error 32") instead of waiting for it.
@@ -43,36 +44,21 @@ fn a_file_held_open_by_its_writer_waits_silently_then_goes() {
 #[test]
 fn an_envelope_held_open_waits_too() {
     let env = TestEnv::new();
+    put_fixture(
+        &env,
+        "envelope.zip",
+        "depot_format/Titre_de_mon_document.zip",
+    );
     let zip = env.source.join("envelope.zip");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/adullact/depot_format/Titre_de_mon_document.zip");
-    write_old(&zip, &fs::read(fixture).unwrap());
-    let args = |extra: &[&str]| {
-        let mut args = vec![
-            "adullact".to_string(),
-            "--source".into(),
-            env.source.display().to_string(),
-            "--dest".into(),
-            env.cold.display().to_string(),
-            "--min-age".into(),
-            "0s".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
-    let run = |extra: &[&str]| {
-        let args = args(extra);
-        env.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    };
     let writer = hold_for_writing(&zip, FILE_SHARE_READ);
-    run(&[]).expect_code(0).expect_quiet();
+    adullact::run(&env, &[]).expect_code(0).expect_quiet();
     assert!(
         zip.exists() && env.cold_names().is_empty(),
         "{}",
         env.listing()
     );
     drop(writer);
-    run(&[]).expect_code(0).expect_quiet();
+    adullact::run(&env, &[]).expect_code(0).expect_quiet();
     assert!(!zip.exists(), "{}", env.listing());
     assert!(!env.cold_visible().is_empty(), "{}", env.listing());
 }

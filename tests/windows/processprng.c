@@ -12,8 +12,11 @@
  * implements (on top of the host's /dev/urandom).  Newer Wine (>= 9.x)
  * ships its own bcryptprimitives.dll; this file is then not needed.
  *
- * Build:  x86_64-w64-mingw32-gcc -O2 -shared -s -o bcryptprimitives.dll \
- *             processprng.c bcryptprimitives.def -lbcrypt
+ * scripts/test-windows builds it with MinGW-w64 and copies it into the private
+ * Wine prefix of the tests only; it is never shipped with lanceur.exe, which on
+ * Windows 10 / Server 2016 and later finds the system's own DLL:
+ *   x86_64-w64-mingw32-gcc -O2 -shared -s -o bcryptprimitives.dll \
+ *       processprng.c bcryptprimitives.def -lbcrypt
  */
 #include <windows.h>
 #include <bcrypt.h>
