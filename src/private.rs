@@ -87,9 +87,8 @@ pub fn create_dir(path: &Path) -> io::Result<Option<io::Error>> {
     #[cfg(not(unix))]
     let builder = std::fs::DirBuilder::new();
     match builder.create(path) {
-        // On Windows a new folder inherits what the folder above passes on, and would go on
-        // inheriting whatever is added there later: its own protected ACL stops both.
-        Ok(()) if cfg!(windows) => Ok(protect(path).err()),
+        // On Windows a new folder takes what the folder above passes on: a protected ACL of its
+        // own replaces that when it lets others read.
         Ok(()) => Ok(restrict(path).err()),
         // Another run created it at the same instant.
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(None),

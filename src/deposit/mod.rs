@@ -397,9 +397,11 @@ impl Deposit {
             Content::Temp(temp) => {
                 // On the same volume the temporary file just moves in. A temporary file is private
                 // (0600); the document gets the permissions of a file created here, as copied ones
-                // do, or the COLD's own user (often another account) could not read it.
+                // do, or the COLD's own user (often another account) could not read it. A file
+                // moved on Windows keeps the ACL of the folder it was made in (the state folder, the
+                // user's temporary folder), which no mode can reset: there it is copied.
                 let tmp = self.next_tmp_path();
-                if durable::rename_no_replace(&temp, &tmp).is_ok() {
+                if cfg!(unix) && durable::rename_no_replace(&temp, &tmp).is_ok() {
                     if let Some(permissions) = self.fresh_permissions.clone() {
                         if let Err(err) = fs::set_permissions(&tmp, permissions) {
                             let _ = fs::remove_file(&tmp);
