@@ -27,10 +27,21 @@ fn main() {
         "cargo:rustc-env=LANCEUR_VERSION={} ({described})",
         env!("CARGO_PKG_VERSION")
     );
-    // Rebuild when HEAD moves or the index changes (a commit, a checkout).
-    for path in [".git/HEAD", ".git/index"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+    // Rebuild when HEAD moves or the index changes (a commit, a checkout). In a worktree `.git`
+    // is a file naming the real folder, so ask git where it is.
+    let git_dir = Command::new("git")
+        .args(["rev-parse", "--absolute-git-dir"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|text| std::path::PathBuf::from(text.trim()));
+    if let Some(dir) = git_dir {
+        for file in ["HEAD", "index"] {
+            let path = dir.join(file);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
 }

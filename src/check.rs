@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
+use crate::aside::{Record, Store};
 use crate::cycle::{self, Inspection, SurveyPlan};
 use crate::deposit;
 use crate::exit::{self, Failure};
+use crate::item::Pass;
 use crate::report::printable;
 use crate::settings::{Launcher, SourceConfig};
 
@@ -62,6 +64,9 @@ struct Report {
     state: StateSection,
     cold: ColdSection,
     source: SourceSection,
+    /// Items set aside by earlier runs (`lanceur retry` takes them again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    set_aside: Vec<Record>,
 }
 
 /// An error of a step, with the exit code a run would end with.
@@ -147,9 +152,26 @@ struct SourceSection {
     /// Passed over by the source: still being written, hidden, temporary or system files.
     #[serde(skip_serializing_if = "Option::is_none")]
     passed_over: Option<usize>,
+    /// What a run warns about: a sign-in or a credential that expires soon.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    /// What the source cannot take as it stands, each with the reason; `overdue` ones (left past
+    /// --grace-period) make a run report them and exit 1.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_taken: Vec<NotTaken>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Problem>,
 }
+
+#[derive(Debug, Serialize)]
+struct NotTaken {
+    item: String,
+    reason: String,
+    overdue: bool,
+}
+
+/// Most untaken items the text report lists one by one.
+const MAX_LISTED: usize = 20;
 
 impl Report {
     fn new(
@@ -184,6 +206,16 @@ impl Report {
                     unacknowledged: pick(|p| p.unacknowledged),
                     filtered: Some(survey.filtered),
                     passed_over: Some(survey.passed_over),
+                    warnings: survey.notices,
+                    not_taken: survey
+                        .not_taken
+                        .into_iter()
+                        .map(|s| NotTaken {
+                            item: s.label,
+                            reason: s.reason,
+                            overdue: s.pass == Pass::Overdue,
+                        })
+                        .collect(),
                     error: None,
                 }
             }
@@ -213,6 +245,7 @@ impl Report {
             state,
             cold,
             source,
+            set_aside: Store::new(&launcher.state_dir).list(),
         }
     }
 
@@ -250,6 +283,35 @@ impl Report {
                 }
                 if !skipped.is_empty() {
                     line("", &skipped.join("; "));
+                }
+                for warning in &source.warnings {
+                    line("", &format!("warning: {warning}"));
+                }
+                if !source.not_taken.is_empty() {
+                    let overdue = source.not_taken.iter().filter(|n| n.overdue).count();
+                    let mut text = format!(
+                        "{} not taken as they stand",
+                        count(Some(source.not_taken.len()), "item")
+                    );
+                    if overdue > 0 {
+                        text.push_str(&format!(
+                            " ({overdue} past --grace-period: a run reports them and exits 1)"
+                        ));
+                    }
+                    line("", &format!("{text}:"));
+                    for untaken in source.not_taken.iter().take(MAX_LISTED) {
+                        let mark = if untaken.overdue { "!" } else { "-" };
+                        line(
+                            "",
+                            &format!("  {mark} {}: {}", untaken.item, untaken.reason),
+                        );
+                    }
+                    if source.not_taken.len() > MAX_LISTED {
+                        line(
+                            "",
+                            &format!("  … and {} more", source.not_taken.len() - MAX_LISTED),
+                        );
+                    }
                 }
             }
         }
@@ -318,6 +380,26 @@ impl Report {
             }
         }
 
+        if !self.set_aside.is_empty() {
+            line(
+                "aside",
+                &format!(
+                    "{} set aside after failing (later runs leave them alone; `lanceur retry` \
+                     lists them and takes them again):",
+                    count(Some(self.set_aside.len()), "item")
+                ),
+            );
+            for record in self.set_aside.iter().take(MAX_LISTED) {
+                line("", &format!("  ! {}: {}", record.label, record.error));
+            }
+            if self.set_aside.len() > MAX_LISTED {
+                line(
+                    "",
+                    &format!("  … and {} more", self.set_aside.len() - MAX_LISTED),
+                );
+            }
+        }
+
         if let Some(log_file) = &self.log_file {
             match &log_file.error {
                 Some(problem) => line("log", &format!("FAILED: {}", problem.message)),
@@ -329,6 +411,57 @@ impl Report {
         }
         out
     }
+}
+
+/// `lanceur retry` without --all or --key: the items set aside, each with its key, on standard
+/// output (one JSON array with --json).
+pub fn list_set_aside(launcher: &Launcher) -> u8 {
+    let records = Store::new(&launcher.state_dir).list();
+    if launcher.json {
+        let mut text = serde_json::to_string(&records).unwrap_or_default();
+        text.push('\n');
+        print(&text);
+        return exit::OK;
+    }
+    let mut out = format!(
+        "launcher {}: {} set aside\n",
+        launcher.name,
+        count(Some(records.len()), "item")
+    );
+    for record in &records {
+        let failures = match record.failures {
+            0 => "could not be decoded".to_string(),
+            n => format!("failed {n} runs in a row"),
+        };
+        let kept = if record.kept.is_empty() {
+            "nothing kept".to_string()
+        } else {
+            record
+                .kept
+                .iter()
+                .map(|name| record.folder.join(name).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for text in [
+            format!("  {}", record.key),
+            format!("      {}", record.label),
+            format!("      error: {}", record.error),
+            format!(
+                "      {failures}, set aside {}: {}",
+                record.time, record.how
+            ),
+            format!("      kept: {kept}"),
+        ] {
+            out.push_str(&printable(&text));
+            out.push('\n');
+        }
+    }
+    if !records.is_empty() {
+        out.push_str("take one again with --key KEY, or all with --all\n");
+    }
+    print(&out);
+    exit::OK
 }
 
 /// "3 new items (1.2 MiB) for the next run; 8 already deposited"

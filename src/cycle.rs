@@ -12,9 +12,21 @@
 //! batch rather than once per document, and so that a protocol can fetch and acknowledge many items
 //! in one round trip. What becomes of an item that is not taken is the `ItemError` the source (or
 //! the deposit) returns, checked by the compiler: `Failed` is reported and left at the source while
-//! the run goes on, `NotReady` waits silently for a later run, `SetAside` is reported with where it
-//! went, and `Stop` ends the run after the items already staged in the current batch are finished,
-//! so that no fetched work is thrown away.
+//! the run goes on, `NotReady` waits silently for a later run; what the source passed over at
+//! listing is logged, except what it says is overdue (left untaken past its grace period), which is
+//! reported and counted as failed, like an item. `Stop` ends the run after the items already staged
+//! in the current batch are finished, so that no fetched work is thrown away.
+//!
+//! Nothing lost, nothing hidden:
+//! - An item none of whose documents the filters keep (or that has none) is *unmatched*: never
+//!   acknowledged (a typo in a filter must not delete invoices), but handed to
+//!   `Source::leave_unmatched`, counted, logged, and journaled with the filters' fingerprint, so
+//!   that it is not fetched again until the filters change.
+//! - A failure is journaled with a count of runs in a row (`Journal::record_failed`); at
+//!   `--set-aside-after`, or at once for `ItemError::SetAside`, the item is set aside: the source
+//!   puts it out of its way and keeps its raw bytes in the set-aside store (`aside.rs`), the
+//!   journal stops offering it, and the one line that says so is the last: later runs are silent
+//!   about it until `lanceur retry` (`retry`) puts it back.
 //!
 //! `check` (for `lanceur check`) takes the same steps up to the listing and the journal's verdict,
 //! with none of their effects, and says what it found instead of going on.
@@ -24,9 +36,10 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::aside::{Record, Store};
 use crate::deposit::{Deposit, Staged};
 use crate::exit::{self, Failure};
-use crate::item::{total_size, Item, ItemError, ItemKey};
+use crate::item::{total_size, Item, ItemError, ItemKey, Pass, Skipped};
 use crate::journal::Journal;
 use crate::lock;
 use crate::report::{Reporter, Summary};
@@ -76,12 +89,16 @@ fn run_with(
     open: impl FnOnce(&Launcher) -> Result<Box<dyn Source>>,
 ) -> Outcome {
     let started = Instant::now();
+    crate::stop::start_run(launcher.run_timeout);
     let mut summary = Summary::new(&launcher.name, launcher.dry_run);
     let error = match prepare(launcher, reporter) {
         Ok((lock, journal, deposit)) => {
             reporter.progress_status("connecting");
             match open(launcher) {
                 Ok(mut source) => {
+                    for notice in source.notices() {
+                        reporter.problem(&notice);
+                    }
                     let mut run = Run {
                         launcher,
                         reporter,
@@ -89,7 +106,13 @@ fn run_with(
                         deposit,
                         summary,
                     };
-                    let mut error = run.cycle(source.as_mut()).err();
+                    let mut error = match &launcher.retry {
+                        Some(retry) => run.retry(source.as_mut(), retry).err(),
+                        None => None,
+                    };
+                    if error.is_none() {
+                        error = run.cycle(source.as_mut()).err();
+                    }
                     if error.is_none() {
                         error = source.finish().err();
                     }
@@ -101,6 +124,15 @@ fn run_with(
             }
         }
         Err(err) => Some(err),
+    };
+    // Whatever a signal or the deadline interrupted (a read, a fetch), the run ends for that
+    // reason, said as such.
+    let error = match (error, crate::stop::reason()) {
+        (Some(err), Some(reason)) => {
+            log::debug!("interrupted while: {err:#}");
+            Some(reason.error())
+        }
+        (error, _) => error,
     };
     summary.set_duration(started.elapsed());
     Outcome { summary, error }
@@ -212,17 +244,64 @@ struct Pending<'i> {
 }
 
 impl Run<'_> {
+    /// `lanceur retry`: puts the chosen items set aside back at the source and makes the journal
+    /// forget them, so that the cycle that follows takes them like new ones. An item the source
+    /// cannot put back stays set aside, and is counted as failed.
+    fn retry(&mut self, source: &mut dyn Source, retry: &crate::settings::Retry) -> Result<()> {
+        let store = Store::new(&self.launcher.state_dir);
+        let records = store.list();
+        for key in &retry.keys {
+            if !records.iter().any(|r| &r.key == key) {
+                return Err(anyhow!(
+                    "no item set aside has the key {key}; `lanceur retry` without --key or \
+                     --all lists them"
+                ))
+                .context(Failure::Usage);
+            }
+        }
+        let chosen = records
+            .into_iter()
+            .filter(|r| retry.all || retry.keys.contains(&r.key));
+        for record in chosen {
+            let key = ItemKey(record.key.clone());
+            match source.restore(&key, record.place.as_deref()) {
+                Ok(()) => {
+                    self.journal.record_retry(&key)?;
+                    self.journal.flush(true)?;
+                    store.remove(&record)?;
+                    self.reporter
+                        .output(&format!("retrying {} ({})", record.label, record.key));
+                }
+                Err(err) => {
+                    self.summary.failed += 1;
+                    self.reporter.problem(&format!(
+                        "{}: cannot be put back at the source ({}); it stays set aside",
+                        record.label,
+                        exit::message_for(&err)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn cycle(&mut self, source: &mut dyn Source) -> Result<()> {
         self.reporter
             .progress_status(&format!("listing {}", source.label()));
         let Listed { listing, rejected } = list(source, &self.launcher.filter)?;
         self.summary.seen = listing.items.len() + listing.skipped.len() + rejected.len();
-        self.summary.skipped = listing.skipped.len() + rejected.len();
+        self.summary.skipped = rejected.len();
         for (name, reason) in &rejected {
             self.note_skip(name, reason);
         }
         for skipped in &listing.skipped {
-            self.note_skip(&skipped.label, &skipped.reason);
+            match skipped.pass {
+                Pass::Overdue => self.left_untaken(skipped),
+                Pass::Routine | Pass::Waiting => {
+                    self.summary.skipped += 1;
+                    self.note_skip(&skipped.label, &skipped.reason);
+                }
+            }
         }
 
         let Plan {
@@ -253,6 +332,9 @@ impl Run<'_> {
             .progress_start(taken.len(), total_size(taken.iter().copied()));
         let mut start = 0;
         while start < taken.len() {
+            if let Some(reason) = crate::stop::reason() {
+                return Err(reason.error());
+            }
             let mut end = start;
             let mut bytes = 0u64;
             while end < taken.len()
@@ -295,13 +377,18 @@ impl Run<'_> {
             }
         }
         let mut pending: Vec<Pending> = Vec::new();
-        let mut nothing_kept: Vec<&Item> = Vec::new();
+        let mut unmatched: Vec<&Item> = Vec::new();
         let mut stop: Option<anyhow::Error> = None;
         for item in items {
+            // A signal or the deadline: no new item, but what the batch staged is finished.
+            if let Some(reason) = crate::stop::reason() {
+                stop = Some(reason.error());
+                break;
+            }
             let taken = self.take(source, item);
             self.reporter.progress_advance(item.size);
             match taken {
-                Ok(Some(staged)) if staged.is_empty() => nothing_kept.push(item),
+                Ok(Some(staged)) if staged.is_empty() => unmatched.push(item),
                 Ok(Some(staged)) => pending.push(Pending { item, staged }),
                 Ok(None) => {}
                 Err(err) => {
@@ -313,17 +400,13 @@ impl Run<'_> {
         if self.launcher.dry_run {
             return stop.map_or(Ok(()), Err);
         }
-        if let Err(err) = self.commit(&mut pending, &nothing_kept) {
+        if let Err(err) = self.commit(&mut pending, &unmatched) {
             if let Some(first) = stop {
                 log::debug!("the run was already stopping: {first:#}");
             }
             return Err(err);
         }
-        let done: Vec<&Item> = pending
-            .iter()
-            .map(|p| p.item)
-            .chain(nothing_kept.iter().copied())
-            .collect();
+        let done: Vec<&Item> = pending.iter().map(|p| p.item).collect();
         if !done.is_empty() {
             // If the run is stopping anyway, still try: the source may be fine (COLD folder full).
             let acknowledged = self.acknowledge(source, &done, false);
@@ -331,7 +414,31 @@ impl Run<'_> {
                 acknowledged?;
             }
         }
+        if !unmatched.is_empty() {
+            let left = self.leave_unmatched(source, &unmatched);
+            if stop.is_none() {
+                left?;
+            }
+        }
         stop.map_or(Ok(()), Err)
+    }
+
+    /// Hands the unmatched items of a batch to the source, which leaves them as they are (or marks
+    /// them seen). Only a `Stop` matters; anything else is said in the log.
+    fn leave_unmatched(&mut self, source: &mut dyn Source, items: &[&Item]) -> Result<()> {
+        let results = source.leave_unmatched(items);
+        for (item, result) in items.iter().zip(results) {
+            match result.map_err(ItemError::into_stop) {
+                Ok(()) => {}
+                Err(Ok(stop)) => return Err(stop),
+                Err(Err(err)) => log::warn!(
+                    "{}: left at the source unmatched, but {}",
+                    crate::report::printable(&item.label),
+                    exit::message_for(err.error())
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// Fetches one item and stages its kept documents. `Ok(None)`: the item failed or is not ready and
@@ -340,7 +447,7 @@ impl Run<'_> {
         let documents = match source.fetch(item) {
             Ok(documents) => documents,
             Err(err) => {
-                self.not_taken(item, err, "while fetching")?;
+                self.not_taken(source, item, err, "while fetching")?;
                 return Ok(None);
             }
         };
@@ -380,26 +487,40 @@ impl Run<'_> {
                     for done in &staged {
                         self.deposit.discard(done);
                     }
-                    self.not_taken(item, err, "while depositing")?;
+                    self.not_taken(source, item, err, "while depositing")?;
                     return Ok(None);
                 }
             }
         }
         if self.launcher.dry_run {
-            self.summary.deposited += 1;
-            self.summary.documents += kept;
             if kept == 0 {
+                self.summary.unmatched += 1;
                 self.reporter.output(&format!(
-                    "take     {}  (no document kept; acknowledged only)",
-                    item.label
+                    "unmatched {}  (no document passed the filters; left at the source{})",
+                    item.label,
+                    self.unmatched_mark()
                 ));
+            } else {
+                self.summary.deposited += 1;
+                self.summary.documents += kept;
             }
         }
         Ok(Some(staged))
     }
 
-    /// Makes the batch's staged documents visible and journals every item of the batch as done.
-    fn commit(&mut self, pending: &mut [Pending], nothing_kept: &[&Item]) -> Result<()> {
+    /// What `--unmatched` does besides leaving the item, for messages.
+    fn unmatched_mark(&self) -> &'static str {
+        use crate::settings::SourceConfig;
+        match &self.launcher.source {
+            SourceConfig::Imap(config) if config.unmatched_seen => ", marked seen",
+            SourceConfig::O365(config) if config.unmatched_read => ", marked read",
+            _ => ", untouched",
+        }
+    }
+
+    /// Makes the batch's staged documents visible and journals every item of the batch as done,
+    /// or as unmatched.
+    fn commit(&mut self, pending: &mut [Pending], unmatched: &[&Item]) -> Result<()> {
         if !pending.is_empty() {
             if let Err(err) = self.deposit.sync() {
                 for p in pending.iter() {
@@ -430,10 +551,17 @@ impl Run<'_> {
                 log::info!("deposited {} as {}", p.item.label, staged.name);
             }
         }
-        for item in nothing_kept {
-            self.record_done(item)?;
-            self.summary.deposited += 1;
-            log::info!("took {} (no document kept by the filters)", item.label);
+        let fingerprint = self.launcher.filter.fingerprint();
+        for item in unmatched {
+            for key in std::iter::once(&item.key).chain(&item.aliases) {
+                self.journal.record_unmatched(key, &fingerprint)?;
+            }
+            self.summary.unmatched += 1;
+            log::info!(
+                "left {} at the source{}: no document passed the filters",
+                crate::report::printable(&item.label),
+                self.unmatched_mark()
+            );
         }
         self.journal.flush(true)?;
         // Logged once the journal says done: a line in the log means the documents are there.
@@ -441,8 +569,8 @@ impl Run<'_> {
             self.reporter
                 .log_deposited(&p.item.label, &p.item.key.0, &p.staged);
         }
-        for item in nothing_kept {
-            self.reporter.log_deposited(&item.label, &item.key.0, &[]);
+        for item in unmatched {
+            self.reporter.log_unmatched(item);
         }
         Ok(())
     }
@@ -506,8 +634,15 @@ impl Run<'_> {
     }
 
     /// What becomes of an item that was not taken, as `err` says: the run stops (`Err`, with
-    /// `doing` and the item named), or the item is counted, said and logged as it deserves.
-    fn not_taken(&mut self, item: &Item, err: ItemError, doing: &str) -> Result<()> {
+    /// `doing` and the item named), or the item is counted, said and logged as it deserves, and
+    /// set aside once it failed `--set-aside-after` runs in a row.
+    fn not_taken(
+        &mut self,
+        source: &mut dyn Source,
+        item: &Item,
+        err: ItemError,
+        doing: &str,
+    ) -> Result<()> {
         match err {
             ItemError::Stop(failure, error) => {
                 Err(crate::item::tagged(error, failure).context(format!("{doing} {}", item.label)))
@@ -517,15 +652,92 @@ impl Run<'_> {
                 self.note_skip(&item.label, &exit::message_for(&error));
                 Ok(())
             }
-            ItemError::Failed(error) => {
+            ItemError::Failed(error) if self.launcher.dry_run => {
                 self.item_failed(item, &error, "; left at the source for the next run");
                 Ok(())
             }
-            ItemError::SetAside(error) => {
-                self.item_failed(item, &error, "");
+            ItemError::Failed(error) => {
+                let message = exit::message_for(&error);
+                let failures = self.journal.record_failed(&item.key, &message)?;
+                let limit = self.launcher.set_aside_after;
+                if limit == 0 || failures < limit {
+                    self.item_failed(item, &error, "; left at the source for the next run");
+                    return Ok(());
+                }
+                self.set_aside(source, item, &error, failures)
+            }
+            ItemError::SetAside(error) if self.launcher.dry_run => {
+                self.item_failed(item, &error, "; a run sets it aside");
                 Ok(())
             }
+            ItemError::SetAside(error) => self.set_aside(source, item, &error, 0),
         }
+    }
+
+    /// Sets `item` aside after `failures` runs in a row failed (0: at once): the source puts it
+    /// out of its way and keeps its raw bytes in the store, the store records it, the journal stops
+    /// offering it. Said in one line, counted as failed. Should the source fail to, the item stays
+    /// a plain failure, tried again on the next run.
+    fn set_aside(
+        &mut self,
+        source: &mut dyn Source,
+        item: &Item,
+        err: &anyhow::Error,
+        failures: u32,
+    ) -> Result<()> {
+        let store = Store::new(&self.launcher.state_dir);
+        let folder = store.prepare(&item.key)?;
+        let aside = match source.set_aside(item, &folder) {
+            Ok(aside) => aside,
+            Err(why) => {
+                let _ = std::fs::remove_dir_all(&folder);
+                let why = match why.into_stop() {
+                    Ok(stop) => {
+                        return Err(stop.context(format!("while setting {} aside", item.label)))
+                    }
+                    Err(why) => exit::message_for(why.error()),
+                };
+                let tail = format!(
+                    "; it could not be set aside ({why}): left at the source for the next run"
+                );
+                self.item_failed(item, err, &tail);
+                return Ok(());
+            }
+        };
+        let error = exit::message_for(err);
+        let mut record = Record {
+            key: item.key.0.clone(),
+            label: item.label.clone(),
+            error: error.clone(),
+            failures,
+            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            how: aside.how.clone(),
+            place: aside.place,
+            kept: Vec::new(),
+            folder,
+        };
+        store.write(&mut record)?;
+        self.journal.record_aside(&item.key)?;
+        self.journal.flush(true)?;
+        self.summary.failed += 1;
+        self.summary.set_aside += 1;
+        let why = if failures == 0 {
+            String::new()
+        } else {
+            format!("failed {failures} runs in a row; ")
+        };
+        let kept = if record.kept.is_empty() {
+            "no copy could be kept".to_string()
+        } else {
+            format!("a copy kept in {}", record.folder.display())
+        };
+        self.reporter.problem(&format!(
+            "{}: {error}; {why}set aside: {}, {kept}; later runs leave it alone until `lanceur \
+             retry`",
+            item.label, aside.how
+        ));
+        self.reporter.log_set_aside(item, &error);
+        Ok(())
     }
 
     /// Counts, reports and logs an item that failed; `where_it_is` ends the line.
@@ -535,6 +747,17 @@ impl Run<'_> {
         self.reporter
             .problem(&format!("{}: {error}{where_it_is}", item.label));
         self.reporter.log_failed(item, &error);
+    }
+
+    /// What the source left untaken for longer than its grace period: said, counted as failed (so
+    /// the run exits 1), logged, on every run until someone sees to it.
+    fn left_untaken(&mut self, skipped: &Skipped) {
+        self.summary.failed += 1;
+        self.reporter.problem(&format!(
+            "{}: {}; left at the source",
+            skipped.label, skipped.reason
+        ));
+        self.reporter.log_not_taken(&skipped.label, &skipped.reason);
     }
 
     fn common_fields(&self, item: &Item) -> Vec<(String, String)> {

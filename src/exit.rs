@@ -23,6 +23,8 @@ pub const SOURCE: u8 = 4;
 pub const COLD: u8 = 5;
 /// Another run of the same launcher holds the lock.
 pub const LOCKED: u8 = 6;
+/// Stopped by a signal (SIGINT, SIGTERM, SIGHUP; Ctrl-C, Ctrl-Break, console close on Windows).
+pub const INTERRUPTED: u8 = 7;
 
 /// Kinds of whole-run failure. Attach one as context where the failure is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,7 @@ pub enum Failure {
     Source,
     Cold,
     Locked,
+    Interrupted,
 }
 
 impl Failure {
@@ -42,6 +45,7 @@ impl Failure {
             Failure::Source => SOURCE,
             Failure::Cold => COLD,
             Failure::Locked => LOCKED,
+            Failure::Interrupted => INTERRUPTED,
         }
     }
 }
@@ -55,6 +59,7 @@ impl fmt::Display for Failure {
             Failure::Source => "source unavailable",
             Failure::Cold => "cannot deposit",
             Failure::Locked => "already running",
+            Failure::Interrupted => "interrupted",
         })
     }
 }
@@ -126,8 +131,9 @@ mod tests {
             Failure::Source,
             Failure::Cold,
             Failure::Locked,
+            Failure::Interrupted,
         ];
         let codes: Vec<u8> = all.iter().map(|f| f.code()).collect();
-        assert_eq!(codes, vec![2, 3, 4, 5, 6]);
+        assert_eq!(codes, vec![2, 3, 4, 5, 6, 7]);
     }
 }

@@ -163,6 +163,20 @@ impl Filter {
         })
     }
 
+    /// Names these filters, so that the journal can tell whether they changed since it judged an
+    /// item: the patterns as written, in order, hashed.
+    pub fn fingerprint(&self) -> String {
+        let mut text = String::new();
+        for (kind, patterns) in [("+", &self.include), ("-", &self.exclude)] {
+            for pattern in patterns {
+                text.push_str(kind);
+                text.push_str(pattern.as_written());
+                text.push('\n');
+            }
+        }
+        crate::names::short_tag(&text)
+    }
+
     pub fn judge(&self, name: &str) -> Verdict {
         if !self.include.is_empty() {
             let mut included = false;
@@ -194,6 +208,16 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_change_with_the_patterns() {
+        let a = Filter::new(&["/.*\\.pdf/".into()], &[]).unwrap();
+        let b = Filter::new(&["/.*\\.PDF/".into()], &[]).unwrap();
+        let c = Filter::new(&[], &["/.*\\.pdf/".into()]).unwrap();
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
 
     fn keeps(pattern: &str, name: &str) -> bool {
         Filter::new(&[pattern.to_string()], &[])

@@ -65,6 +65,52 @@ pub struct Listing {
 pub struct Skipped {
     pub label: String,
     pub reason: String,
+    pub pass: Pass,
+}
+
+impl Skipped {
+    /// Passed over by the source's routine rules.
+    pub fn routine(label: impl Into<String>, reason: impl Into<String>) -> Skipped {
+        Skipped {
+            label: label.into(),
+            reason: reason.into(),
+            pass: Pass::Routine,
+        }
+    }
+}
+
+/// What passing an item over means. Whatever is not taken is named: `Routine` and `Waiting` in the
+/// log (`-v`) and in dry runs, `Overdue` as a problem of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// By design: a name that says "in progress", a hidden or system file, a file that changed too
+    /// recently to be taken.
+    Routine,
+    /// The item cannot be taken as it stands (it lacks files it names, nothing names it, it cannot
+    /// be read, it is not understood), but it changed recently enough to be still arriving.
+    Waiting,
+    /// The same, for longer than the source's grace period: the cycle reports it and the run
+    /// exits 1, on every run until someone sees to it.
+    Overdue,
+}
+
+/// What a source did with an item the cycle set aside (`Source::set_aside`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aside {
+    /// In words, for the one line that says so: "flagged $LanceurSetAside", "moved to /srv/failed".
+    pub how: String,
+    /// Where the source put it, for `Source::restore`; opaque to everyone else.
+    pub place: Option<String>,
+}
+
+impl Aside {
+    /// The item stays where it is; only the journal keeps it from being taken again.
+    pub fn left_in_place() -> Aside {
+        Aside {
+            how: "left where it is".into(),
+            place: None,
+        }
+    }
 }
 
 /// One document extracted from an item.
@@ -95,6 +141,29 @@ pub enum Content {
     Temp(tempfile::TempPath),
 }
 
+/// A document written by the deposit under a temporary name in the COLD folder, waiting to be
+/// committed to its final name. The journal records it between staging and committing, and the run
+/// log names the final names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Staged {
+    /// Temporary file name inside the COLD folder; empty when the document is `moved_from` a source
+    /// file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tmp: String,
+    /// A complete source file on the COLD folder's volume, moved straight to its final name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+    /// Final file name inside the COLD folder.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar_tmp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<String>,
+    /// The document's bytes, for the summary.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
 /// Why an item was not taken, or not acknowledged, by this run. Each variant is a different promise
 /// to the administrator, so the source says which it means and the compiler holds it to one:
 ///
@@ -103,7 +172,7 @@ pub enum Content {
 /// | `Stop`     | stays at the source                       | stops (exit code of the `Failure`) | — |
 /// | `Failed`   | stays at the source, untouched, reported  | goes on              | failed     |
 /// | `NotReady` | stays for a later run, not reported       | goes on              | skipped    |
-/// | `SetAside` | was moved out of the way by the source    | goes on              | failed     |
+/// | `SetAside` | is set aside at once (`Source::set_aside`) | goes on             | failed     |
 ///
 /// In `acknowledge`, only `Stop` differs: every other variant means "deposited, but the post-action
 /// did not happen; the next run applies it again".
@@ -118,9 +187,9 @@ pub enum ItemError {
     /// Not ready yet: a file still being written, a mail that left the folder since it was listed.
     /// Left for a later run without being reported as a failure.
     NotReady(anyhow::Error),
-    /// A failure after which the source moved the item out of its way (an envelope that cannot be
-    /// decoded, moved to `--failed`), so that it is not reported again on every run. The error says
-    /// where it went.
+    /// A failure that trying again cannot mend (an envelope that cannot be decoded): the cycle sets
+    /// the item aside at once, without waiting for `--set-aside-after` failed runs, so that it is
+    /// not reported again on every run.
     SetAside(anyhow::Error),
 }
 

@@ -9,6 +9,15 @@
 //! - `done`: the documents have their final names. From here on the item is never deposited again.
 //! - `acked`: the source's post-action (delete, move, mark seen) has been applied.
 //!
+//! Items that are not deposited have states of their own:
+//!
+//! - `unmatched`: fetched, but the filters kept none of its documents; left at the source. The line
+//!   holds the filters' fingerprint (`f`): while the filters stay the same the item is not fetched
+//!   again, and once they change (a typo fixed) it is a candidate again.
+//! - `failed`: failed in `n` runs in a row, the last time with error `e`; a candidate again.
+//! - `aside`: set aside after failing too often (see `cycle`); no longer a candidate, until
+//!   `lanceur retry` writes `retry`, which forgets the item.
+//!
 //! `staged` and `done` are fsynced before the cycle goes on; `acked` need not be, because losing it
 //! only means acknowledging the item once more. A line torn by a crash can only be the last one; it is
 //! ignored, and cut off before anything is appended.
@@ -26,10 +35,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::deposit::Staged;
 use crate::durable;
 use crate::exit::Failure;
-use crate::item::ItemKey;
+use crate::item::{ItemKey, Staged};
 
 /// How long an acknowledged item that the source no longer lists is remembered.
 pub const RETENTION: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -42,6 +50,12 @@ pub enum State {
     Staged(Vec<Staged>),
     Done,
     Acked,
+    /// None of its documents passed the filters whose fingerprint this is.
+    Unmatched(String),
+    /// Failed in this many runs in a row, the last time with this error.
+    Failed(u32, String),
+    /// Set aside: not a candidate until `lanceur retry`.
+    Aside,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +75,16 @@ struct Line {
     time: u64,
     #[serde(rename = "f", default, skip_serializing_if = "Vec::is_empty")]
     files: Vec<Staged>,
+    /// `unmatched`: the filters' fingerprint; `failed`: the last error.
+    #[serde(rename = "e", default, skip_serializing_if = "String::is_empty")]
+    note: String,
+    /// `failed`: runs in a row.
+    #[serde(rename = "n", default, skip_serializing_if = "is_zero")]
+    count: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +93,11 @@ enum Tag {
     Staged,
     Done,
     Acked,
+    Unmatched,
+    Failed,
+    Aside,
+    /// Forgets the item (`lanceur retry`).
+    Retry,
 }
 
 pub struct Journal {
@@ -105,7 +134,8 @@ impl Journal {
             }
         };
         if writable {
-            let mut file = OpenOptions::new()
+            // Owner-only: it names attachments and Message-IDs.
+            let mut file = crate::private::options()
                 .create(true)
                 .read(true)
                 .write(true)
@@ -176,6 +206,13 @@ impl Journal {
             Tag::Staged => State::Staged(line.files),
             Tag::Done => State::Done,
             Tag::Acked => State::Acked,
+            Tag::Unmatched => State::Unmatched(line.note),
+            Tag::Failed => State::Failed(line.count.max(1), line.note),
+            Tag::Aside => State::Aside,
+            Tag::Retry => {
+                self.entries.remove(&ItemKey(line.key));
+                return;
+            }
         };
         self.entries.insert(
             ItemKey(line.key),
@@ -221,12 +258,52 @@ impl Journal {
         self.record(key, Tag::Acked, Vec::new())
     }
 
+    /// None of the item's documents passed the filters of fingerprint `filters`.
+    pub fn record_unmatched(&mut self, key: &ItemKey, filters: &str) -> Result<()> {
+        self.record_line(key, Tag::Unmatched, Vec::new(), filters.to_string(), 0)
+    }
+
+    /// The item failed again in this run with `error`; returns how many runs in a row it has
+    /// failed the same way (digits aside: a count or a duration in a message changes from run to
+    /// run while the failure stays the same).
+    pub fn record_failed(&mut self, key: &ItemKey, error: &str) -> Result<u32> {
+        let count = match self.state(key) {
+            Some(State::Failed(count, last)) if same_way(last, error) => count.saturating_add(1),
+            _ => 1,
+        };
+        self.record_line(key, Tag::Failed, Vec::new(), error.to_string(), count)?;
+        Ok(count)
+    }
+
+    /// The item is set aside: no longer a candidate.
+    pub fn record_aside(&mut self, key: &ItemKey) -> Result<()> {
+        self.record(key, Tag::Aside, Vec::new())
+    }
+
+    /// Forgets the item, for `lanceur retry`: the next run takes it as new.
+    pub fn record_retry(&mut self, key: &ItemKey) -> Result<()> {
+        self.record(key, Tag::Retry, Vec::new())
+    }
+
     fn record(&mut self, key: &ItemKey, state: Tag, files: Vec<Staged>) -> Result<()> {
+        self.record_line(key, state, files, String::new(), 0)
+    }
+
+    fn record_line(
+        &mut self,
+        key: &ItemKey,
+        state: Tag,
+        files: Vec<Staged>,
+        note: String,
+        count: u32,
+    ) -> Result<()> {
         let line = Line {
             key: key.0.clone(),
             state,
             time: now(),
             files,
+            note,
+            count,
         };
         serde_json::to_writer(&mut self.pending, &line).context("cannot encode a journal line")?;
         self.pending.push(b'\n');
@@ -266,8 +343,14 @@ impl Journal {
         self.flush(true)?;
         if let Some(listed) = listed {
             let horizon = now().saturating_sub(RETENTION.as_secs());
+            // An item the source no longer holds is forgotten once old, whatever became of it,
+            // except what is set aside (`lanceur retry` may bring it back) and unfinished work.
             self.entries.retain(|key, entry| {
-                !(entry.state == State::Acked && entry.time < horizon && !listed.contains(key))
+                let forgettable = matches!(
+                    entry.state,
+                    State::Acked | State::Unmatched(_) | State::Failed(..)
+                );
+                !(forgettable && entry.time < horizon && !listed.contains(key))
             });
         }
         // Each item takes three lines over its life; rewrite only when superseded lines clearly
@@ -281,16 +364,21 @@ impl Journal {
         let mut text = Vec::new();
         for key in keys {
             let entry = &self.entries[key];
-            let (state, files) = match &entry.state {
-                State::Staged(files) => (Tag::Staged, files.clone()),
-                State::Done => (Tag::Done, Vec::new()),
-                State::Acked => (Tag::Acked, Vec::new()),
+            let (state, files, note, count) = match &entry.state {
+                State::Staged(files) => (Tag::Staged, files.clone(), String::new(), 0),
+                State::Done => (Tag::Done, Vec::new(), String::new(), 0),
+                State::Acked => (Tag::Acked, Vec::new(), String::new(), 0),
+                State::Unmatched(filters) => (Tag::Unmatched, Vec::new(), filters.clone(), 0),
+                State::Failed(count, error) => (Tag::Failed, Vec::new(), error.clone(), *count),
+                State::Aside => (Tag::Aside, Vec::new(), String::new(), 0),
             };
             let line = Line {
                 key: key.0.clone(),
                 state,
                 time: entry.time,
                 files,
+                note,
+                count,
             };
             serde_json::to_writer(&mut text, &line).context("cannot encode a journal line")?;
             text.push(b'\n');
@@ -304,9 +392,12 @@ impl Journal {
         if replaced.is_err() {
             let _ = fs::remove_file(&fresh);
         }
-        let reopened = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
+        let reopen = || -> io::Result<File> {
+            let mut file = OpenOptions::new().append(true).open(&self.path)?;
+            file.seek(SeekFrom::End(0))?;
+            Ok(file)
+        };
+        let reopened = reopen()
             .with_context(|| format!("cannot reopen journal {}", self.path.display()))
             .context(Failure::Cold)?;
         self.file = Some(reopened);
@@ -325,7 +416,7 @@ impl Journal {
 
 /// Writes `text` to the new file `fresh`, makes it durable, and renames it over `path`.
 fn write_then_replace(fresh: &Path, text: &[u8], path: &Path) -> io::Result<()> {
-    let mut file = File::create(fresh)?;
+    let mut file = crate::private::create_file(fresh)?;
     file.write_all(text)?;
     file.sync_all()?;
     drop(file);
@@ -338,6 +429,24 @@ fn write_then_replace(fresh: &Path, text: &[u8], path: &Path) -> io::Result<()> 
 
 fn now() -> u64 {
     crate::clock::now_unix_seconds()
+}
+
+/// Whether two error messages tell the same failure: equal once every run of digits is one `#`.
+fn same_way(a: &str, b: &str) -> bool {
+    fn shape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                if !out.ends_with('#') {
+                    out.push('#');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    shape(a) == shape(b)
 }
 
 #[cfg(test)]
@@ -379,6 +488,50 @@ mod tests {
         assert_eq!(journal.state(&key("b")), Some(&State::Done));
         assert_eq!(journal.state(&key("c")), Some(&State::Acked));
         assert_eq!(journal.unfinished(), vec![(key("a"), vec![staged])]);
+    }
+
+    #[test]
+    fn failures_count_runs_in_a_row_of_the_same_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut journal = Journal::open(&path, true).unwrap();
+        let a = key("a");
+        assert_eq!(
+            journal
+                .record_failed(&a, "unreadable, so for 2h 3m")
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            journal
+                .record_failed(&a, "unreadable, so for 2h 13m")
+                .unwrap(),
+            2
+        );
+        // Another failure starts again.
+        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 1);
+        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 2);
+        journal.record_unmatched(&key("u"), "f1").unwrap();
+        journal.record_aside(&key("s")).unwrap();
+        journal.record_aside(&key("r")).unwrap();
+        journal.record_retry(&key("r")).unwrap();
+        journal.flush(true).unwrap();
+        drop(journal);
+        let mut journal = Journal::open(&path, true).unwrap();
+        assert_eq!(
+            journal.state(&a),
+            Some(&State::Failed(2, "the server refused".into()))
+        );
+        assert_eq!(
+            journal.state(&key("u")),
+            Some(&State::Unmatched("f1".into()))
+        );
+        assert_eq!(journal.state(&key("s")), Some(&State::Aside));
+        assert_eq!(journal.state(&key("r")), None);
+        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 3);
+        // Taken at last: the count is gone with the failure.
+        journal.record_done(&a).unwrap();
+        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 1);
     }
 
     #[test]

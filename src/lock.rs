@@ -7,7 +7,7 @@
 //! "remove the lock file" step is ever needed. The file holds the holder's pid and start time, only so
 //! the second run can say who holds it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::SystemTime;
@@ -26,7 +26,7 @@ pub struct Lock {
 /// `Failure::Locked`.
 pub fn acquire(state_dir: &Path) -> Result<Lock> {
     let path = state_dir.join("lock");
-    let mut file = OpenOptions::new()
+    let mut file = crate::private::options()
         .read(true)
         .write(true)
         .create(true)

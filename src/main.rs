@@ -4,17 +4,19 @@
 //! the command and says how it ended: every command ends in an `Ended`, which `main` alone turns
 //! into a message and an exit code (see `exit.rs`). `cycle.rs` is the place to start reading.
 //!
-//! Modules, each using only those below it:
+//! Modules, each importing only those on later lines (see the README's "Development" section):
 //!
-//! - `cli` (what the user typed, clap) → `config` (checked into `settings`);
+//! - `cli` (what the user typed, clap), `config` (checks it into `settings`);
 //! - `cycle` (the order of a run's steps) and `check` (`lanceur check`);
-//! - `source` (one module per protocol), `deposit`, `journal`, `filter`, `lock`, `report`;
-//! - `settings` (what a launcher is), `extract` (MIME, archives), `tls`, `secret`;
-//! - `item` (items, documents, outcomes), `exit`, `durable`, `private`, `names`, `clock`.
+//! - `source` (one module per protocol), `deposit`, `journal`, `lock`, `report`;
+//! - `settings` (what a launcher is), then `extract` (MIME, archives), `tls`, `secret`;
+//! - `item` (items, documents, outcomes), `exit`, `durable`, `private`, `names`, `clock`,
+//!   `filter`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod aside;
 mod check;
 mod cli;
 mod clock;
@@ -29,19 +31,22 @@ mod item;
 mod journal;
 mod lock;
 mod names;
+mod oauth;
 mod private;
 mod report;
 mod secret;
 mod settings;
 mod source;
+mod stop;
 mod tls;
 
-use cli::o365::{O365Command, O365LoginArgs};
 use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
 
 fn main() -> ExitCode {
-    ExitCode::from(run(std::env::args_os().collect()).say())
+    let code = run(std::env::args_os().collect()).say();
+    stop::ended();
+    ExitCode::from(code)
 }
 
 /// How a command ended, for `main` to say. Every command ends in one, so there is one way out.
@@ -92,14 +97,28 @@ fn run(argv: Vec<OsString>) -> Ended {
     for warning in &parsed.warnings {
         report::problem_without_launcher(warning);
     }
-    let command = match parsed.cli.command {
-        cli::Command::O365(O365Command::Login(args)) => return o365_login(args),
-        command => command,
-    };
-    let launcher = match config::launcher(command, &parsed.secrets) {
+    if let Some(login) = config::login(&parsed.cli.command, &parsed.secrets) {
+        return match login {
+            Ok(config) => sign_in(&config),
+            Err(err) => Ended::early(err),
+        };
+    }
+    let launcher = match config::launcher(parsed.cli.command, &parsed.secrets) {
         Ok(launcher) => launcher,
         Err(err) => return Ended::early(err),
     };
+    if launcher
+        .retry
+        .as_ref()
+        .is_some_and(|r| !r.all && r.keys.is_empty())
+    {
+        return Ended {
+            reporter: None,
+            json: None,
+            error: None,
+            code: check::list_set_aside(&launcher),
+        };
+    }
     if launcher.check {
         start_logging(launcher.verbose, None);
         log::debug!("{launcher:#?}");
@@ -123,6 +142,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
     };
     start_logging(launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
+    stop::install();
     let reporter = Reporter::new(&launcher.name).with_progress(progress);
     let json = |summary: Summary| launcher.json.then_some(summary);
     // The run log opens before any work, so that a bad --log-file costs nothing. A dry run deposits
@@ -154,18 +174,15 @@ fn cycle_run(launcher: &Launcher) -> Ended {
     }
 }
 
-/// `lanceur o365 login`: an interactive step with no cycle; it prints Microsoft's instructions.
-fn o365_login(args: O365LoginArgs) -> Ended {
-    let config = match config::o365::login(args) {
-        Ok(config) => config,
-        Err(err) => return Ended::early(err),
-    };
+/// `lanceur imap|pop|o365 login`: an interactive step with no cycle; it prints the provider's
+/// instructions.
+fn sign_in(config: &settings::oauth::LoginConfig) -> Ended {
     start_logging(0, None);
     let mut stdout = std::io::stdout();
     Ended {
         reporter: Some(Reporter::new(&config.launcher)),
         json: None,
-        error: source::o365::login(&config, &mut stdout).err(),
+        error: source::login(config, &mut stdout).err(),
         code: exit::OK,
     }
 }
@@ -185,5 +202,30 @@ fn start_logging(verbose: u8, progress: Option<&Progress>) {
     if let Some(progress) = progress {
         builder.target(env_logger::Target::Pipe(Box::new(progress.writer())));
     }
-    builder.init();
+    let logger = builder.build();
+    log::set_max_level(logger.filter());
+    // Nothing can be done if a logger is already set (it is not: this runs once).
+    let _ = log::set_boxed_logger(Box::new(OwnTrace(logger)));
+}
+
+/// Other crates' trace level is dropped whatever `RUST_LOG` says: ureq's is the raw HTTP
+/// exchange, unredacted, with the bearer tokens, refresh tokens and client secrets it carries.
+/// Their debug level (ureq redacts headers there) and lanceur's own trace level pass.
+struct OwnTrace(env_logger::Logger);
+
+impl log::Log for OwnTrace {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        (metadata.level() < log::Level::Trace || metadata.target().starts_with("lanceur"))
+            && self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }

@@ -1,6 +1,7 @@
 //! Names: what makes a name from outside safe in the COLD folder (`safe_name`), and the small text
 //! helpers that several parts name files with (`numbered`, `split_extension`, `short_tag`,
-//! `is_launcher_name`). A leaf: it imports nothing of the crate.
+//! `is_launcher_name`), and which names are system clutter rather than documents (`is_clutter`,
+//! `is_archive_junk`). A leaf: it imports nothing of the crate.
 //!
 //! # Safe names for the COLD folder
 //!
@@ -168,9 +169,50 @@ pub fn is_launcher_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// Files that operating systems drop into folders on their own (`lower`: the name lower-cased):
+/// thumbnail caches, folder settings, Finder metadata. Never documents.
+pub fn is_clutter(lower: &str) -> bool {
+    lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store"
+}
+
+/// Whether an archive member (`/`-separated path) is what archivers add beside the documents: the
+/// folder clutter above, and macOS's `__MACOSX/` tree and AppleDouble `._name` resource forks.
+pub fn is_archive_junk(path: &str) -> bool {
+    let mut components = path.split('/').filter(|c| !c.is_empty());
+    let Some(last) = path.rsplit('/').find(|c| !c.is_empty()) else {
+        return false;
+    };
+    components.any(|c| c.eq_ignore_ascii_case("__MACOSX"))
+        || last.starts_with("._")
+        || is_clutter(&last.to_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_junk_is_recognised() {
+        for path in [
+            "__MACOSX/._facture.pdf",
+            "dossier/__MACOSX/x.pdf",
+            "._facture.pdf",
+            "annexes/.DS_Store",
+            "Thumbs.db",
+            "scans/Desktop.ini",
+        ] {
+            assert!(is_archive_junk(path), "{path}");
+        }
+        for path in [
+            "facture.pdf",
+            "macosx/a.pdf",
+            "a._b.pdf",
+            "thumbs.db.pdf",
+            "_x.pdf",
+        ] {
+            assert!(!is_archive_junk(path), "{path}");
+        }
+    }
 
     #[test]
     fn plain_names_are_unchanged() {

@@ -96,6 +96,25 @@ pub fn create_dir(path: &Path) -> io::Result<Option<io::Error>> {
     }
 }
 
+/// Options that create a file readable by its owner only: 0600 on Unix; on Windows the file takes
+/// what its folder passes on, which is owner-only in a folder `create_dir` made. An existing file
+/// keeps its permissions.
+pub fn options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Creates (or truncates) `path` for writing, owner-only when created (see `options`).
+pub fn create_file(path: &Path) -> io::Result<std::fs::File> {
+    options().write(true).create(true).truncate(true).open(path)
+}
+
 /// The command that makes `path` readable by the account lanceur runs as only, for a warning.
 pub fn remedy(path: &Path) -> String {
     #[cfg(windows)]

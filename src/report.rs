@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::deposit::Staged;
-use crate::item::Item;
+use crate::item::{Item, Staged};
 use crate::names::is_deceptive;
 
 pub mod progress;
@@ -156,6 +155,42 @@ impl Reporter {
         });
     }
 
+    /// Run log: `label` stays untaken at the source for `reason`, past the grace period.
+    pub fn log_not_taken(&self, label: &str, reason: &str) {
+        self.log(&Line {
+            event: Event::NotTaken,
+            item: label,
+            key: "",
+            documents: None,
+            bytes: None,
+            error: Some(reason),
+        });
+    }
+
+    /// Run log: none of `item`'s documents passed the filters; it stays at the source.
+    pub fn log_unmatched(&self, item: &Item) {
+        self.log(&Line {
+            event: Event::Unmatched,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: None,
+        });
+    }
+
+    /// Run log: `item` failed with `error` once too often and was set aside.
+    pub fn log_set_aside(&self, item: &Item, error: &str) {
+        self.log(&Line {
+            event: Event::SetAside,
+            item: &item.label,
+            key: &item.key.0,
+            documents: None,
+            bytes: None,
+            error: Some(error),
+        });
+    }
+
     /// Run log: `item` is deposited, but its acknowledgement failed with `error`.
     pub fn log_acknowledge_failed(&self, item: &Item, error: &str) {
         self.log(&Line {
@@ -187,8 +222,14 @@ pub struct Summary {
     pub deposited: usize,
     /// Items skipped: filtered out, too young, temporary names, left for a later run by a cap.
     pub skipped: usize,
-    /// Items that failed and were left at the source.
+    /// Items that failed and were left at the source, and files a folder source left untaken for
+    /// longer than `--grace-period`.
     pub failed: usize,
+    /// Items fetched whose documents the filters all rejected (or that had none): left at the
+    /// source, never deleted or moved, and remembered by the journal until the filters change.
+    pub unmatched: usize,
+    /// Items set aside by this run after failing too often; counted in `failed` too.
+    pub set_aside: usize,
     /// Items deposited by an earlier run and acknowledged again now.
     pub reacknowledged: usize,
     /// Documents written to the COLD folder.

@@ -32,6 +32,11 @@ impl Secret {
         if value.is_empty() {
             return Err(anyhow!("secret file {} is empty", path.display())).context(Failure::Usage);
         }
+        if let Some(warning) = exposed(path) {
+            // Said before logging starts, as a launcher file's warning is: one line on stderr.
+            let line = format!("lanceur: {warning}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        }
         Ok(Secret(value.to_string()))
     }
 
@@ -39,6 +44,21 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The warning for a file holding a secret that other users can read, if it is one (see
+/// `private`: the mode on Unix, the ACL on Windows), with the command that fixes it. A file whose
+/// permissions cannot be read draws none: reading the secret from it then says what is wrong.
+pub fn exposed(path: &Path) -> Option<String> {
+    crate::private::readable_by_others(path)
+        .unwrap_or(false)
+        .then(|| {
+            format!(
+                "{} holds a secret but other users can read it; {}",
+                path.display(),
+                crate::private::remedy(path)
+            )
+        })
 }
 
 impl fmt::Debug for Secret {

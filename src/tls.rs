@@ -15,11 +15,17 @@
 //!
 //! Every failure here is tagged `Failure::Source` (exit 4) with the remedy in its message: the name
 //! does not resolve, the port does not answer, the certificate is not trusted.
+//!
+//! Time is bounded three ways (`Paced`, under TLS): each read by `--timeout`, each answer (from the
+//! first byte awaited after a command to the last one read before the next command) by
+//! `--answer-timeout`, so that a server trickling a byte a second cannot hold a run forever, and
+//! the whole run by `--run-timeout` (`stop`). Reads wait in short slices, so that a signal ends a
+//! run blocked on a silent server too.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
@@ -53,6 +59,98 @@ pub struct TlsConfig {
     pub accept_invalid_certs: bool,
     /// For connecting, and for each read or write afterwards.
     pub timeout: Duration,
+    /// For each whole answer of the server.
+    pub answer_timeout: Duration,
+}
+
+/// A TCP connection whose reads are bounded by the read timeout, the answer deadline and the run's
+/// deadline, and end early on a signal (see the module's comment).
+#[derive(Debug)]
+pub struct Paced {
+    tcp: TcpStream,
+    timeout: Duration,
+    answer_timeout: Duration,
+    /// When the answer being read began: the first read after the last write.
+    answer_started: Option<Instant>,
+}
+
+/// The longest single wait, so that a signal or a deadline is noticed soon.
+const SLICE: Duration = Duration::from_millis(250);
+
+impl Paced {
+    fn new(tcp: TcpStream, timeout: Duration, answer_timeout: Duration) -> Paced {
+        Paced {
+            tcp,
+            timeout,
+            answer_timeout,
+            answer_started: None,
+        }
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.peer_addr()
+    }
+}
+
+impl Read for Paced {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let began = Instant::now();
+        let answer_started = *self.answer_started.get_or_insert(began);
+        loop {
+            if let Some(reason) = crate::stop::reason() {
+                return Err(io::Error::other(format!("{:#}", reason.error())));
+            }
+            let now = Instant::now();
+            let idle_left = self.timeout.saturating_sub(now - began);
+            let answer_left = (answer_started + self.answer_timeout).saturating_duration_since(now);
+            let run_left = crate::stop::run_left().unwrap_or(Duration::MAX);
+            if answer_left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the server did not finish its answer within --answer-timeout {}",
+                        humantime::format_duration(self.answer_timeout)
+                    ),
+                ));
+            }
+            if idle_left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the server sent nothing for --timeout {}",
+                        humantime::format_duration(self.timeout)
+                    ),
+                ));
+            }
+            let wait = idle_left.min(answer_left).min(run_left).min(SLICE);
+            // A zero run_left is seen by `stop::reason` on the next turn.
+            self.tcp
+                .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+            match self.tcp.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+impl Write for Paced {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // A new command: its answer gets its own deadline.
+        self.answer_started = None;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
 }
 
 /// Reads and checks a CA file (PEM). A mistake is a configuration error (exit 2).
@@ -74,8 +172,8 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<u8>> {
 /// A connection, encrypted or not; one type so a protocol client need not be generic over it.
 #[derive(Debug)]
 pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Paced),
+    Tls(Box<TlsStream<Paced>>),
 }
 
 impl Read for Stream {
@@ -171,7 +269,7 @@ impl Connector {
     }
 
     /// The TLS handshake over an open socket (implicit TLS, or after STARTTLS/STLS).
-    pub fn upgrade(&self, tcp: TcpStream) -> Result<Stream> {
+    pub fn upgrade(&self, tcp: Paced) -> Result<Stream> {
         let host = self.config.host.as_str();
         match self.tls.connect(host, tcp) {
             Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
@@ -239,7 +337,7 @@ impl Connector {
         matches!(self.config.port, 143 | 110)
     }
 
-    fn connect_tcp(&self) -> Result<TcpStream> {
+    fn connect_tcp(&self) -> Result<Paced> {
         let address = self.address();
         let addrs: Vec<SocketAddr> = (self.config.host.as_str(), self.config.port)
             .to_socket_addrs()
@@ -262,7 +360,11 @@ impl Connector {
                     if let Err(err) = timeouts {
                         log::debug!("cannot set socket options: {err}");
                     }
-                    return Ok(tcp);
+                    return Ok(Paced::new(
+                        tcp,
+                        self.config.timeout,
+                        self.config.answer_timeout,
+                    ));
                 }
                 Err(err) => {
                     log::debug!("cannot connect to {addr}: {err}");
@@ -328,6 +430,7 @@ mod tests {
             ca_file: None,
             accept_invalid_certs: false,
             timeout: Duration::from_secs(2),
+            answer_timeout: Duration::from_secs(10),
         }
     }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::harness::graph::{FakeGraph, Mail, CLIENT_ID, CLIENT_SECRET, USER_CODE};
 use crate::harness::{names, sha256, Ran, Random, TestEnv};
 
+mod browser;
 mod crash;
 mod mail;
 

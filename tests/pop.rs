@@ -15,9 +15,11 @@ use crate::harness::mail::{base64_lines, damaged_mail, fake_pdf, pdf_mail};
 use crate::harness::stunnel::Stunnel;
 use crate::harness::{kill_loop, sha256, Ran, Random, TestEnv};
 
+mod resilience;
+
 /// `lanceur pop` for `user` over POP3S (implicit TLS), trusting the test CA, password from the
 /// environment, then `extra`.
-fn pop_command(env: &TestEnv, user: &User, extra: &[&str]) -> Command {
+pub(crate) fn pop_command(env: &TestEnv, user: &User, extra: &[&str]) -> Command {
     pop_command_on(env, user, user.dovecot.pop3s_port, extra)
 }
 
@@ -152,9 +154,17 @@ fn plaintext_through_a_real_stunnel_tunnel() {
 }
 
 fn password_file(env: &TestEnv, user: &User) -> String {
-    env.secret_file("password", &format!("{}\n", user.password))
-        .display()
-        .to_string()
+    // Owner-only, as the README says: a readable one is warned about (see: issue 11).
+    env.secret_file(
+        "password",
+        &format!(
+            "{}
+",
+            user.password
+        ),
+    )
+    .display()
+    .to_string()
 }
 
 #[test]

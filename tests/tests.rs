@@ -28,13 +28,27 @@ mod filter;
 #[cfg(unix)]
 mod imap;
 mod launcher_file;
+// The folder sources' poison items everywhere; its mail part against Dovecot.
+mod lost;
+// Mail delivered to Dovecot and judged by Python's email package.
+#[cfg(unix)]
+mod mail_corpus;
+#[cfg(unix)]
+mod mail_rules;
 mod o365;
+// OAuth for IMAP and POP3, against Dovecot's oauth2 passdb.
+#[cfg(unix)]
+mod oauth;
 #[cfg(unix)]
 mod pop;
 // On a real terminal, through script(1).
 #[cfg(unix)]
 mod progress;
 mod run_log;
+// Permissions that keep the service account out, through setpriv(1). Windows' own way of keeping
+// a file from lanceur (another program holding it open) is in `windows`.
+#[cfg(unix)]
+mod unreadable;
 // What only Windows does: sharing violations, ACLs, SChannel, volumes by drive letter.
 #[cfg(windows)]
 mod windows;

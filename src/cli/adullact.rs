@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, parse_size, CommonArgs};
+use super::{parse_duration, parse_size, CommonArgs, GraceArgs};
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -18,7 +18,8 @@ crontab line (every minute; overlapping runs exit with code 6 and do nothing):
 
 Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
 
-Exit codes: 0 done, 1 some envelopes failed, 2 usage, 4 source folder unavailable,
+Exit codes: 0 done, 1 some envelopes failed or files stayed untaken past --grace-period,
+2 usage, 4 source folder unavailable,
 5 COLD folder not writable, 6 already running.";
 
 /// `--type`: which envelopes a launcher takes.
@@ -30,9 +31,10 @@ pub enum EnvelopeType {
     /// Actes (collectivity and prefecture): ACTES XML, S²LOW tarballs, Pastell actes
     #[value(name = "acte_nature")]
     ActeNature,
-    /// PES V2 (collectivity and treasury): PES_Aller, PES_Retour, PES_ACQUIT
+    /// PES V2 (collectivity and treasury): PES_Aller (with PES_PJ), PES_Retour, PES_ACQUIT
+    /// and their acknowledgements
     Helios,
-    /// Chorus Pro invoices: CPPFacturePivot, CPPStatut
+    /// Chorus Pro invoices: CPPFacturePivot, CPPFactureMixte, CPPStatut, CII and UBL invoices
     #[value(name = "chorus_fact")]
     ChorusFact,
 }
@@ -48,7 +50,8 @@ pub struct AdullactArgs {
         long_help = "The folder where Pastell's depot connector or S²LOW drops envelopes. Its \
 subfolders are folder envelopes (taken once their --marker is there); its .zip, .tar.gz and \
 .tgz files are archive envelopes; its other files are grouped around the file that names them \
-(metadata file, ACTES or PES XML). A file that nothing names is left alone."
+(metadata file, ACTES, PES or Chorus XML). A file that nothing names is left alone, and \
+reported once it is older than --grace-period."
     )]
     pub source: PathBuf,
 
@@ -77,6 +80,9 @@ because the platform may still be writing it; sizes and times are checked again 
 is taken. Examples: 5s (default), 1m, 0s to take envelopes at once."
     )]
     pub min_age: Duration,
+
+    #[command(flatten)]
+    pub grace: GraceArgs,
 
     /// Name of the file that marks a folder envelope complete
     #[arg(
@@ -142,7 +148,7 @@ included): past it the envelope is refused. Default: 10000."
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
-    use crate::deposit::IndexFormat;
+    use crate::settings::IndexFormat;
     use clap::Parser;
 
     #[test]

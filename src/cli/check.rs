@@ -73,7 +73,56 @@ pub enum Checked {
     Pop(PopArgs),
 }
 
+pub(super) const RETRY_ABOUT: &str =
+    "List the items a launcher set aside, or take some or all of them again";
+
+pub(super) const RETRY_LONG_ABOUT: &str = "\
+An item that failed --set-aside-after runs in a row is set aside: flagged or moved at its source, \
+its raw bytes kept in STATE_DIR/NAME/set-aside/, and left alone by later runs. Put `retry` in \
+front of the launcher's command line (or give its launcher file): without --all or --key, the \
+items set aside are listed with their key, their last error and where they are. With --all, or \
+--key KEY for one (repeatable), each is put back where the source takes it from (unflagged, or \
+moved back from --set-aside-to or --failed), forgotten by the journal, and a run follows at once: \
+the item is deposited like a new one, or fails again and is reported (and set aside again after \
+--set-aside-after more runs).";
+
+pub(super) const RETRY_AFTER_HELP: &str = "\
+Examples:
+  lanceur retry /etc/lanceur/factures.toml                  # list what is set aside
+  lanceur retry /etc/lanceur/factures.toml --all            # take everything again
+  lanceur retry /etc/lanceur/factures.toml --key 'imap:INBOX:1700000000:42'
+  lanceur retry --all dir --source /srv/scans --dest /srv/ezged/cold/scans --failed /srv/failed
+
+Exit codes: those of a run (0 done, 1 some items failed again, 2 usage, 3 authentication, \
+4 source unavailable, 5 COLD folder not writable, 6 already running, 7 stopped by a signal).";
+
+/// `lanceur retry [--all | --key KEY…] PROTOCOL OPTIONS…`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Take every item set aside again
+    #[arg(long, global = true, conflicts_with = "key")]
+    pub all: bool,
+
+    /// Take this item again (its key, as listed; repeatable)
+    #[arg(long, global = true, value_name = "KEY")]
+    pub key: Vec<String>,
+
+    #[command(subcommand)]
+    pub launcher: Checked,
+}
+
 impl Checked {
+    /// The run this stands for (`lanceur retry`'s).
+    pub fn into_run(self) -> Command {
+        match self {
+            Checked::Dir(args) => Command::Dir(args),
+            Checked::Adullact(args) => Command::Adullact(args),
+            Checked::O365(args) => Command::O365(O365Command::Run(args)),
+            Checked::Imap(args) => Command::Imap(crate::cli::ImapCommand::Run(args)),
+            Checked::Pop(args) => Command::Pop(crate::cli::PopCommand::Run(args)),
+        }
+    }
+
     /// The run this check stands for, marked as a dry run: whatever reads `dry_run` while the
     /// launcher is being built (an Adullact `--failed` folder, say) then leaves things alone too.
     pub fn into_dry_run(self) -> Command {
@@ -92,11 +141,11 @@ impl Checked {
             }
             Checked::Imap(mut args) => {
                 args.common.dry_run = true;
-                Command::Imap(args)
+                Command::Imap(crate::cli::ImapCommand::Run(args))
             }
             Checked::Pop(mut args) => {
                 args.common.dry_run = true;
-                Command::Pop(args)
+                Command::Pop(crate::cli::PopCommand::Run(args))
             }
         }
     }
@@ -115,7 +164,7 @@ mod tests {
         let Command::Check(args) = Cli::try_parse_from(argv).unwrap().command else {
             panic!("not a check")
         };
-        let Command::Imap(imap) = args.launcher.into_dry_run() else {
+        let Command::Imap(crate::cli::ImapCommand::Run(imap)) = args.launcher.into_dry_run() else {
             panic!("not imap")
         };
         assert_eq!(imap.server.server, "h");
@@ -124,6 +173,7 @@ mod tests {
         for bad in [
             &["check", "imap", "-d", "cold"][..],
             &["check", "o365", "login", "--client-id", "c"],
+            &["check", "imap", "login", "--server", "h", "--account", "a"],
             &["check", "check", "dir", "-s", "a", "-d", "b"],
             &["check"],
         ] {

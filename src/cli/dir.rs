@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, CommonArgs};
+use super::{parse_duration, CommonArgs, GraceArgs};
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -17,7 +17,7 @@ crontab line (every minute; overlapping runs exit with code 6 and do nothing):
 
 Environment: LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG (e.g. RUST_LOG=debug).
 
-Exit codes: 0 done, 1 some items failed, 2 usage, 3 authentication, 4 source unavailable,
+Exit codes: 0 done, 1 some files failed or stayed untaken past --grace-period, 2 usage, 3 authentication, 4 source unavailable,
 5 COLD folder not writable, 6 already running.";
 
 #[derive(Debug, Args, Clone)]
@@ -54,6 +54,9 @@ checked again just before it is taken. Examples: 5s (default), 1m, 0s to take fi
     )]
     pub min_age: Duration,
 
+    #[command(flatten)]
+    pub grace: GraceArgs,
+
     /// Move taken files here instead of deleting them
     #[arg(
         value_hint = clap::ValueHint::DirPath,
@@ -65,6 +68,18 @@ a number. Moving across volumes is a copy, fsync and delete."
     )]
     pub archive: Option<PathBuf>,
 
+    /// Move a file set aside (see --set-aside-after) to this folder
+    #[arg(
+        value_hint = clap::ValueHint::DirPath,
+        long,
+        value_name = "FOLDER",
+        long_help = "Where a file that failed --set-aside-after runs in a row goes (its \
+subfolders kept). The folder must exist. Without it, the file stays where it is and lanceur no \
+longer takes it, until `lanceur retry`. Either way a copy is kept in the state folder when it can \
+be read."
+    )]
+    pub failed: Option<PathBuf>,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -73,7 +88,7 @@ a number. Moving across volumes is a copy, fsync and delete."
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
-    use crate::deposit::IndexFormat;
+    use crate::settings::IndexFormat;
     use clap::Parser;
 
     #[test]

@@ -37,7 +37,6 @@ use clap::{ArgAction, ArgMatches, CommandFactory, Parser, ValueHint};
 use super::Cli;
 use crate::exit::Failure;
 use crate::names::is_launcher_name;
-use crate::private;
 use crate::secret::Secret;
 
 pub(super) const RUN_LONG_ABOUT: &str = "\
@@ -79,6 +78,8 @@ const SECRETS: [&str; 3] = ["password", "token", "client-secret"];
 /// the run win over them (`config` decides).
 #[derive(Debug, Default, Clone)]
 pub struct FileSecrets {
+    /// The launcher file itself (absolute), so that messages can say `lanceur login FILE`.
+    pub launcher_file: Option<PathBuf>,
     pub password: Option<Secret>,
     pub token: Option<Secret>,
     pub client_secret: Option<Secret>,
@@ -120,14 +121,15 @@ pub struct Parsed {
 /// (usage); clap's own usage errors, `--help` and `--version` end the process as clap does.
 pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
     let Some(form) = Form::of(&argv)? else {
-        let cli = Cli::parse_from(argv);
         return Ok(Parsed {
-            warnings: exposed_secret_files(&cli),
-            cli,
+            cli: Cli::parse_from(argv),
             secrets: FileSecrets::default(),
+            warnings: Vec::new(),
         });
     };
-    let expanded = expand(&form.file, form.login)?;
+    let mut expanded = expand(&form.file, form.login)?;
+    expanded.secrets.launcher_file =
+        Some(std::path::absolute(&form.file).unwrap_or_else(|_| form.file.clone()));
     // The subcommand path: `[check] PROTOCOL [login]`.
     let mut head: Vec<OsString> = vec![argv[0].clone()];
     head.extend(form.prefix.iter().map(OsString::from));
@@ -147,24 +149,11 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
             .map(|(_, arg)| arg),
     );
     full.extend(form.rest);
-    let cli = Cli::parse_from(full);
-    let mut warnings = expanded.warnings;
-    warnings.extend(exposed_secret_files(&cli));
     Ok(Parsed {
-        cli,
+        cli: Cli::parse_from(full),
         secrets: expanded.secrets,
-        warnings,
+        warnings: expanded.warnings,
     })
-}
-
-/// A warning for each secret file of the command line (`--password-file` and the like) that other
-/// users can read, as for a launcher file holding a secret.
-fn exposed_secret_files(cli: &Cli) -> Vec<String> {
-    cli.command
-        .secret_files()
-        .into_iter()
-        .filter_map(exposed_secret)
-        .collect()
 }
 
 /// A command line that names a launcher file.
@@ -195,6 +184,9 @@ impl Form {
             ("run", Some(file)) if !starts_with_dash(file) => form(&[], file, &argv[3..], false),
             ("check", Some(file)) if looks_like_file(file) => {
                 form(&["check"], file, &argv[3..], false)
+            }
+            ("retry", Some(file)) if looks_like_file(file) => {
+                form(&["retry"], file, &argv[3..], false)
             }
             ("login", Some(file)) if !starts_with_dash(file) => form(&[], file, &argv[3..], true),
             ("--config", Some(file)) => form(&[], file, &argv[3..], false),
@@ -279,7 +271,7 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
     if login {
         command = command
             .find_subcommand("login")
-            .ok_or_else(|| anyhow!("only o365 launchers have a login step"))?
+            .ok_or_else(|| anyhow!("only imap, pop and o365 launchers have a login step"))?
             .clone();
     }
     let folder = path
@@ -348,7 +340,7 @@ fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded>
         }
     }
     if has_secret {
-        expanded.warnings.extend(exposed_secret(path));
+        expanded.warnings.extend(crate::secret::exposed(path));
     }
     Ok(expanded)
 }
@@ -420,18 +412,6 @@ fn text_of(key: &str, value: &toml::Value) -> Result<String> {
         toml::Value::String(_) => bail!("{key} is empty"),
         _ => bail!("{key} must be a string"),
     }
-}
-
-/// The warning for a file holding a secret that other users can read, if it is one. A file whose
-/// permissions cannot be read draws none: reading the secret from it then says what is wrong.
-fn exposed_secret(path: &Path) -> Option<String> {
-    private::readable_by_others(path).unwrap_or(false).then(|| {
-        format!(
-            "{} holds a secret but other users can read it; {}",
-            path.display(),
-            private::remedy(path)
-        )
-    })
 }
 
 #[cfg(test)]

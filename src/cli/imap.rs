@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{CommonArgs, MailArgs, ServerArgs};
+use super::oauth::{LoginHelp, MailLoginArgs, OAuthArgs, WithLogin};
+use super::{CommonArgs, MailArgs, PasswordArgs, ServerArgs};
 
 pub(super) const LONG_ABOUT: &str =
     "Deposits the attachments (or whole mails, --take) of new mails of one IMAP \
@@ -12,8 +13,13 @@ mailbox into the COLD folder, then marks them seen (or moves or deletes them, --
 
 The password comes from the environment variable LANCEUR_PASSWORD or from --password-file, never \
 from the command line, where every user of the machine could read it with ps. For Gmail, use an \
-app password (Google account > Security > App passwords), or an OAuth2 access token with \
-LANCEUR_TOKEN or --token-file (XOAUTH2, Gmail and Outlook).";
+app password (Google account > Security > App passwords).
+
+Exchange Online and Gmail without passwords: --oauth microsoft|google. Sign in once with \
+`lanceur imap login` (same options); runs then renew their access themselves. Unattended \
+servers sign in as the application instead: Microsoft with a client secret or certificate, Google \
+with a Workspace service account. A token obtained elsewhere still works with LANCEUR_TOKEN or \
+--token-file (XOAUTH2).";
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
@@ -21,15 +27,73 @@ Examples:
       --account factures@example.fr --folder INBOX --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
   lanceur imap --server mail.example.fr --account scan --password-file /etc/lanceur/scan.pw \\
       --folder 'Reçus' --select all --since 2025-01-01 --after move --move-to Archivé --dest /srv/cold/in
+  lanceur imap login --server outlook.office365.com --account factures@example.fr \\
+      --oauth microsoft --client-id 3f6c…e1          # once: device code sign-in
+  lanceur imap --server outlook.office365.com --account factures@example.fr \\
+      --oauth microsoft --client-id 3f6c…e1 --dest /srv/ezged/cold/factures
+  lanceur imap --server outlook.office365.com --account factures@example.fr --oauth microsoft \\
+      --tenant example.fr --client-id 3f6c…e1 --client-certificate /etc/lanceur/app.pem -d /srv/cold
 
 crontab line (every 5 minutes; overlapping runs exit with code 6 and do nothing):
   */5 * * * *  lanceur imap --server imap.gmail.com --account f@example.fr \\
       --password-file /etc/lanceur/f.pw --dest /srv/ezged/cold/factures
 
-Environment: LANCEUR_PASSWORD, LANCEUR_TOKEN, LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG.
+Environment: LANCEUR_PASSWORD, LANCEUR_TOKEN, LANCEUR_OAUTH_CLIENT_ID, LANCEUR_OAUTH_TENANT,
+LANCEUR_OAUTH_CLIENT_SECRET, LANCEUR_OAUTH_LOGIN_URL, LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG.
 
-Exit codes: 0 done, 1 some mails failed (left on the server), 2 usage, 3 login refused,
-4 server unreachable, TLS failure or missing folder, 5 COLD folder not writable, 6 already running.";
+Exit codes: 0 done, 1 some mails failed (left on the server), 2 usage, 3 login refused or
+`lanceur imap login` needed (the message gives the command), 4 server unreachable, TLS failure or
+missing folder, 5 COLD folder not writable, 6 already running.";
+
+/// `lanceur imap …`: a run, or `lanceur imap login …`.
+pub type ImapCommand = WithLogin<ImapArgs, ImapLoginArgs>;
+
+/// `lanceur imap login`: the one-time OAuth sign-in of an IMAP launcher.
+#[derive(Debug, Args, Clone)]
+pub struct ImapLoginArgs {
+    /// The mailbox the runs read (checked once signed in; part of the default launcher name)
+    #[arg(long, value_name = "MAILBOX", default_value = "INBOX")]
+    pub folder: String,
+
+    #[command(flatten)]
+    pub login: MailLoginArgs,
+}
+
+impl LoginHelp for ImapLoginArgs {
+    const ABOUT: &'static str = "Sign in once (OAuth 2) and save the tokens for the runs";
+    const LONG_ABOUT: &'static str = LOGIN_LONG_ABOUT;
+    const AFTER_HELP: &'static str = LOGIN_AFTER_HELP;
+}
+
+/// The login's long help, shared by `imap login` and `pop login`.
+pub(super) const LOGIN_LONG_ABOUT: &str = "\
+Signs this launcher in with OAuth 2, once, interactively, and saves the tokens in its state \
+folder (readable by its owner only); then logs in to the server with them to check. Give the same \
+--server, --account, --oauth, --client-id, --tenant, --name and --state-dir as the runs, so that \
+both use the same state folder. Run it again whenever a run exits with code 3 and asks for it.
+
+Microsoft: the device code by default (a code and a link: open the link on any device, enter the \
+code, sign in with the mailbox's account and accept the permissions), or --flow browser where \
+Conditional Access blocks the device code. Scopes: IMAP.AccessAsUser.All or POP.AccessAsUser.All \
+and offline_access.
+
+Google: --flow browser always (Google's device flow does not allow Gmail), with the client id and \
+secret (LANCEUR_OAUTH_CLIENT_SECRET or --client-secret-file) of your organisation's Desktop app \
+OAuth client. An app left in \"Testing\" gets refresh tokens that expire after 7 days: publish it.
+
+Not needed with app-only authentication (client secret, certificate, service account).";
+
+pub(super) const LOGIN_AFTER_HELP: &str = "\
+Examples:
+  lanceur imap login --server outlook.office365.com --account factures@example.fr \\
+      --oauth microsoft --client-id 3f6c…e1
+  lanceur imap login --server imap.gmail.com --account factures@example.fr --oauth google \\
+      --client-id 1234….apps.googleusercontent.com --client-secret-file /etc/lanceur/google.secret \\
+      --flow browser
+  lanceur login /etc/lanceur/factures.toml            # the same, from a launcher file
+
+Exit codes: 0 signed in, 2 usage, 3 sign-in refused, declined or timed out, 4 provider or server \
+unreachable.";
 
 /// Which mails of the mailbox are candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -119,8 +183,25 @@ is never downloaded again."
     )]
     pub move_to: Option<String>,
 
+    /// Move a mail set aside (see --set-aside-after) to this mailbox, instead of flagging it
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        long_help = "Where a mail that failed --set-aside-after runs in a row goes: into MAILBOX, \
+which must exist (e.g. Quarantaine). Without it, the mail stays where it is, flagged with the \
+keyword $LanceurSetAside, which mail clients show as a tag. Either way its raw bytes are kept in \
+the state folder and `lanceur retry` takes it again (from MAILBOX, it is moved back first)."
+    )]
+    pub set_aside_to: Option<String>,
+
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 
     #[command(flatten)]
     pub mail: MailArgs,
@@ -187,7 +268,7 @@ mod tests {
             "cold",
         ])
         .unwrap();
-        let Command::Imap(args) = cli.command else {
+        let Command::Imap(ImapCommand::Run(args)) = cli.command else {
             panic!("not imap")
         };
         assert_eq!(args.folder, "[Gmail]/All Mail");

@@ -3,38 +3,42 @@
 //! This holds raw values only; `config` checks them and turns them into a `Launcher`. Every flag has
 //! a one-line help and a long help (`--help`) with its default, its interactions and an example.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::deposit::IndexFormat;
+use crate::settings::IndexFormat;
 
 mod adullact;
 pub mod check;
 mod dir;
 pub mod file;
-mod imap;
+pub mod imap;
 pub mod o365;
-mod pop;
+pub mod oauth;
+pub mod pop;
 mod server;
 
 pub use crate::tls::TlsMode;
 pub use adullact::{AdullactArgs, EnvelopeType};
 pub use dir::DirArgs;
-pub use imap::{After, ImapArgs, Select, Since};
-pub use pop::PopArgs;
-pub use server::ServerArgs;
+pub use imap::{After, ImapArgs, ImapCommand, Select, Since};
+pub use pop::{PopArgs, PopCommand};
+pub use server::{PasswordArgs, ServerArgs};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  the cycle ran to its end (including when there was nothing new)
-  1  the cycle ran, but some items failed; they were left at the source for the next run
+  1  the cycle ran, but some items failed, or files stayed untaken past --grace-period;
+     each was named on standard error and left at the source
   2  usage or configuration error (bad option, invalid pattern, unreadable secret file)
   3  authentication refused, or a login is needed
-  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error
+  4  source unavailable: folder missing, DNS, connection, TLS, timeout, protocol error,
+     or --run-timeout / --answer-timeout reached
   5  the COLD folder (or the state folder) is missing, not writable or full
-  6  another run of the same launcher is still working; this one did nothing";
+  6  another run of the same launcher is still working; this one did nothing
+  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished";
 
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
@@ -116,7 +120,7 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         long_about = imap::LONG_ABOUT,
         after_help = imap::AFTER_HELP
     )]
-    Imap(ImapArgs),
+    Imap(ImapCommand),
 
     /// Run the launcher described in a TOML launcher file; options after it override the file
     #[command(long_about = file::RUN_LONG_ABOUT, after_help = file::RUN_AFTER_HELP)]
@@ -124,7 +128,7 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
 
     /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
     #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
-    Pop(PopArgs),
+    Pop(PopCommand),
 
     #[command(
         about = check::ABOUT,
@@ -132,34 +136,13 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = check::AFTER_HELP
     )]
     Check(check::CheckArgs),
-}
 
-impl Command {
-    /// The files this command reads a secret from: `--password-file`, `--token-file`,
-    /// `--client-secret-file`.
-    pub fn secret_files(&self) -> Vec<&Path> {
-        fn server(args: &ServerArgs) -> Vec<Option<&Path>> {
-            vec![args.password_file.as_deref(), args.token_file.as_deref()]
-        }
-        fn o365(args: &o365::O365Args) -> Vec<Option<&Path>> {
-            vec![args.client_secret_file.as_deref()]
-        }
-        let files = match self {
-            Command::Imap(args) => server(&args.server),
-            Command::Pop(args) => server(&args.server),
-            Command::O365(o365::O365Command::Run(args)) => o365(args),
-            Command::Check(check) => match &check.launcher {
-                check::Checked::Imap(args) => server(&args.server),
-                check::Checked::Pop(args) => server(&args.server),
-                check::Checked::O365(args) => o365(args),
-                check::Checked::Dir(_) | check::Checked::Adullact(_) => Vec::new(),
-            },
-            Command::Dir(_) | Command::Adullact(_) | Command::O365(_) | Command::Run(_) => {
-                Vec::new()
-            }
-        };
-        files.into_iter().flatten().collect()
-    }
+    #[command(
+        about = check::RETRY_ABOUT,
+        long_about = check::RETRY_LONG_ABOUT,
+        after_help = check::RETRY_AFTER_HELP
+    )]
+    Retry(check::RetryArgs),
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
@@ -177,6 +160,29 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub overrides: Vec<std::ffi::OsString>,
+}
+
+/// The long help of `--grace-period`.
+const GRACE_PERIOD_HELP: &str = "What lanceur cannot take as it stands is left where \
+it is: a file that no envelope names, an envelope waiting for files it names, a flow it does not \
+understand, a folder envelope without its marker, a file this user cannot read (permissions, or \
+another program holding it open). While it changed less than this long ago it may still be \
+arriving, and is only logged (-v, --dry-run); after that, every run reports it on standard error, \
+one line naming the file and what is missing or unknown, and exits with code 1, until someone \
+sees to it. Examples: 1h (default), 30m, 2h, 0s to report at once.";
+
+/// `--grace-period`, shared by the folder sources (`dir`, `adullact`).
+#[derive(Debug, Args, Clone)]
+pub struct GraceArgs {
+    /// Report a file that cannot be taken for longer than this (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = GRACE_PERIOD_HELP
+    )]
+    pub grace_period: Duration,
 }
 
 /// Options every launcher has: where to deposit, which names to keep, how to index, run limits.
@@ -283,6 +289,36 @@ powers of 1024). One item larger than SIZE is still taken, alone, so it cannot b
     )]
     pub max_bytes: Option<u64>,
 
+    /// Set an item aside after it failed this many runs in a row (default 3; 0: never)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        long_help = "An item that fails the same way in N runs in a row (a damaged mail, a file \
+this user cannot read, an envelope that cannot be decoded) is set aside, so that cron does not \
+report it every run: a mailbox flags it with the keyword $LanceurSetAside or moves it to \
+--set-aside-to, POP3 leaves it on the server and stops downloading it, a folder source moves it \
+to --failed (or leaves it there). Its raw bytes are kept in STATE_DIR/NAME/set-aside/. The run \
+that sets it aside says so in one line and exits 1; later runs say nothing of it. Until then each \
+failure is reported as usual. `lanceur check` lists the items set aside, `lanceur retry` takes \
+them again. 0 never sets an item aside. Default: 3."
+    )]
+    pub set_aside_after: u32,
+
+    /// End the run after this long, finishing the batch in progress (default 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = parse_duration,
+        long_help = "The longest a run may last: past it, the run takes no new item, finishes \
+what it has staged (documents and journal), and ends with exit code 4 and a line that says so; \
+what it had not taken waits for the next run, so a backlog drains over several runs. A connection \
+waiting on a server is cut at this deadline too. It keeps a stuck run from holding the lock for \
+ever, making every later cron run exit 6. Examples: 1h (default), 20m, 6h."
+    )]
+    pub run_timeout: Duration,
+
     /// Show what would be deposited and why the rest is skipped; change nothing
     #[arg(
         long,
@@ -335,6 +371,18 @@ RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
 /// What to deposit from a mail; defined beside the code that does it.
 pub use crate::extract::mail::Take;
 
+/// What becomes of a mail none of whose documents passed the filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Unmatched {
+    /// Leave it untouched (still unread); the journal remembers it
+    #[default]
+    #[value(alias = "none")]
+    Keep,
+    /// Mark it seen (read); never moved or deleted
+    #[value(alias = "read")]
+    Seen,
+}
+
 /// Options shared by the mail protocols (imap, pop, o365).
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Mail options")]
@@ -349,9 +397,67 @@ pub struct MailArgs {
 mails (message/rfc822) as .eml files, and inline parts only when they are real documents (a PDF \
 marked inline is a document, a signature logo is not). eml: the whole mail as one .eml file. \
 both: the two. The filters apply to these names. A mail whose documents are all filtered out (or \
-that has none) is still acknowledged and journaled, so it is never downloaded again."
+that has none) is not deposited nor acknowledged: see --unmatched. Machine \
+reports (bounces, read receipts) hold no document. A mail with a damaged or cut-off document \
+fails whole: nothing of it is deposited, it stays at the source and is reported on each run \
+(take it with --take eml if need be). An empty attachment is reported, not deposited."
     )]
     pub take: Take,
+
+    /// Replace each ZIP attachment by the files inside it
+    #[arg(
+        long,
+        long_help = "Each attachment named *.zip is replaced by the files inside it, each judged \
+by --filter/--exclude under its own name and deposited like an attachment (ZIPs inside the ZIP \
+stay ZIPs). The archive is read with the same bounds as Adullact envelopes: an entry that would \
+leave its folder (../, an absolute path), a link, more than 10000 files or more than 2 GiB \
+expanded fails the mail, which stays at the source and is reported; nothing of it is deposited. \
+Without --unzip (the default) a ZIP is deposited as it is. Example: --unzip --filter '/.*\\.pdf$/i'"
+    )]
+    pub unzip: bool,
+
+    /// Take only mails whose sender matches this pattern (repeatable)
+    #[arg(
+        long = "from",
+        value_name = "PATTERN",
+        long_help = "Take only the mails whose sender matches PATTERN, in the language of \
+--filter (matched from the start, like Python's re.match; /…/i ignores case). The pattern is \
+tried on the sender's address (factures@dupont.example) and on its full form (Société Dupont \
+<factures@dupont.example>); either is enough. Repeat --from for several senders: one match \
+suffices. A mail that does not match is not taken: it stays at the source as it is (not marked \
+read, moved or deleted) and lanceur does not remember it, so changing the rule later takes it. \
+Default: every sender. Example: --from '/.*@dupont\\.example$/i'"
+    )]
+    pub from: Vec<String>,
+
+    /// Take only mails whose subject matches this pattern (repeatable)
+    #[arg(
+        long = "subject",
+        value_name = "PATTERN",
+        long_help = "Take only the mails whose subject (decoded) matches PATTERN, in the \
+language of --filter (matched from the start, like Python's re.match). Repeat it for several: \
+one match suffices. With --from too, a mail must match both. A mail that does not match is left \
+untouched at the source and not remembered. Default: every subject. Example: \
+--subject '/.*facture/i'"
+    )]
+    pub subject: Vec<String>,
+
+    /// A mail whose documents the filters all reject: keep it untouched (default) or mark it seen
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Unmatched::Keep,
+        value_name = "ACTION",
+        long_help = "What becomes of a mail none of whose documents passed --filter/--exclude, or \
+that has none: such a mail is never deleted or moved by --after, so that a typo in a filter \
+(.pdf for .PDF) cannot destroy invoices. keep (default): it is left untouched (unread); seen: it is \
+marked seen (read), nothing more (IMAP and Office 365; POP3 has no such mark). Either way the \
+journal remembers it as unmatched, so it is not downloaded again while the filters stay the same; \
+once they change, the next run judges it again by the new ones (with --select unseen, only if it \
+is still unread). Such mails are counted as unmatched in --json, logged as unmatched in \
+--log-file, and shown by --dry-run."
+    )]
+    pub unmatched: Unmatched,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -413,7 +519,7 @@ mod tests {
             "read",
         ])
         .unwrap();
-        let Command::Imap(args) = imap.command else {
+        let Command::Imap(ImapCommand::Run(args)) = imap.command else {
             panic!("not imap")
         };
         assert_eq!(

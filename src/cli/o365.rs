@@ -1,15 +1,14 @@
 //! `lanceur o365`: the command line of the Office 365 launcher, as the user types it.
 //!
 //! Two forms share one set of account options, so that both find the same state folder:
-//! `lanceur o365 login …` signs in once, interactively (device code), and `lanceur o365 …` runs one
-//! cycle from cron. clap's derive cannot give an optional subcommand beside a parent with required
-//! arguments (`--dest`), so `O365Command` implements `Args` by hand: the `login` subcommand, or the
-//! run's arguments.
+//! `lanceur o365 login …` signs in once, interactively (device code or browser), and `lanceur
+//! o365 …` runs one cycle from cron (`cli::oauth::WithLogin`).
 
 use std::path::PathBuf;
 
-use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
+use clap::Args;
 
+use super::oauth::{CertificateArgs, ExpiryArgs, FlowArgs, LoginHelp, LoginStateArgs, WithLogin};
 use super::{CommonArgs, MailArgs};
 pub use crate::settings::o365::{PostAction, Select};
 
@@ -23,12 +22,14 @@ Sign in once with `lanceur o365 login` (a code and a link are shown: open the li
 enter the code, sign in with the mailbox's account and accept the permissions); from then on runs \
 fetch on their own, renewing their access as they go. A launcher unused for 90 days, or whose \
 account changed its password, must sign in again: the run then exits with code 3 and says so. \
-Unattended servers can use an application secret instead (app-only, --client-secret-file), which \
+Unattended servers can use an application secret or certificate instead (app-only, \
+--client-secret-file or --client-certificate), which \
 needs no sign-in at all.
 
 Azure setup (Entra ID, App registrations): register an application, note its client id; for \
 `login`, enable \"Allow public client flows\" and add the delegated permissions Mail.ReadWrite and, \
-for shared mailboxes, Mail.ReadWrite.Shared; for app-only, add a client secret and the \
+for shared mailboxes, Mail.ReadWrite.Shared; for app-only, add a certificate or a client secret \
+and the \
 application permission Mail.ReadWrite, then grant admin consent. Hosts to allow through a proxy or \
 firewall: graph.microsoft.com, login.microsoftonline.com, microsoft.com/devicelogin.";
 
@@ -58,9 +59,10 @@ const LOGIN_LONG_ABOUT: &str = "\
 Signs this launcher in to Microsoft 365 with the device code flow: prints a link and a code, waits \
 while you open the link on any device, enter the code, sign in with the mailbox's account and \
 accept the permissions, then saves the tokens in the launcher's state folder (readable by its \
-owner only). Give the same --mailbox, --client-id, --tenant, --name and --state-dir as the runs, \
+owner only). Where Conditional Access blocks the device code, --flow browser prints a link to \
+open in a browser on this machine instead, which comes back to http://localhost:PORT. Give the same --mailbox, --client-id, --tenant, --name and --state-dir as the runs, \
 so that both use the same state folder. Run it again whenever a run exits with code 3 and asks \
-for it. Not needed with app-only authentication.";
+for it. Not needed with app-only authentication (client secret or certificate).";
 
 const LOGIN_AFTER_HELP: &str = "\
 Example:
@@ -69,55 +71,13 @@ Example:
 Exit codes: 0 signed in, 2 usage, 3 sign-in refused, declined or timed out, 4 Microsoft \
 unreachable.";
 
-/// `lanceur o365 …`: a login or a run.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one value per process: boxing would save nothing
-pub enum O365Command {
-    Login(O365LoginArgs),
-    Run(O365Args),
-}
+/// `lanceur o365 …`: a run, or `lanceur o365 login …`.
+pub type O365Command = WithLogin<O365Args, O365LoginArgs>;
 
-#[derive(Debug, Subcommand)]
-enum O365Sub {
-    /// Sign in once (device code) and save the tokens for the runs
-    #[command(long_about = LOGIN_LONG_ABOUT, after_help = LOGIN_AFTER_HELP)]
-    Login(O365LoginArgs),
-}
-
-impl FromArgMatches for O365Command {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        match O365Sub::from_arg_matches_opt(matches)? {
-            Some(O365Sub::Login(args)) => Ok(O365Command::Login(args)),
-            None => Ok(O365Command::Run(O365Args::from_arg_matches(matches)?)),
-        }
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = O365Command::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
-
-impl O365Sub {
-    fn from_arg_matches_opt(matches: &ArgMatches) -> Result<Option<O365Sub>, clap::Error> {
-        if matches.subcommand_name().is_some() {
-            O365Sub::from_arg_matches(matches).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-}
-
-impl Args for O365Command {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        O365Sub::augment_subcommands(O365Args::augment_args(cmd))
-            .args_conflicts_with_subcommands(true)
-            .subcommand_negates_reqs(true)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        O365Command::augment_args(cmd)
-    }
+impl LoginHelp for O365LoginArgs {
+    const ABOUT: &'static str = "Sign in once and save the tokens for the runs";
+    const LONG_ABOUT: &'static str = LOGIN_LONG_ABOUT;
+    const AFTER_HELP: &'static str = LOGIN_AFTER_HELP;
 }
 
 /// The account: who signs in, to which tenant, for which mailbox and folder. Login and runs share
@@ -199,37 +159,12 @@ https://microsoftgraph.chinacloudapi.cn/v1.0. Plain http:// is refused except to
     pub graph_url: String,
 }
 
-/// Where the launcher's state lives: the same options as the run's, for the login step.
-#[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "State options")]
-pub struct LoginStateArgs {
-    /// Launcher name: the same as the runs' (default: derived from the mailbox and folder)
-    #[arg(
-        short = 'n',
-        long,
-        value_name = "NAME",
-        long_help = "The launcher whose tokens to save: give the same --name as its runs, or none \
-on both, in which case it is derived from --mailbox and --folder (e.g. o365-factures-inbox-…)."
-    )]
-    pub name: Option<String>,
-
-    /// Folder holding each launcher's state (the same as the runs')
-    #[arg(
-        value_hint = clap::ValueHint::DirPath,
-        long,
-        value_name = "DIR",
-        env = "LANCEUR_STATE_DIR",
-        long_help = "Where launchers keep their state; the tokens go to STATE_DIR/NAME. The same \
-default as the runs: $XDG_STATE_HOME/lanceur or ~/.local/state/lanceur on Linux, \
-%LOCALAPPDATA%\\lanceur on Windows."
-    )]
-    pub state_dir: Option<PathBuf>,
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct O365LoginArgs {
     #[command(flatten)]
     pub account: AccountArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
     #[command(flatten)]
     pub state: LoginStateArgs,
 }
@@ -253,6 +188,12 @@ in --tenant, and the application permission Mail.ReadWrite with admin consent (r
 the right mailboxes with an Exchange application access policy)."
     )]
     pub client_secret_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub certificate: CertificateArgs,
+
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
 
     /// Which mails to take: unread (default) or all the journal has not seen
     #[arg(
@@ -305,6 +246,18 @@ being taken twice). A mail that someone else moved or deleted meanwhile is fine.
 deleteditems) or a path such as Inbox/Traités, as for --folder. It must exist."
     )]
     pub move_to: Option<String>,
+
+    /// Move a mail set aside (see --set-aside-after) to this folder
+    #[arg(
+        long,
+        value_name = "FOLDER",
+        long_help = "Where a mail that failed --set-aside-after runs in a row goes: into FOLDER \
+(a well-known name or a path, as for --folder), which must exist. Without it, the mail stays \
+where it is, as it is, and only the journal keeps lanceur from taking it again. Either way the \
+whole mail is kept in the state folder and `lanceur retry` takes it again (from FOLDER, it is \
+moved back first)."
+    )]
+    pub set_aside_to: Option<String>,
 
     #[command(flatten)]
     pub mail: MailArgs,

@@ -2,15 +2,19 @@
 
 use clap::Args;
 
-use super::{CommonArgs, MailArgs, ServerArgs};
+use super::imap::{LOGIN_AFTER_HELP, LOGIN_LONG_ABOUT};
+use super::oauth::{LoginHelp, MailLoginArgs, OAuthArgs, WithLogin};
+use super::{CommonArgs, MailArgs, PasswordArgs, ServerArgs};
 
 pub(super) const LONG_ABOUT: &str =
     "Deposits the attachments (or whole mails, --take) of the mails of a POP3 \
 mailbox into the COLD folder, then deletes them from the server (or keeps them, --keep).
 
 The password comes from the environment variable LANCEUR_PASSWORD or from --password-file, never \
-from the command line, where every user of the machine could read it with ps. An OAuth2 access \
-token (Outlook, Gmail) can be given instead with LANCEUR_TOKEN or --token-file (AUTH XOAUTH2).
+from the command line, where every user of the machine could read it with ps. Exchange Online \
+and Gmail without passwords: --oauth microsoft|google, with `lanceur pop login` once (or app-only \
+credentials, which need no login); runs renew their access themselves. A token obtained \
+elsewhere still works with LANCEUR_TOKEN or --token-file (AUTH XOAUTH2).
 
 lanceur speaks TLS itself (port 995 by default, or STLS with --tls starttls). An stunnel tunnel \
 set up for older launchers (client = yes, accept = 127.0.0.1:110, connect = pop.gmail.com:995) \
@@ -34,15 +38,39 @@ crontab line (every 5 minutes; overlapping runs exit with code 6 and do nothing)
   */5 * * * *  lanceur pop --server pop.gmail.com --account f@example.fr \\
       --password-file /etc/lanceur/f.pw --dest /srv/ezged/cold/factures
 
-Environment: LANCEUR_PASSWORD, LANCEUR_TOKEN, LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG.
+Environment: LANCEUR_PASSWORD, LANCEUR_TOKEN, LANCEUR_OAUTH_CLIENT_ID, LANCEUR_OAUTH_TENANT,
+LANCEUR_OAUTH_CLIENT_SECRET, LANCEUR_OAUTH_LOGIN_URL, LANCEUR_DEST, LANCEUR_STATE_DIR, RUST_LOG.
 
-Exit codes: 0 done, 1 some mails failed (left on the server), 2 usage, 3 login refused,
-4 server unreachable, TLS or protocol failure, 5 COLD folder not writable, 6 already running.";
+Exit codes: 0 done, 1 some mails failed (left on the server), 2 usage, 3 login refused or
+`lanceur pop login` needed (the message gives the command), 4 server unreachable, TLS or protocol
+failure, 5 COLD folder not writable, 6 already running.";
+
+/// `lanceur pop …`: a run, or `lanceur pop login …`.
+pub type PopCommand = WithLogin<PopArgs, PopLoginArgs>;
+
+/// `lanceur pop login`: the one-time OAuth sign-in of a POP3 launcher.
+#[derive(Debug, Args, Clone)]
+pub struct PopLoginArgs {
+    #[command(flatten)]
+    pub login: MailLoginArgs,
+}
+
+impl LoginHelp for PopLoginArgs {
+    const ABOUT: &'static str = "Sign in once (OAuth 2) and save the tokens for the runs";
+    const LONG_ABOUT: &'static str = LOGIN_LONG_ABOUT;
+    const AFTER_HELP: &'static str = LOGIN_AFTER_HELP;
+}
 
 #[derive(Debug, Args, Clone)]
 pub struct PopArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 
     /// Leave the mails on the server; the journal remembers them by UIDL
     #[arg(
@@ -96,7 +124,9 @@ mod tests {
             args.extend_from_slice(extra);
             Cli::try_parse_from(args)
         };
-        let Command::Pop(args) = parse(&["--keep", "--delete-after", "30"]).unwrap().command else {
+        let Command::Pop(crate::cli::pop::PopCommand::Run(args)) =
+            parse(&["--keep", "--delete-after", "30"]).unwrap().command
+        else {
             panic!("not pop")
         };
         assert!(args.keep);

@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::{parse_duration, TlsMode};
 
-/// How to reach a mail server and log in; shared by the mail protocols (imap, pop). The protocol
-/// chooses the default port.
+/// How to reach a mail server and as whom; shared by the mail protocols (imap, pop), their runs
+/// and their logins. The protocol chooses the default port.
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Server options")]
 pub struct ServerArgs {
@@ -38,51 +38,6 @@ or its plaintext port (IMAP 143, POP3 110) with --tls starttls or --tls none."
         long_help = "The account (\"compte\" in the EzGED form): usually the full mail address."
     )]
     pub account: String,
-
-    /// Read the password from this file (or set LANCEUR_PASSWORD; never on the command line)
-    #[arg(
-        value_hint = clap::ValueHint::FilePath,
-        long,
-        value_name = "FILE",
-        long_help = "Read the password from FILE (one trailing line break is ignored). Make it \
-readable by the user running lanceur only (chmod 600; on Windows an ACL for that account only): \
-lanceur warns on every run otherwise. Without it, the password comes from the \
-environment variable LANCEUR_PASSWORD. There is deliberately no --password option: a command \
-line is visible to every user of the machine (ps) and in the Task Scheduler's history. For Gmail, \
-use an app password."
-    )]
-    pub password_file: Option<PathBuf>,
-
-    /// The password, from LANCEUR_PASSWORD only (a value typed on the command line is refused)
-    #[arg(
-        long = "password",
-        env = "LANCEUR_PASSWORD",
-        hide_env_values = true,
-        hide = true,
-        value_name = "PASSWORD"
-    )]
-    pub password: Option<String>,
-
-    /// Log in with XOAUTH2, reading the OAuth2 access token from this file (or LANCEUR_TOKEN)
-    #[arg(
-        value_hint = clap::ValueHint::FilePath,
-        long,
-        value_name = "FILE",
-        long_help = "Log in with SASL XOAUTH2 (Gmail, Outlook) using the OAuth2 access token in \
-FILE instead of a password. The environment variable LANCEUR_TOKEN does the same. lanceur does \
-not refresh the token: whatever obtains it (a cron job before lanceur) must keep it fresh."
-    )]
-    pub token_file: Option<PathBuf>,
-
-    /// The OAuth2 token, from LANCEUR_TOKEN only (a value typed on the command line is refused)
-    #[arg(
-        long = "token",
-        env = "LANCEUR_TOKEN",
-        hide_env_values = true,
-        hide = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
 
     /// implicit (TLS from the start, default), starttls, or none (only for a local tunnel)
     #[arg(
@@ -128,4 +83,68 @@ about it. Prefer --ca-file."
 before giving up with exit code 4. Examples: 60s (default), 2m."
     )]
     pub timeout: Duration,
+
+    /// Give up on a server whose answer takes longer than this as a whole
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        value_parser = parse_duration,
+        long_help = "How long one answer of the server may take as a whole, from its first byte \
+awaited to its last, however steadily it trickles in: a server sending a byte a second never \
+trips --timeout, but trips this, and the run ends with exit code 4 and a line that says so; what \
+was not taken waits for the next run. Raise it for very large mails on slow links. Examples: 10m \
+(default), 30m."
+    )]
+    pub answer_timeout: Duration,
+}
+
+/// A password or a fixed token, for the runs of `imap` and `pop` (the other way is `--oauth`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Server options")]
+pub struct PasswordArgs {
+    /// Read the password from this file (or set LANCEUR_PASSWORD; never on the command line)
+    #[arg(
+        value_hint = clap::ValueHint::FilePath,
+        long,
+        value_name = "FILE",
+        long_help = "Read the password from FILE (one trailing line break is ignored). Make it \
+readable by the user running lanceur only (chmod 600; on Windows an ACL for that account only): \
+lanceur warns on every run otherwise. Without it, the password comes from the \
+environment variable LANCEUR_PASSWORD. There is deliberately no --password option: a command \
+line is visible to every user of the machine (ps) and in the Task Scheduler's history. For Gmail, \
+use an app password."
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// The password, from LANCEUR_PASSWORD only (a value typed on the command line is refused)
+    #[arg(
+        long = "password",
+        env = "LANCEUR_PASSWORD",
+        hide_env_values = true,
+        hide = true,
+        value_name = "PASSWORD"
+    )]
+    pub password: Option<String>,
+
+    /// Log in with XOAUTH2, reading the OAuth2 access token from this file (or LANCEUR_TOKEN)
+    #[arg(
+        value_hint = clap::ValueHint::FilePath,
+        long,
+        value_name = "FILE",
+        long_help = "Log in with SASL XOAUTH2 (Gmail, Outlook) using the OAuth2 access token in \
+FILE instead of a password. The environment variable LANCEUR_TOKEN does the same. lanceur does \
+not refresh the token: whatever obtains it (a cron job before lanceur) must keep it fresh."
+    )]
+    pub token_file: Option<PathBuf>,
+
+    /// The OAuth2 token, from LANCEUR_TOKEN only (a value typed on the command line is refused)
+    #[arg(
+        long = "token",
+        env = "LANCEUR_TOKEN",
+        hide_env_values = true,
+        hide = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
 }

@@ -38,6 +38,7 @@ pub(super) fn launcher(args: AdullactArgs) -> Result<Launcher> {
             EnvelopeType::ChorusFact => Some(Kind::ChorusFact),
         },
         min_age: args.min_age,
+        grace_period: args.grace.grace_period,
         archive,
         // A dry run changes nothing at the source, not even by setting a failed envelope aside.
         failed: if args.common.dry_run { None } else { failed },

@@ -4,18 +4,26 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
-use super::server::server_config;
+use super::oauth::MailOAuth;
+use super::server::{mail_auth, mail_login, server_config, with_login_command, LoginArgs};
 use super::{absolute, common, derived_name_from};
 use crate::cli::file::FileSecrets;
+use crate::cli::imap::ImapLoginArgs;
 use crate::cli::{After, ImapArgs, Select, Since};
-use crate::settings::{ImapAfter, ImapConfig, Launcher, SourceConfig};
+use crate::settings::oauth::{LoginConfig, LoginTarget};
+use crate::settings::{ImapAfter, ImapConfig, Launcher, ServerConfig, SourceConfig};
 
 pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher> {
-    let server = server_config(&args.server, secrets, 993, 143)?;
-    let mailbox = args.folder.trim().to_string();
-    if mailbox.is_empty() {
-        bail!("--folder is empty; give the mailbox to read, e.g. INBOX");
+    let oauth = MailOAuth {
+        args: &args.oauth,
+        secrets,
+        account: &args.server.account,
+        protocol: "IMAP",
     }
+    .config()?;
+    let auth = mail_auth(&args.password, secrets, oauth)?;
+    let mut server = server_config(&args.server, auth, 993, 143)?;
+    let mailbox = mailbox(&args.folder)?;
     let after = match (args.after, args.move_to) {
         (Some(After::Move) | None, Some(target)) => {
             if target.trim().is_empty() {
@@ -42,12 +50,16 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
                 .unwrap_or(std::time::UNIX_EPOCH),
         ),
     });
-    let identity = format!(
-        "{}@{}:{}/{}",
-        server.account, server.tls.host, server.tls.port, mailbox
+    let derived = derived(&server, &mailbox);
+    let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
+    with_login_command(
+        &mut server,
+        "imap",
+        &args.oauth,
+        &folder_words(&mailbox),
+        &name,
+        secrets,
     );
-    let readable = format!("{} {}", server.account, mailbox);
-    let derived = derived_name_from("imap", &identity, Some(readable.into()));
     let dest = absolute(&args.common.dest)?;
     let source = SourceConfig::Imap(ImapConfig {
         server,
@@ -55,9 +67,57 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
         unseen_only: args.select == Select::Unseen,
         since,
         after,
-        take: args.mail.take,
+        mail: super::mail_settings(&args.mail)?,
+        unmatched_seen: args.mail.unmatched == crate::cli::Unmatched::Seen,
+        set_aside_to: args.set_aside_to,
     });
     common(args.common, dest, &derived, source)
+}
+
+/// `lanceur imap login`: the sign-in of an IMAP launcher, and what to check afterwards.
+pub fn login(args: ImapLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
+    let mailbox = mailbox(&args.folder)?;
+    mail_login(
+        LoginArgs {
+            protocol: "imap",
+            args: &args.login,
+            ports: (993, 143),
+            extra: folder_words(&mailbox),
+        },
+        secrets,
+        |server| derived(server, &mailbox),
+        |server| LoginTarget::Imap {
+            server,
+            mailbox: mailbox.clone(),
+        },
+    )
+}
+
+fn mailbox(folder: &str) -> Result<String> {
+    let mailbox = folder.trim().to_string();
+    if mailbox.is_empty() {
+        bail!("--folder is empty; give the mailbox to read, e.g. INBOX");
+    }
+    Ok(mailbox)
+}
+
+/// `imap-factures-inbox-1f3a9c0e`: the account and mailbox for people, a hash of the whole source.
+fn derived(server: &ServerConfig, mailbox: &str) -> String {
+    let identity = format!(
+        "{}@{}:{}/{}",
+        server.account, server.tls.host, server.tls.port, mailbox
+    );
+    let readable = format!("{} {}", server.account, mailbox);
+    derived_name_from("imap", &identity, Some(readable.into()))
+}
+
+/// The mailbox, as a login must repeat it.
+fn folder_words(mailbox: &str) -> Vec<String> {
+    if mailbox.eq_ignore_ascii_case("INBOX") {
+        Vec::new()
+    } else {
+        vec!["--folder".to_string(), mailbox.to_string()]
+    }
 }
 
 /// The UTC calendar day (year, month, day) of `time`.

@@ -10,16 +10,21 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::file::FileSecrets;
 use crate::cli::o365::O365Command;
-use crate::cli::{Command, CommonArgs};
+use crate::cli::oauth::LoginStateArgs;
+use crate::cli::{Command, CommonArgs, ImapCommand, PopCommand};
 use crate::exit::Failure;
-use crate::filter::Filter;
+use crate::extract::archive::Limits;
+use crate::extract::mail;
+use crate::filter::{Filter, Pattern};
 use crate::names;
-use crate::settings::{Launcher, SourceConfig};
+use crate::settings::oauth::LoginConfig;
+use crate::settings::{Launcher, MailSettings, Rules, SourceConfig};
 
 mod adullact;
 mod dir;
 mod imap;
 pub mod o365;
+mod oauth;
 mod pop;
 mod server;
 
@@ -30,14 +35,27 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
         Command::Dir(args) => dir::launcher(args),
         Command::Adullact(args) => adullact::launcher(args),
         Command::O365(O365Command::Run(args)) => o365::launcher(args, secrets),
-        Command::Imap(args) => imap::launcher(args, secrets),
-        Command::Pop(args) => pop::launcher(args, secrets),
+        Command::Imap(ImapCommand::Run(args)) => imap::launcher(args, secrets),
+        Command::Pop(PopCommand::Run(args)) => pop::launcher(args, secrets),
         Command::Run(args) => bail!(
             "cannot read launcher file {}: give the file right after `run`, options after it",
             args.file.display()
         ),
-        Command::O365(O365Command::Login(_)) => {
+        Command::O365(O365Command::Login(_))
+        | Command::Imap(ImapCommand::Login(_))
+        | Command::Pop(PopCommand::Login(_)) => {
             bail!("the login step has no launcher to run (main dispatches it)")
+        }
+        Command::Retry(args) => {
+            let mut launcher = launcher(args.launcher.into_run(), secrets)?;
+            if launcher.dry_run {
+                bail!("lanceur retry puts items back at the source: it has no --dry-run");
+            }
+            launcher.retry = Some(crate::settings::Retry {
+                all: args.all,
+                keys: args.key,
+            });
+            return Ok(launcher);
         }
         Command::Check(args) => {
             let mut launcher = launcher(args.launcher.into_dry_run(), secrets)?;
@@ -46,6 +64,67 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
         }
     }
     .context(Failure::Usage)
+}
+
+/// Checks what the user typed for a `login` step (`lanceur imap|pop|o365 login`), or `None` when
+/// `command` is not one.
+pub fn login(command: &Command, secrets: &FileSecrets) -> Option<Result<LoginConfig>> {
+    let config = match command {
+        Command::O365(O365Command::Login(args)) => o365::login(args.clone(), secrets),
+        Command::Imap(ImapCommand::Login(args)) => imap::login(args.clone(), secrets),
+        Command::Pop(PopCommand::Login(args)) => pop::login(args.clone(), secrets),
+        _ => return None,
+    };
+    Some(config.context(Failure::Usage))
+}
+
+/// A login's launcher name (given, or `derived` as its runs derive it) and state folder.
+fn login_state(args: &LoginStateArgs, derived: &str) -> Result<(String, PathBuf)> {
+    let name = match &args.name {
+        Some(name) => {
+            check_name(name)?;
+            name.clone()
+        }
+        None => derived.to_string(),
+    };
+    let root = match &args.state_dir {
+        Some(dir) => absolute(dir)?,
+        None => default_state_root()?,
+    };
+    Ok((name.clone(), root.join(name)))
+}
+
+/// An https URL, or plain http to this machine only (tests, a local proxy); without trailing slash.
+pub(crate) fn check_url(url: &str, option: &str) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let lower = url.to_ascii_lowercase();
+    let rest = if let Some(rest) = lower.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = if let Some(bracketed) = authority.strip_prefix('[') {
+            bracketed.split(']').next().unwrap_or("")
+        } else {
+            authority.split(':').next().unwrap_or("")
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            bail!(
+                "{option} {url}: plain http:// would send tokens unencrypted; use https:// (http \
+                 is only accepted to this machine)"
+            );
+        }
+        rest
+    } else {
+        bail!("{option} {url}: give an https:// URL");
+    };
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+        bail!("{option} {url} is not a valid base URL");
+    }
+    Ok(url.to_string())
 }
 
 /// The folders of a launcher that watches a folder: absolute, and checked against each other so
@@ -106,6 +185,27 @@ impl Folders {
     }
 }
 
+/// The options every mail protocol shares, checked: `--from`/`--subject` patterns compiled.
+pub(crate) fn mail_settings(args: &crate::cli::MailArgs) -> Result<MailSettings> {
+    let compile = |option: &str, patterns: &[String]| -> Result<Vec<Pattern>> {
+        patterns
+            .iter()
+            .map(|p| Pattern::parse(p).with_context(|| format!("--{option}")))
+            .collect()
+    };
+    Ok(MailSettings {
+        extract: mail::Options {
+            take: args.take,
+            unzip: args.unzip.then(Limits::default),
+            spool: mail::Spool::default(),
+        },
+        rules: Rules {
+            from: compile("from", &args.from)?,
+            subject: compile("subject", &args.subject)?,
+        },
+    })
+}
+
 pub(crate) fn common(
     args: CommonArgs,
     dest: PathBuf,
@@ -138,8 +238,11 @@ pub(crate) fn common(
         index: args.index,
         max_items: args.max_items,
         max_bytes: args.max_bytes,
+        set_aside_after: args.set_aside_after,
+        run_timeout: args.run_timeout,
         dry_run: args.dry_run,
         check: false,
+        retry: None,
         json: args.json,
         verbose: args.verbose,
         log_file: args.log_file.as_deref().map(absolute).transpose()?,

@@ -7,15 +7,20 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
-use super::{absolute, check_name, common, default_state_root, derived_name_from};
+use super::oauth::{
+    check_tenant, flow, login_command, microsoft_app_grant, microsoft_endpoints, MICROSOFT_LOGIN,
+};
+use super::{absolute, check_url, common, derived_name_from, login_state};
 use crate::cli::file::FileSecrets;
 use crate::cli::o365::{AccountArgs, O365Args, O365LoginArgs};
-use crate::exit::Failure;
+use crate::oauth::http::origin;
 use crate::secret;
-use crate::settings::o365::{
-    AccountConfig, Auth, LoginConfig, Mailbox, O365Config, PostAction, Select,
-};
+use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
+use crate::settings::oauth::{Grant, LoginConfig, LoginTarget, OAuthConfig, Provider};
 use crate::settings::{Launcher, SourceConfig};
+
+/// The token cache of an Office 365 launcher, as it has always been called.
+const CACHE_FILE: &str = "o365-tokens.json";
 
 pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
     let account = account(&args.account)?;
@@ -27,27 +32,16 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
         "put it in LANCEUR_O365_CLIENT_SECRET or in a file given with --client-secret-file",
     )?
     .or_else(|| secrets.client_secret.clone());
-    let auth = match secret {
-        Some(secret) => {
-            if account.mailbox == Mailbox::Me {
-                bail!(
-                    "app-only authentication (client secret) has no \"me\": give the mailbox's \
-                     address with --mailbox"
-                );
-            }
-            if matches!(
-                account.tenant.to_ascii_lowercase().as_str(),
-                "organizations" | "common" | "consumers"
-            ) {
-                bail!(
-                    "app-only authentication needs your tenant id or domain in --tenant, not {:?}",
-                    account.tenant
-                );
-            }
-            Auth::AppOnly(secret)
-        }
-        None => Auth::Delegated,
-    };
+    let app = microsoft_app_grant(secret, &args.certificate, &args.expiry, &account.tenant)?;
+    if app.is_some() && account.mailbox == Mailbox::Me {
+        bail!(
+            "app-only authentication (client secret or certificate) has no \"me\": give the \
+             mailbox's address with --mailbox"
+        );
+    }
+    let derived = derived(&account);
+    let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
+    let oauth = oauth(&account, app, args.expiry.warn_before, &name, secrets);
     let since = args.since.as_deref().map(parse_since).transpose()?;
     if args.select == Select::All && since.is_none() {
         bail!(
@@ -65,40 +59,103 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
         }
     }
     let dest = absolute(&args.common.dest)?;
-    let derived = derived(&account);
     let source = SourceConfig::O365(O365Config {
         account,
-        auth,
+        oauth: Box::new(oauth),
         select: args.select,
         since,
         post_action: args.post_action,
         move_to: args.move_to,
-        take: args.mail.take,
+        mail: super::mail_settings(&args.mail)?,
+        unmatched_read: args.mail.unmatched == crate::cli::Unmatched::Seen,
+        set_aside_to: args.set_aside_to,
     });
     common(args.common, dest, &derived, source)
 }
 
-pub fn login(args: O365LoginArgs) -> Result<LoginConfig> {
-    let run = || -> Result<LoginConfig> {
-        let account = account(&args.account)?;
-        let name = match args.state.name {
-            Some(name) => {
-                check_name(&name)?;
-                name
-            }
-            None => derived(&account),
-        };
-        let root = match args.state.state_dir {
-            Some(dir) => absolute(&dir)?,
-            None => default_state_root()?,
-        };
-        Ok(LoginConfig {
-            account,
-            state_dir: root.join(&name),
-            launcher: name,
-        })
+pub fn login(args: O365LoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
+    let account = account(&args.account)?;
+    let (launcher, state_dir) = login_state(&args.state, &derived(&account))?;
+    let oauth = oauth(&account, None, 14, &launcher, secrets);
+    let (flow, redirect_port) = flow(&args.flow, Provider::Microsoft)?;
+    Ok(LoginConfig {
+        launcher,
+        state_dir,
+        oauth,
+        flow,
+        redirect_port,
+        target: LoginTarget::O365(account),
+    })
+}
+
+/// The sign-in of an Office 365 launcher: delegated (Graph's mail scopes, from `login`) unless
+/// `app` is the application's own credential (Graph's `.default`).
+fn oauth(
+    account: &AccountConfig,
+    app: Option<Grant>,
+    warn_days: u32,
+    launcher: &str,
+    secrets: &FileSecrets,
+) -> OAuthConfig {
+    let scope = match app {
+        Some(_) => format!("{}/.default", origin(&account.graph_url)),
+        None => scope(account),
     };
-    run().context(Failure::Usage)
+    OAuthConfig {
+        provider: Provider::Microsoft,
+        client_id: account.client_id.clone(),
+        tenant: account.tenant.clone(),
+        login_url: account.login_url.clone(),
+        endpoints: microsoft_endpoints(&account.login_url, &account.tenant),
+        scope,
+        grant: app.unwrap_or(Grant::Delegated {
+            client_secret: None,
+        }),
+        cache_file: CACHE_FILE,
+        login_command: login_command(
+            secrets.launcher_file.as_deref(),
+            &login_words(account, launcher),
+        ),
+        warn_days,
+    }
+}
+
+/// The scopes a delegated sign-in asks for: mail of the account, and of shared mailboxes if needed.
+pub fn scope(account: &AccountConfig) -> String {
+    let resource = origin(&account.graph_url);
+    let mut scope = format!("offline_access {resource}/Mail.ReadWrite");
+    if account.mailbox != Mailbox::Me {
+        scope.push_str(&format!(" {resource}/Mail.ReadWrite.Shared"));
+    }
+    scope
+}
+
+/// The words of the command that signs this launcher in again.
+fn login_words(account: &AccountConfig, launcher: &str) -> Vec<String> {
+    let mut words: Vec<String> = [
+        "o365",
+        "login",
+        "--client-id",
+        &account.client_id,
+        "--tenant",
+        &account.tenant,
+        "--mailbox",
+        account.mailbox.display(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !account.folder.eq_ignore_ascii_case("inbox") {
+        words.extend(["--folder".to_string(), account.folder.clone()]);
+    }
+    words.extend(["--name".to_string(), launcher.to_string()]);
+    if account.login_url != MICROSOFT_LOGIN {
+        words.extend(["--login-url".to_string(), account.login_url.clone()]);
+    }
+    if account.graph_url != "https://graph.microsoft.com/v1.0" {
+        words.extend(["--graph-url".to_string(), account.graph_url.clone()]);
+    }
+    words
 }
 
 fn account(args: &AccountArgs) -> Result<AccountConfig> {
@@ -136,12 +193,7 @@ fn account(args: &AccountArgs) -> Result<AccountConfig> {
              registration"
         );
     }
-    let tenant = args.tenant.trim().to_string();
-    if tenant.is_empty()
-        || tenant.contains(|c: char| !c.is_ascii_alphanumeric() && !".-_".contains(c))
-    {
-        bail!("invalid --tenant {tenant:?}: give organizations, a tenant id or a domain");
-    }
+    let tenant = check_tenant(&args.tenant)?;
     Ok(AccountConfig {
         mailbox,
         folder,
@@ -173,39 +225,6 @@ fn check_folder(folder: &str, what: &str) -> Result<()> {
         bail!("{what} {folder:?} is not a folder name or a path such as Inbox/Factures");
     }
     Ok(())
-}
-
-/// An https URL, or plain http to this machine only (tests, a local proxy); without trailing slash.
-fn check_url(url: &str, option: &str) -> Result<String> {
-    let url = url.trim().trim_end_matches('/');
-    let lower = url.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = if let Some(bracketed) = authority.strip_prefix('[') {
-            bracketed.split(']').next().unwrap_or("")
-        } else {
-            authority.split(':').next().unwrap_or("")
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            bail!(
-                "{option} {url}: plain http:// would send tokens unencrypted; use https:// (http \
-                 is only accepted to this machine)"
-            );
-        }
-        rest
-    } else {
-        bail!("{option} {url}: give an https:// URL");
-    };
-    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
-        bail!("{option} {url} is not a valid base URL");
-    }
-    Ok(url.to_string())
 }
 
 /// `2024-01-31`, `2024-01-31T08:00:00Z` or a duration before now (`30d`) as an RFC 3339 instant.
@@ -241,6 +260,35 @@ fn parse_since(text: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_mailboxes_ask_for_the_shared_permission() {
+        let mut account = account(&args("me", None)).unwrap();
+        assert_eq!(
+            scope(&account),
+            "offline_access https://graph.microsoft.com/Mail.ReadWrite"
+        );
+        account.mailbox = Mailbox::User("a@b.fr".into());
+        assert!(scope(&account).ends_with(" https://graph.microsoft.com/Mail.ReadWrite.Shared"));
+    }
+
+    #[test]
+    fn login_command_repeats_what_the_run_was_given() {
+        let account = AccountConfig {
+            mailbox: Mailbox::User("factures@example.fr".into()),
+            folder: "Inbox/L'été".into(),
+            client_id: "c".into(),
+            tenant: "example.fr".into(),
+            login_url: "https://login.microsoftonline.us".into(),
+            graph_url: "https://graph.microsoft.us/v1.0".into(),
+        };
+        assert_eq!(
+            login_command(None, &login_words(&account, "box")),
+            "lanceur o365 login --client-id c --tenant example.fr --mailbox factures@example.fr \
+             --folder 'Inbox/L'\\''été' --name box --login-url https://login.microsoftonline.us \
+             --graph-url https://graph.microsoft.us/v1.0"
+        );
+    }
 
     #[test]
     fn urls() {

@@ -2,14 +2,25 @@
 
 use anyhow::Result;
 
-use super::server::server_config;
+use super::oauth::MailOAuth;
+use super::server::{mail_auth, mail_login, server_config, with_login_command, LoginArgs};
 use super::{absolute, common, derived_name_from};
 use crate::cli::file::FileSecrets;
+use crate::cli::pop::PopLoginArgs;
 use crate::cli::PopArgs;
-use crate::settings::{Launcher, PopAfter, PopConfig, SourceConfig};
+use crate::settings::oauth::{LoginConfig, LoginTarget};
+use crate::settings::{Launcher, PopAfter, PopConfig, ServerConfig, SourceConfig};
 
 pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher> {
-    let server = server_config(&args.server, secrets, 995, 110)?;
+    let oauth = MailOAuth {
+        args: &args.oauth,
+        secrets,
+        account: &args.server.account,
+        protocol: "POP",
+    }
+    .config()?;
+    let auth = mail_auth(&args.password, secrets, oauth)?;
+    let mut server = server_config(&args.server, auth, 995, 110)?;
     let after = if args.keep {
         PopAfter::Keep {
             delete_after_days: args.delete_after,
@@ -17,16 +28,45 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     } else {
         PopAfter::Delete
     };
-    let identity = format!("{}@{}:{}", server.account, server.tls.host, server.tls.port);
-    let readable = format!("{} {}", server.account, server.tls.host);
-    let derived = derived_name_from("pop", &identity, Some(readable.into()));
+    let derived = derived(&server);
+    let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
+    with_login_command(&mut server, "pop", &args.oauth, &[], &name, secrets);
+    if args.mail.unmatched == crate::cli::Unmatched::Seen {
+        anyhow::bail!(
+            "--unmatched seen: POP3 has no seen mark; leave it out (a mail none of whose \
+             documents passes the filters stays on the server, and the journal remembers it)"
+        );
+    }
     let dest = absolute(&args.common.dest)?;
     let source = SourceConfig::Pop(PopConfig {
         server,
         after,
-        take: args.mail.take,
+        mail: super::mail_settings(&args.mail)?,
     });
     common(args.common, dest, &derived, source)
+}
+
+/// `lanceur pop login`: the sign-in of a POP3 launcher, and the login that checks it.
+pub fn login(args: PopLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
+    mail_login(
+        LoginArgs {
+            protocol: "pop",
+            args: &args.login,
+            ports: (995, 110),
+            extra: Vec::new(),
+        },
+        secrets,
+        derived,
+        |server| LoginTarget::Pop { server },
+    )
+}
+
+/// `pop-factures-example-fr-pop-gmail-com-1f3a9c0e`: account and host for people, a hash of the
+/// whole source.
+fn derived(server: &ServerConfig) -> String {
+    let identity = format!("{}@{}:{}", server.account, server.tls.host, server.tls.port);
+    let readable = format!("{} {}", server.account, server.tls.host);
+    derived_name_from("pop", &identity, Some(readable.into()))
 }
 
 #[cfg(test)]

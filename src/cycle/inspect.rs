@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use super::plan::{list, plan, Listed};
 use crate::deposit::Deposit;
+use crate::item::{Pass, Skipped};
 use crate::journal::Journal;
 use crate::settings::Launcher;
 use crate::source;
@@ -26,12 +27,17 @@ pub struct Survey {
     pub label: String,
     /// Items the source listed, whatever becomes of them.
     pub listed: usize,
-    /// Passed over by the source itself (still being written, temporary names…).
+    /// Passed over by the source's routine rules (still being written, temporary names…).
     pub passed_over: usize,
+    /// What the source cannot take as it stands (nothing names it, it waits for files, it cannot
+    /// be read…): what a run logs, or reports once overdue.
+    pub not_taken: Vec<Skipped>,
     /// Rejected by the filters by name, before fetching.
     pub filtered: usize,
     /// How the journal sorts the rest; `None` when the journal could not be read.
     pub plan: Option<SurveyPlan>,
+    /// What a run would warn about (a sign-in or credential that expires soon).
+    pub notices: Vec<String>,
 }
 
 pub struct SurveyPlan {
@@ -58,6 +64,7 @@ pub fn check(launcher: &Launcher) -> Inspection {
 
 fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
     let mut source = source::open(launcher)?;
+    let notices = source.notices();
     let label = source.label().to_string();
     let Listed { listing, rejected } = list(source.as_mut(), &launcher.filter)?;
     let plan = journal.map(|journal| {
@@ -75,8 +82,18 @@ fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
     Ok(Survey {
         label,
         listed: listing.items.len() + listing.skipped.len() + rejected.len(),
-        passed_over: listing.skipped.len(),
+        passed_over: listing
+            .skipped
+            .iter()
+            .filter(|s| s.pass == Pass::Routine)
+            .count(),
+        not_taken: listing
+            .skipped
+            .into_iter()
+            .filter(|s| s.pass != Pass::Routine)
+            .collect(),
         filtered: rejected.len(),
         plan,
+        notices,
     })
 }

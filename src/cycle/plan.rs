@@ -45,6 +45,10 @@ pub(super) struct Plan<'i> {
     pub again: Vec<&'i Item>,
     /// New items this run takes, oldest first.
     pub taken: Vec<&'i Item>,
+    /// Items whose documents the current filters all rejected in an earlier run: left alone.
+    pub unmatched: usize,
+    /// Items set aside by earlier runs: left alone until `lanceur retry`.
+    pub aside: usize,
     /// New items left for the next run by `--max-items`/`--max-bytes`.
     pub deferred: usize,
     /// Bytes (as listed) of every new item, taken or deferred.
@@ -54,6 +58,7 @@ pub(super) struct Plan<'i> {
 /// Step 3: skip what is done, cap the rest.
 pub(super) fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]) -> Plan<'i> {
     let mut plan = Plan::default();
+    let fingerprint = launcher.filter.fingerprint();
     let mut fresh: Vec<&Item> = Vec::new();
     for item in items {
         match known_state(journal, item) {
@@ -64,7 +69,10 @@ pub(super) fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]
                 }
             }
             Some(State::Done) | Some(State::Staged(_)) => plan.again.push(item),
-            None => fresh.push(item),
+            Some(State::Unmatched(filters)) if filters == fingerprint => plan.unmatched += 1,
+            Some(State::Aside) => plan.aside += 1,
+            // Judged by other filters, or failed before: a candidate like a new one.
+            Some(State::Unmatched(_)) | Some(State::Failed(..)) | None => fresh.push(item),
         }
     }
     plan.new_bytes = total_size(fresh.iter().copied());

@@ -9,10 +9,11 @@ use std::rc::Rc;
 use anyhow::anyhow;
 
 use super::*;
-use crate::deposit::IndexFormat;
+use crate::aside::Store;
 use crate::filter::Filter;
-use crate::item::{Content, Document, Listing, Skipped};
+use crate::item::{Content, Document, Listing, Pass, Skipped};
 use crate::journal::State;
+use crate::settings::IndexFormat;
 use crate::settings::{DirConfig, SourceConfig};
 
 /// What the scripted source answers for one item.
@@ -23,6 +24,8 @@ enum Script {
     Failed,
     NotReady,
     SetAside,
+    /// One document, which a filter on `.pdf` rejects.
+    Text,
 }
 
 struct Scripted {
@@ -31,6 +34,12 @@ struct Scripted {
     short_acknowledgements: usize,
     /// Labels of the items it was asked to acknowledge, which the outcome alone does not tell.
     acknowledged: Rc<RefCell<Vec<String>>>,
+    /// What it passes over at listing.
+    passed: Vec<Skipped>,
+    /// Labels of the items it fetched, set aside, and was given as unmatched.
+    fetched: Rc<RefCell<Vec<String>>>,
+    set_aside: Rc<RefCell<Vec<String>>>,
+    unmatched: Rc<RefCell<Vec<String>>>,
 }
 
 impl Scripted {
@@ -42,6 +51,10 @@ impl Scripted {
                 .collect(),
             short_acknowledgements: 0,
             acknowledged: Rc::default(),
+            passed: Vec::new(),
+            fetched: Rc::default(),
+            set_aside: Rc::default(),
+            unmatched: Rc::default(),
         }
     }
 }
@@ -66,15 +79,21 @@ impl Source for Scripted {
                     aliases: Vec::new(),
                 })
                 .collect(),
-            skipped: Vec::<Skipped>::new(),
+            skipped: self.passed.clone(),
             complete: true,
         })
     }
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let (name, script) = &self.items[item.slot];
+        self.fetched.borrow_mut().push(name.clone());
         let why = |what: &str| anyhow!("{what} {name}");
         match script {
+            Script::Text => Ok(vec![Document {
+                name: format!("{name}.txt"),
+                content: Content::Bytes(b"text".to_vec()),
+                fields: Vec::new(),
+            }]),
             Script::Document => Ok(vec![Document {
                 name: format!("{name}.pdf"),
                 content: Content::Bytes(format!("content of {name}").into_bytes()),
@@ -93,6 +112,30 @@ impl Source for Scripted {
             .extend(items.iter().map(|item| item.label.clone()));
         let count = items.len().saturating_sub(self.short_acknowledgements);
         (0..count).map(|_| Ok(())).collect()
+    }
+
+    fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
+        self.unmatched
+            .borrow_mut()
+            .extend(items.iter().map(|item| item.label.clone()));
+        items.iter().map(|_| Ok(())).collect()
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<crate::item::Aside, ItemError> {
+        self.set_aside.borrow_mut().push(item.label.clone());
+        std::fs::write(keep.join("raw"), b"raw bytes").unwrap();
+        Ok(crate::item::Aside {
+            how: "moved to the side".into(),
+            place: Some("side".into()),
+        })
+    }
+
+    fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
+        assert_eq!(place, Some("side"), "{key}");
+        self.acknowledged
+            .borrow_mut()
+            .push(format!("restored {key}"));
+        Ok(())
     }
 }
 
@@ -114,8 +157,11 @@ impl Bench {
             index: IndexFormat::None,
             max_items: None,
             max_bytes: None,
+            set_aside_after: 3,
+            run_timeout: std::time::Duration::from_secs(3600),
             dry_run: false,
             check: false,
+            retry: None,
             json: false,
             verbose: 0,
             log_file: None,
@@ -123,7 +169,9 @@ impl Bench {
                 folder: root.path().join("unused"),
                 recursive: false,
                 min_age: std::time::Duration::ZERO,
+                grace_period: std::time::Duration::ZERO,
                 archive: None,
+                failed: None,
             }),
         };
         Bench {
@@ -195,7 +243,11 @@ fn a_failed_item_is_counted_left_unjournaled_and_the_others_go_on() {
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(bench.cold(), vec!["b.pdf"]);
     assert_eq!(acknowledged, vec!["b"]);
-    assert!(!bench.journal().contains_key("a"));
+    // Not done: only its failure is counted, for --set-aside-after.
+    assert_eq!(
+        bench.journal().get("a"),
+        Some(&State::Failed(1, "damaged a".into()))
+    );
 }
 
 #[test]
@@ -207,8 +259,97 @@ fn a_set_aside_item_is_a_failure_too() {
     ]));
     assert_eq!(code(&outcome), exit::ITEM_FAILED);
     assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.summary.set_aside, 1);
     assert_eq!(acknowledged, vec!["b"]);
-    assert!(!bench.journal().contains_key("a"));
+    // Set aside at once, not deposited.
+    assert_eq!(bench.journal().get("a"), Some(&State::Aside));
+}
+
+#[test]
+fn an_item_failing_three_runs_in_a_row_is_set_aside_once_then_left_alone() {
+    let bench = Bench::new();
+    let script = [("a", Script::Failed), ("b", Script::Document)];
+    for run in 1..=2 {
+        let (outcome, _) = bench.run(Scripted::new(&script));
+        assert_eq!(code(&outcome), exit::ITEM_FAILED, "run {run}");
+        assert_eq!(outcome.summary.set_aside, 0, "run {run}");
+    }
+    let source = Scripted::new(&script);
+    let set_aside = source.set_aside.clone();
+    let (outcome, _) = bench.run(source);
+    assert_eq!(code(&outcome), exit::ITEM_FAILED);
+    assert_eq!((outcome.summary.failed, outcome.summary.set_aside), (1, 1));
+    assert_eq!(*set_aside.borrow(), vec!["a"]);
+    assert_eq!(bench.journal().get("a"), Some(&State::Aside));
+    let records = Store::new(&bench.launcher.state_dir).list();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (records[0].failures, records[0].kept.clone()),
+        (3, vec!["raw".to_string()])
+    );
+    // Later runs do not fetch it and say nothing of it.
+    let source = Scripted::new(&script);
+    let fetched = source.fetched.clone();
+    let (outcome, _) = bench.run(source);
+    assert_eq!(code(&outcome), exit::OK);
+    assert_eq!(outcome.summary.failed, 0);
+    assert!(fetched.borrow().is_empty(), "{:?}", fetched.borrow());
+    // lanceur retry: put back, forgotten, taken again by the same run (and failing again).
+    let mut launcher = bench.launcher.clone();
+    launcher.retry = Some(crate::settings::Retry {
+        all: true,
+        keys: Vec::new(),
+    });
+    let source = Scripted::new(&script);
+    let (fetched, acknowledged) = (source.fetched.clone(), source.acknowledged.clone());
+    let outcome = run_with(&launcher, &Reporter::new("test"), move |_| {
+        Ok(Box::new(source))
+    });
+    assert_eq!(code(&outcome), exit::ITEM_FAILED);
+    assert_eq!(*acknowledged.borrow(), vec!["restored test:a"]);
+    assert_eq!(*fetched.borrow(), vec!["a"]);
+    assert!(Store::new(&bench.launcher.state_dir).list().is_empty());
+    assert_eq!(
+        bench.journal().get("a"),
+        Some(&State::Failed(1, "damaged a".into()))
+    );
+}
+
+#[test]
+fn an_item_the_filters_keep_nothing_of_is_left_unacknowledged_until_they_change() {
+    let mut bench = Bench::new();
+    bench.launcher.filter = Filter::new(&["/.*\\.pdf$/".into()], &[]).unwrap();
+    let script = [("a", Script::Text), ("b", Script::Document)];
+    let source = Scripted::new(&script);
+    let unmatched = source.unmatched.clone();
+    let (outcome, acknowledged) = bench.run(source);
+    assert_eq!(code(&outcome), exit::OK);
+    assert_eq!(acknowledged, vec!["b"], "never the post-action");
+    assert_eq!(*unmatched.borrow(), vec!["a"]);
+    assert_eq!(
+        (outcome.summary.unmatched, outcome.summary.deposited),
+        (1, 1)
+    );
+    assert!(matches!(
+        bench.journal().get("a"),
+        Some(State::Unmatched(_))
+    ));
+    // Same filters: not fetched again.
+    let source = Scripted::new(&script);
+    let fetched = source.fetched.clone();
+    let (outcome, acknowledged) = bench.run(source);
+    assert!(fetched.borrow().is_empty());
+    assert!(acknowledged.is_empty());
+    assert_eq!(outcome.summary.unmatched, 0);
+    // The filters changed (the typo fixed): judged again, and taken.
+    bench.launcher.filter = Filter::new(&["/.*\\.(pdf|txt)$/".into()], &[]).unwrap();
+    let source = Scripted::new(&script);
+    let fetched = source.fetched.clone();
+    let (outcome, acknowledged) = bench.run(source);
+    assert_eq!(*fetched.borrow(), vec!["a"]);
+    assert_eq!(acknowledged, vec!["a"]);
+    assert_eq!(outcome.summary.deposited, 1);
+    assert!(bench.cold().contains(&"a.txt".to_string()));
 }
 
 #[test]
@@ -283,4 +424,28 @@ fn a_lock_held_by_another_run_ends_in_the_outcome() {
     assert!(acknowledged.is_empty());
     assert!(bench.cold().is_empty());
     assert!(Path::new(&bench.launcher.state_dir).is_dir());
+}
+
+#[test]
+fn what_the_source_left_overdue_fails_the_run_and_what_waits_does_not() {
+    let bench = Bench::new();
+    let mut source = Scripted::new(&[("a", Script::Document)]);
+    let passed = |label: &str, pass| Skipped {
+        label: label.into(),
+        reason: "reason".into(),
+        pass,
+    };
+    source.passed = vec![
+        passed("scan.pdf.part", Pass::Routine),
+        passed("acte.xml", Pass::Waiting),
+        passed("orphan.pdf", Pass::Overdue),
+    ];
+    let (outcome, acknowledged) = bench.run(source);
+    assert!(outcome.error.is_none());
+    assert_eq!(code(&outcome), exit::ITEM_FAILED);
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.summary.skipped, 2);
+    assert_eq!(outcome.summary.seen, 4);
+    assert_eq!(acknowledged, vec!["a"]);
+    assert_eq!(bench.cold(), vec!["a.pdf"]);
 }

@@ -28,7 +28,6 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::durable::{self, file_name, CopyError};
@@ -37,27 +36,7 @@ use crate::item::{Content, Document, ItemError};
 use crate::names::{self, hex, short_tag};
 pub use sidecar::IndexFormat;
 
-/// A document written under a temporary name, waiting to be committed. This is what the journal
-/// records between staging and committing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Staged {
-    /// Temporary file name inside the COLD folder; empty when the document is `moved_from` a source
-    /// file.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub tmp: String,
-    /// A complete source file on the COLD folder's volume, moved straight to its final name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_from: Option<String>,
-    /// Final file name inside the COLD folder.
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sidecar_tmp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sidecar: Option<String>,
-    /// The document's bytes, for the summary.
-    #[serde(default)]
-    pub bytes: u64,
-}
+pub use crate::item::Staged;
 
 /// Whether a source file that leaves the source anyway is moved into the COLD folder by one
 /// rename when both are on one volume, rather than copied: on Linux only. Elsewhere each file is

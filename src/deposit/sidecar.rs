@@ -7,18 +7,7 @@
 
 use std::fmt::Write as _;
 
-use clap::ValueEnum;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum IndexFormat {
-    /// No sidecar.
-    #[default]
-    None,
-    /// EzGED's `NAME.idx` with `FIELD = value` lines.
-    Idx,
-    /// `NAME.ext.json`, one JSON object.
-    Json,
-}
+pub use crate::settings::IndexFormat;
 
 /// The sidecar's file name for a document deposited as `document`, or `None` without sidecars.
 pub fn sidecar_name(format: IndexFormat, document: &str) -> Option<String> {

@@ -15,7 +15,9 @@
 //! - **Memory.** A piece up to `Limits::memory_piece` stays in memory; a larger one streams to a
 //!   temporary file, removed when the piece is dropped.
 //!
-//! Directory entries carry no content and are left out. Duplicate names are refused: which of two
+//! Directory entries carry no content and are left out, and so is what archivers add beside the
+//! documents (`__MACOSX/`, AppleDouble `._*`, `.DS_Store`, `Thumbs.db`, `desktop.ini`: the folder
+//! sources' clutter rule, `names::is_archive_junk`), logged, never deposited. Duplicate names are refused: which of two
 //! `acte.pdf` is the acte is not a question to answer by guessing.
 
 use std::collections::HashSet;
@@ -23,6 +25,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::names::is_archive_junk;
 
 /// Bounds on what one archive, or one envelope of nested archives, may expand to.
 #[derive(Debug, Clone)]
@@ -209,7 +213,12 @@ pub fn read_zip<R: Read + Seek>(mut reader: R, budget: &mut Budget) -> Result<Ve
             .with_context(|| format!("cannot read entry {} of the ZIP archive", index + 1))?;
         let raw = String::from_utf8_lossy(file.name_raw()).into_owned();
         let name = file.name().map(|n| n.into_owned()).unwrap_or(raw);
+        let name = cp850_if_drawn(file.name_raw(), name);
         let path = checked_path(&name).with_context(|| format!("entry {name:?}"))?;
+        if is_archive_junk(&path) {
+            log::info!("left out {path:?}: system clutter the archiver added, not a document");
+            continue;
+        }
         if file.is_symlink() {
             bail!("entry {name:?} is a symbolic link; archives of documents hold none, refused");
         }
@@ -233,6 +242,30 @@ pub fn read_zip<R: Read + Seek>(mut reader: R, budget: &mut Budget) -> Result<Ve
     }
     Ok(pieces)
 }
+
+/// A ZIP name without the UTF-8 flag is CP437 by the format's rule, and the zip crate reads it so;
+/// Windows Explorer writes the OEM code page instead, CP850 on a French Windows, where `À` (0xB7)
+/// reads `╖` in CP437. A name that is not UTF-8 and comes out with box-drawing characters, which
+/// no one puts in a file name, is read again as CP850.
+fn cp850_if_drawn(raw: &[u8], name: String) -> String {
+    if std::str::from_utf8(raw).is_ok()
+        || !name.chars().any(|c| ('\u{2500}'..='\u{25ff}').contains(&c))
+    {
+        return name;
+    }
+    raw.iter()
+        .map(|&b| match b {
+            0..=0x7f => char::from(b),
+            _ => CP850_HIGH
+                .chars()
+                .nth(usize::from(b - 0x80))
+                .unwrap_or('\u{fffd}'),
+        })
+        .collect()
+}
+
+/// Bytes 0x80 to 0xFF of code page 850.
+const CP850_HIGH: &str = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜø£Ø×ƒáíóúñÑªº¿®¬½¼¡«»░▒▓│┤ÁÂÀ©╣║╗╝¢¥┐└┴┬├─┼ãÃ╚╔╩╦╠═╬¤ðÐÊËÈıÍÎÏ┘┌█▄¦Ì▀ÓßÔÒõÕµþÞÚÛÙýÝ¯´\u{ad}±‗¾¶§÷¸°¨·¹³²■\u{a0}";
 
 /// The entry count a ZIP's end of central directory record declares (its ZIP64 form included), or
 /// `None` when it cannot be found; the zip crate then has the last word.
@@ -295,6 +328,10 @@ pub fn read_tar<R: Read>(reader: R, budget: &mut Budget) -> Result<Vec<Piece>> {
             Err(_) => encoding_rs::WINDOWS_1252.decode(&raw).0.into_owned(),
         };
         let path = checked_path(&name).with_context(|| format!("entry {name:?}"))?;
+        if is_archive_junk(&path) {
+            log::info!("left out {path:?}: system clutter the archiver added, not a document");
+            continue;
+        }
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             continue;

@@ -2,21 +2,28 @@
 //! Shared by every mail protocol, so that they agree on what is taken, how it is named and which
 //! sidecar fields it gets.
 //!
-//! What counts as a document (`Take::Attachments`):
-//! - a part marked `Content-Disposition: attachment`, whatever its type (signatures excepted);
-//! - an attached mail (`message/rfc822`), as the `.eml` it is, not taken apart: a forwarded mail is
-//!   one document;
-//! - an inline part only when it is a real document: a PDF or office file that a mail client
-//!   marked inline, or a named picture without a `Content-ID` (a photo pasted into the mail). A
-//!   part with a `Content-ID` that is not a document type is a resource the HTML body shows (a
-//!   signature logo) and is left out, as are the body texts themselves and S/MIME or PGP
-//!   signatures.
+//! The MIME structure is read from the raw bytes (`mime`), header values decoded in any charset
+//! (`header`), parts decoded into memory or, when large, into temporary files (`decode`), so that a
+//! 200 MB attachment costs the mail itself and a buffer, not three copies. Which parts are
+//! documents (`walk`):
+//! - a named part or a part marked `attachment`, whatever its type, Content-ID or not;
+//! - an attached mail (`message/rfc822`), as the `.eml` it is, byte for byte, not taken apart;
+//!   named after its file name or its subject, where a `/` is the subject's and not a folder;
+//! - the files inside Outlook's `winmail.dat` (TNEF), under their real names;
+//! - uuencoded files, in an `x-uuencode` part or as `begin 644 name` blocks in a plain-text body;
+//! - a nameless inline part that is not text or an image (a PDF a mail client marked inline).
 //!
-//! Names come decoded by `mail-parser` (RFC 2047 encoded words, RFC 2231 parameters, any charset).
-//! A part without a name gets `<id>-part<N>.<ext>` with the extension of its MIME type (`<id>` is
-//! the caller's short identity of the mail, such as `uid-42`); an attached mail without a name is
-//! named after its subject. A text attachment keeps its bytes as sent (a CSV in Windows-1252 stays
-//! so): only the transfer encoding is undone, never the charset.
+//! Not documents: the body texts; images the mail's own HTML shows (`cid:` logos, even when
+//! marked as attachments); nameless inline images; machine reports (every part of a
+//! `multipart/report`: bounces, read receipts, abuse reports, the returned original),
+//! `message/partial` fragments and `message/external-body` pointers; S/MIME and PGP signatures;
+//! Mac resource forks (`application/applefile`).
+//!
+//! Names: RFC 2047/2231 decoded in any charset, raw 8-bit bytes as UTF-8 or else Windows-1252,
+//! and in Unicode composed form (NFC: macOS writes `é` as `e` + accent). A part without a name
+//! gets `<id>-part<N>.<ext>` (`<id>` is the caller's short identity of the mail, such as
+//! `uid-42`). A text attachment keeps its bytes as sent (a CSV in Windows-1252 stays so): only the
+//! transfer encoding is undone, never the charset.
 //!
 //! `Take::Eml` deposits the whole mail, byte for byte, as `<id> <subject>.eml`.
 //!
@@ -24,17 +31,26 @@
 //! `date` (RFC 3339), `mailbox`, then the protocol's own (`Origin::fields`: IMAP's `uid`,
 //! `uidvalidity`), then `attachment_name` for attachments.
 //!
-//! A mail that cannot be read (no header at all, or a document part whose base64 or
-//! quoted-printable is broken or cut off) is an untagged error naming the mail: the cycle reports
-//! it, leaves the mail at the source and goes on with the others. Depositing a damaged PDF would
-//! be worse than depositing nothing.
+//! Damage is judged per part: a document whose encoding is broken, or that the mail's end cut
+//! short (judged by its format when the mail gives cause to doubt it), fails the whole mail with
+//! an untagged error naming the part; the cycle reports it and leaves the mail at the source.
+//! Depositing the intact documents and acknowledging the mail would lose the damaged one without
+//! a trace. An empty attachment is not deposited and is told in `Mail::notes`, as is a
+//! `winmail.dat` that cannot be read (deposited as it is).
 
-use std::borrow::Cow;
+mod decode;
+mod header;
+mod mime;
+mod tnef;
+mod walk;
 
-use anyhow::{anyhow, Result};
-use mail_parser::parsers::MessageStream;
-use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use anyhow::{anyhow, Context, Result};
+use mail_parser::{Message, MessageParser};
+use unicode_normalization::UnicodeNormalization;
 
+pub use decode::Spool;
+
+use crate::extract::archive::{self, Budget, Data, Limits};
 use crate::item::{Content, Document};
 
 /// What to deposit from a mail; shared by every mail protocol.
@@ -49,6 +65,15 @@ pub enum Take {
     Both,
 }
 
+/// How mails become documents; shared by every mail protocol.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub take: Take,
+    /// `--unzip`: ZIP attachments are replaced by their files, read within these bounds.
+    pub unzip: Option<Limits>,
+    pub spool: Spool,
+}
+
 /// Where a mail comes from, for names and sidecar fields.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
@@ -60,55 +85,172 @@ pub struct Origin {
     pub fields: Vec<(String, String)>,
 }
 
-/// The documents of one mail, in MIME order, the whole mail last. An error fails this mail only; the
-/// cycle names the mail when it reports it.
-pub fn documents(raw: Vec<u8>, take: Take, origin: &Origin) -> Result<Vec<Document>> {
-    let parser = MessageParser::default();
-    let mut documents = Vec::new();
-    let eml_name;
-    let common;
-    {
-        let message = parser
-            .parse(&raw)
-            .filter(|m| !m.parts.is_empty() && !m.parts[0].headers.is_empty())
-            .ok_or_else(|| anyhow!("not a mail: no header could be read"))?;
-        common = common_fields(&message, origin);
-        eml_name = eml_name_for(&message, &origin.id);
-        if take != Take::Eml {
-            for (name, bytes) in attachments(&message, &raw, &origin.id)? {
-                let mut fields = common.clone();
-                fields.push(("attachment_name".into(), name.clone()));
-                documents.push(Document {
-                    name,
-                    content: Content::Bytes(bytes),
-                    fields,
-                });
-            }
+/// What a mail gave.
+#[derive(Debug, Default)]
+pub struct Mail {
+    /// In MIME order, the whole mail last.
+    pub documents: Vec<Document>,
+    /// What was found and not deposited, for the administrator (an empty attachment).
+    pub notes: Vec<String>,
+}
+
+/// The documents of one mail. An error fails this mail only; the cycle names the mail when it
+/// reports it.
+pub fn documents(raw: Vec<u8>, options: &Options, origin: &Origin) -> Result<Mail> {
+    let text = mime::skip_leading_space(&raw);
+    let top = mime::Entity::parse(text);
+    if top.fields.is_empty() {
+        return Err(anyhow!("not a mail: no header could be read"));
+    }
+    let header_block = &text[..text.len() - top.body.len()];
+    let parsed = MessageParser::default().parse_headers(header_block);
+    let subject = top
+        .field("subject")
+        .map(|s| header::decode_words(s).nfc().collect::<String>());
+    let common = common_fields(parsed.as_ref(), subject.as_deref(), origin);
+    let mut mail = Mail::default();
+    if options.take != Take::Eml {
+        let mut walker = walk::Walker::new(&origin.id, &options.spool);
+        walker.mail(top)?;
+        mail.notes = walker.notes;
+        for walk::Found { name, data } in walker.found {
+            let mut fields = common.clone();
+            fields.push(("attachment_name".into(), name.clone()));
+            mail.documents.push(Document {
+                name,
+                content: content(data),
+                fields,
+            });
+        }
+        if let Some(limits) = &options.unzip {
+            mail.documents = unzip(std::mem::take(&mut mail.documents), limits)?;
         }
     }
-    if take != Take::Attachments {
-        documents.push(Document {
-            name: eml_name,
+    if options.take != Take::Attachments {
+        mail.documents.push(Document {
+            name: eml_name_for(subject.as_deref(), &origin.id),
             content: Content::Bytes(raw),
             fields: common,
         });
     }
-    Ok(documents)
+    Ok(mail)
 }
 
-fn common_fields(message: &Message<'_>, origin: &Origin) -> Vec<(String, String)> {
+/// `documents`, with the notes logged as warnings naming `label` (the source and the mail): what
+/// a mail source deposits.
+pub fn documents_noted(
+    raw: Vec<u8>,
+    options: &Options,
+    origin: &Origin,
+    label: &str,
+) -> Result<Vec<Document>> {
+    let mail = documents(raw, options, origin)?;
+    for note in &mail.notes {
+        log::warn!("{label}: {note}");
+    }
+    Ok(mail.documents)
+}
+
+pub fn content(data: Data) -> Content {
+    match data {
+        Data::Bytes(bytes) => Content::Bytes(bytes),
+        Data::Temp(path) => Content::Temp(path),
+    }
+}
+
+/// `--unzip`: each ZIP attachment (named `.zip`, starting as a ZIP does) replaced by its files,
+/// named by their own names, with the attachment's sidecar fields; the archive is read within
+/// `limits` (no entry out of its folder, no links, bounded size and count). An archive that
+/// cannot be read so fails the mail: nothing of it is guessed. ZIPs inside stay ZIPs.
+pub fn unzip(documents: Vec<Document>, limits: &Limits) -> Result<Vec<Document>> {
+    let mut out = Vec::with_capacity(documents.len());
+    let mut budget = Budget::new(limits.clone());
+    for document in documents {
+        if !is_zip(&document) {
+            out.push(document);
+            continue;
+        }
+        let pieces = read_zip(&document.content, &mut budget).with_context(|| {
+            format!(
+                "--unzip: «{}» cannot be unpacked (take it as it is without --unzip)",
+                document.name
+            )
+        })?;
+        for piece in pieces {
+            let name = piece.name().nfc().collect::<String>();
+            let mut fields = document.fields.clone();
+            match fields.iter_mut().find(|(k, _)| k == "attachment_name") {
+                Some((_, value)) => *value = name.clone(),
+                None => fields.push(("attachment_name".into(), name.clone())),
+            }
+            fields.push(("archive_name".into(), document.name.clone()));
+            out.push(Document {
+                name,
+                content: content(piece.data),
+                fields,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn read_zip(content: &Content, budget: &mut Budget) -> Result<Vec<archive::Piece>> {
+    match content {
+        Content::Bytes(bytes) => archive::read_zip(std::io::Cursor::new(bytes.as_slice()), budget),
+        Content::Temp(path) => archive::read_zip(
+            std::fs::File::open(path).context("cannot read a temporary file")?,
+            budget,
+        ),
+        Content::File { path, .. } => archive::read_zip(
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+            budget,
+        ),
+    }
+}
+
+/// Named `.zip` and starting as a ZIP does (a DOCX is a ZIP too, and is no archive to unpack).
+fn is_zip(document: &Document) -> bool {
+    use std::io::Read;
+    let by_name = document
+        .name
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("zip"));
+    if !by_name {
+        return false;
+    }
+    let mut head = [0u8; 4];
+    let read = match &document.content {
+        Content::Bytes(bytes) => bytes.get(..4).map(|h| head.copy_from_slice(h)).is_some(),
+        Content::Temp(path) => std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok(),
+        Content::File { path, .. } => std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok(),
+    };
+    read && head == *b"PK\x03\x04"
+}
+
+fn common_fields(
+    message: Option<&Message<'_>>,
+    subject: Option<&str>,
+    origin: &Origin,
+) -> Vec<(String, String)> {
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut push = |name: &str, value: Option<String>| {
         fields.push((name.to_string(), value.unwrap_or_default()));
     };
-    push("message_id", message.message_id().map(str::to_string));
-    push("from", message.from().map(addresses));
-    push("to", message.to().map(addresses));
-    push("subject", message.subject().map(str::to_string));
+    push(
+        "message_id",
+        message.and_then(|m| m.message_id()).map(str::to_string),
+    );
+    push("from", message.and_then(|m| m.from()).map(addresses));
+    push("to", message.and_then(|m| m.to()).map(addresses));
+    push("subject", subject.map(str::to_string));
     push(
         "date",
         message
-            .date()
+            .and_then(|m| m.date())
             .filter(|d| d.is_valid())
             .map(|d| d.to_rfc3339()),
     );
@@ -131,8 +273,47 @@ fn addresses(address: &mail_parser::Address<'_>) -> String {
         .join(", ")
 }
 
-fn eml_name_for(message: &Message<'_>, id: &str) -> String {
-    let subject = message.subject().map(short).unwrap_or_default();
+/// What `--from` and `--subject` judge a mail by, from its header block alone (IMAP's listing of
+/// header fields, POP3's `TOP n 0`), decoded as for sidecars.
+#[derive(Debug, Default)]
+pub struct Headline {
+    /// Each sender's address, then its full form `Name <address>` when it has a name.
+    pub senders: Vec<String>,
+    pub subject: String,
+}
+
+pub fn headline(header_block: &[u8]) -> Headline {
+    let text = mime::skip_leading_space(header_block);
+    let entity = mime::Entity::parse(text);
+    let subject = entity
+        .field("subject")
+        .map(|s| header::decode_words(s).nfc().collect())
+        .unwrap_or_default();
+    let mut senders = Vec::new();
+    if let Some(from) = MessageParser::default()
+        .parse_headers(text)
+        .as_ref()
+        .and_then(|m| m.from())
+    {
+        for addr in from.iter() {
+            if let Some(address) = addr.address() {
+                senders.push(address.to_string());
+            }
+            if let (Some(name), Some(address)) = (addr.name(), addr.address()) {
+                senders.push(format!("{name} <{address}>"));
+            }
+        }
+    }
+    if senders.is_empty() {
+        if let Some(raw) = entity.field("from") {
+            senders.push(header::decode_words(raw));
+        }
+    }
+    Headline { senders, subject }
+}
+
+fn eml_name_for(subject: Option<&str>, id: &str) -> String {
+    let subject = subject.map(short).unwrap_or_default();
     let stem = match (id.is_empty(), subject.is_empty()) {
         (false, false) => format!("{id} {subject}"),
         (false, true) => id.to_string(),
@@ -152,269 +333,6 @@ fn short(text: &str) -> String {
         .take(80)
         .collect();
     one_line.trim().to_string()
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Kind {
-    Skip,
-    Document,
-    Mail,
-}
-
-/// `(name, bytes)` of each document part, in MIME order.
-fn attachments(message: &Message<'_>, raw: &[u8], id: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for (index, part) in message.parts.iter().enumerate() {
-        let kind = classify(part);
-        if kind == Kind::Skip {
-            continue;
-        }
-        let number = index + 1;
-        if part.is_encoding_problem && kind == Kind::Document {
-            return Err(anyhow!(
-                "part {number} ({}) is damaged: its {} encoding is broken or cut off",
-                part.attachment_name()
-                    .map(|n| format!("«{n}»"))
-                    .unwrap_or_else(|| mime_type(part)),
-                encoding_name(part)
-            ));
-        }
-        let name = match kind {
-            Kind::Mail => mail_name(part, id, number),
-            _ => document_name(part, id, number),
-        };
-        let bytes = match kind {
-            Kind::Mail => attached_mail_bytes(part, raw),
-            _ => document_bytes(part, raw)?,
-        };
-        out.push((name, bytes));
-    }
-    Ok(out)
-}
-
-/// `type/subtype`, lower case; `text/plain` when absent, as RFC 2045 says.
-fn mime_type(part: &MessagePart<'_>) -> String {
-    match part.content_type() {
-        Some(ct) => match &ct.c_subtype {
-            Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
-            None => ct.c_type.to_ascii_lowercase(),
-        },
-        None => "text/plain".to_string(),
-    }
-}
-
-fn encoding_name(part: &MessagePart<'_>) -> &'static str {
-    match part
-        .content_transfer_encoding()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("base64") => "base64",
-        Some("quoted-printable") => "quoted-printable",
-        _ => "MIME",
-    }
-}
-
-fn classify(part: &MessagePart<'_>) -> Kind {
-    if part.is_multipart() {
-        return Kind::Skip;
-    }
-    let ctype = mime_type(part);
-    if ctype.starts_with("multipart/") {
-        return Kind::Skip;
-    }
-    if part.is_message() || ctype == "message/rfc822" || ctype == "message/global" {
-        return Kind::Mail;
-    }
-    if SIGNATURES.contains(&ctype.as_str()) {
-        return Kind::Skip;
-    }
-    let name = part.attachment_name().filter(|n| !n.trim().is_empty());
-    let attached = part
-        .content_disposition()
-        .is_some_and(|d| d.c_type.eq_ignore_ascii_case("attachment"));
-    if attached {
-        return Kind::Document;
-    }
-    let document_type = is_document_type(&ctype, name);
-    if part.content_id().is_some() && !document_type {
-        // A resource the HTML body shows (cid:…): a logo, a banner.
-        return Kind::Skip;
-    }
-    if ctype.starts_with("text/") && name.is_none() {
-        return Kind::Skip; // a body, or a footer a list added
-    }
-    if document_type || name.is_some() {
-        return Kind::Document;
-    }
-    // A nameless inline part that is no document type: an image without a name is decoration.
-    if ctype.starts_with("image/") {
-        return Kind::Skip;
-    }
-    Kind::Document
-}
-
-const SIGNATURES: [&str; 4] = [
-    "application/pkcs7-signature",
-    "application/x-pkcs7-signature",
-    "application/pgp-signature",
-    "application/pgp-keys",
-];
-
-/// MIME types and extensions of documents a GED wants even when a mail client marked them inline.
-const DOCUMENT_TYPES: [(&str, &str); 22] = [
-    ("application/pdf", "pdf"),
-    ("application/msword", "doc"),
-    (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "docx",
-    ),
-    ("application/vnd.ms-excel", "xls"),
-    (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "xlsx",
-    ),
-    ("application/vnd.ms-powerpoint", "ppt"),
-    (
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "pptx",
-    ),
-    ("application/vnd.oasis.opendocument.text", "odt"),
-    ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
-    ("application/vnd.oasis.opendocument.presentation", "odp"),
-    ("application/rtf", "rtf"),
-    ("text/rtf", "rtf"),
-    ("application/zip", "zip"),
-    ("application/x-zip-compressed", "zip"),
-    ("application/xml", "xml"),
-    ("text/xml", "xml"),
-    ("text/csv", "csv"),
-    ("image/tiff", "tif"),
-    ("application/vnd.ms-outlook", "msg"),
-    ("application/x-tar", "tar"),
-    ("application/gzip", "gz"),
-    ("application/json", "json"),
-];
-
-/// Extensions for generated names of other common types.
-const OTHER_TYPES: [(&str, &str); 8] = [
-    ("text/plain", "txt"),
-    ("text/html", "html"),
-    ("text/calendar", "ics"),
-    ("image/jpeg", "jpg"),
-    ("image/png", "png"),
-    ("image/gif", "gif"),
-    ("image/webp", "webp"),
-    ("message/rfc822", "eml"),
-];
-
-const DOCUMENT_EXTENSIONS: [&str; 16] = [
-    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "rtf", "zip", "xml",
-    "csv", "tif", "tiff",
-];
-
-fn is_document_type(ctype: &str, name: Option<&str>) -> bool {
-    DOCUMENT_TYPES.iter().any(|(t, _)| *t == ctype)
-        || name.and_then(extension).is_some_and(|ext| {
-            DOCUMENT_EXTENSIONS
-                .iter()
-                .any(|known| known.eq_ignore_ascii_case(ext))
-        })
-}
-
-fn extension(name: &str) -> Option<&str> {
-    let (stem, ext) = name.rsplit_once('.')?;
-    (!stem.is_empty() && !ext.is_empty() && ext.len() <= 8 && !ext.contains(' ')).then_some(ext)
-}
-
-fn extension_for(ctype: &str) -> &'static str {
-    DOCUMENT_TYPES
-        .iter()
-        .chain(OTHER_TYPES.iter())
-        .find(|(t, _)| *t == ctype)
-        .map_or("bin", |(_, ext)| ext)
-}
-
-fn document_name(part: &MessagePart<'_>, id: &str, number: usize) -> String {
-    let ctype = mime_type(part);
-    match part
-        .attachment_name()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        // A name without an extension gets the one of its type, so the COLD recognises it.
-        Some(name) if extension(name).is_none() && ctype != "application/octet-stream" => {
-            format!("{name}.{}", extension_for(&ctype))
-        }
-        Some(name) => name.to_string(),
-        None => generated(id, number, extension_for(&ctype)),
-    }
-}
-
-fn mail_name(part: &MessagePart<'_>, id: &str, number: usize) -> String {
-    if let Some(name) = part
-        .attachment_name()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        return if extension(name).is_some_and(|e| e.eq_ignore_ascii_case("eml")) {
-            name.to_string()
-        } else {
-            format!("{name}.eml")
-        };
-    }
-    match part.message().and_then(|m| m.subject()).map(short) {
-        Some(subject) if !subject.is_empty() => format!("{subject}.eml"),
-        _ => generated(id, number, "eml"),
-    }
-}
-
-fn generated(id: &str, number: usize, ext: &str) -> String {
-    if id.is_empty() {
-        format!("part{number}.{ext}")
-    } else {
-        format!("{id}-part{number}.{ext}")
-    }
-}
-
-/// The attached mail as it was sent. `mail-parser` keeps the whole outer mail as the raw bytes of
-/// a nested one that was not transfer-encoded, so take its slice of the outer mail instead.
-fn attached_mail_bytes(part: &MessagePart<'_>, raw: &[u8]) -> Vec<u8> {
-    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
-    if part.encoding == Encoding::None && start < end && end <= raw.len() {
-        return raw[start..end].to_vec();
-    }
-    part.contents().to_vec()
-}
-
-/// The part's bytes as sent, transfer encoding undone. Binary parts come decoded from the parser;
-/// text parts were converted to UTF-8 by it, so decode those again from the raw mail.
-fn document_bytes(part: &MessagePart<'_>, raw: &[u8]) -> Result<Vec<u8>> {
-    if !matches!(part.body, PartType::Text(_) | PartType::Html(_)) {
-        return Ok(part.contents().to_vec());
-    }
-    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
-    let Some(body) = raw.get(start..end) else {
-        return Ok(part.contents().to_vec());
-    };
-    let decoded: Cow<'_, [u8]> = match part.encoding {
-        Encoding::None => Cow::Borrowed(body),
-        Encoding::Base64 => {
-            let (offset, bytes) = MessageStream::new(body).decode_base64_mime(b"");
-            if offset == usize::MAX {
-                return Err(anyhow!("a text attachment has broken base64"));
-            }
-            bytes
-        }
-        Encoding::QuotedPrintable => {
-            let (offset, bytes) = MessageStream::new(body).decode_quoted_printable_mime(b"");
-            if offset == usize::MAX {
-                return Err(anyhow!("a text attachment has broken quoted-printable"));
-            }
-            bytes
-        }
-    };
-    Ok(decoded.into_owned())
 }
 
 #[cfg(test)]

@@ -8,9 +8,12 @@
 //!
 //! A line: `{"time":"2025-01-31T08:15:02.123Z","launcher":"factures","event":"deposited",
 //! "item":"UID 42 «Facture»","key":"imap:INBOX:7:42","documents":["facture.pdf"],"bytes":5120}`;
-//! `failed` and `acknowledge_failed` lines carry `error` instead of `documents` and `bytes`.
+//! `failed` and `acknowledge_failed` lines carry `error` instead of `documents` and `bytes`;
+//! `not_taken` lines (a file a folder source left untaken past `--grace-period`) carry `item` and
+//! `error` only; `unmatched` lines (an item none of whose documents passed the filters, left at the
+//! source) `item` and `key`; `set_aside` lines (an item that failed once too often) `error` too.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +35,12 @@ pub enum Event {
     Failed,
     /// It was deposited, but the source's post-action failed; the next run applies it again.
     AcknowledgeFailed,
+    /// It was left at the source, untaken as it stands, for longer than `--grace-period`.
+    NotTaken,
+    /// None of its documents passed the filters: left at the source, not deleted or moved.
+    Unmatched,
+    /// It failed `--set-aside-after` runs in a row (or could not be decoded) and was set aside.
+    SetAside,
 }
 
 /// One line of the log.
@@ -39,6 +48,7 @@ pub enum Event {
 pub struct Line<'a> {
     pub event: Event,
     pub item: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documents: Option<Vec<&'a str>>,
@@ -59,7 +69,8 @@ pub struct RunLog {
 impl RunLog {
     /// Opens (or creates) `path` for appending. Failing is a configuration error: exit 2.
     pub fn open(path: &Path) -> Result<RunLog> {
-        let file = OpenOptions::new()
+        // Owner-only when created here: it names items and attachments.
+        let file = crate::private::options()
             .create(true)
             .append(true)
             .open(path)

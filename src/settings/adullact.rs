@@ -12,6 +12,9 @@ pub struct AdullactConfig {
     /// The type `--type` demands; `None` recognises each envelope's.
     pub kind: Option<Kind>,
     pub min_age: Duration,
+    /// How long a file that cannot be taken as it stands may stay unchanged before each run
+    /// reports it (`--grace-period`).
+    pub grace_period: Duration,
     pub archive: Option<PathBuf>,
     /// Where envelopes that cannot be decoded are moved; `None` leaves them in place.
     pub failed: Option<PathBuf>,

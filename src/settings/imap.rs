@@ -1,7 +1,7 @@
 //! `lanceur imap`: one mailbox of an IMAP server.
 
+use super::MailSettings;
 use super::ServerConfig;
-use crate::extract::mail::Take;
 
 #[derive(Debug, Clone)]
 pub struct ImapConfig {
@@ -12,7 +12,11 @@ pub struct ImapConfig {
     /// Only mails received on or after this day (year, month, day).
     pub since: Option<(i32, u32, u32)>,
     pub after: ImapAfter,
-    pub take: Take,
+    pub mail: MailSettings,
+    /// `--unmatched seen`: mark seen a mail none of whose documents passed the filters.
+    pub unmatched_seen: bool,
+    /// `--set-aside-to`: where mails set aside go; `None` flags them `$LanceurSetAside`.
+    pub set_aside_to: Option<String>,
 }
 
 /// What happens to a mail once deposited.

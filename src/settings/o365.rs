@@ -1,9 +1,7 @@
 //! `lanceur o365`: an Office 365 mailbox through Microsoft Graph, and its login step.
 
-use std::path::PathBuf;
-
-use crate::extract::mail::Take;
-use crate::secret::Secret;
+use super::oauth::OAuthConfig;
+use super::MailSettings;
 
 /// Whose mailbox: the signed-in account's, or another one by address (shared mailboxes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,31 +35,20 @@ pub struct AccountConfig {
 }
 
 #[derive(Debug, Clone)]
-pub enum Auth {
-    /// Tokens from `lanceur o365 login`, refreshed by each run.
-    Delegated,
-    /// Client credentials with a secret.
-    AppOnly(Secret),
-}
-
-#[derive(Debug, Clone)]
 pub struct O365Config {
     pub account: AccountConfig,
-    pub auth: Auth,
+    /// Delegated (tokens from `lanceur o365 login`) or app-only (secret or certificate).
+    pub oauth: Box<OAuthConfig>,
     pub select: Select,
     /// RFC 3339 instant; mails received before it are not considered.
     pub since: Option<String>,
     pub post_action: PostAction,
     pub move_to: Option<String>,
-    pub take: Take,
-}
-
-/// What the login step needs.
-#[derive(Debug, Clone)]
-pub struct LoginConfig {
-    pub account: AccountConfig,
-    pub launcher: String,
-    pub state_dir: PathBuf,
+    pub mail: MailSettings,
+    /// `--unmatched seen`: mark read a mail none of whose documents passed the filters.
+    pub unmatched_read: bool,
+    /// `--set-aside-to`: where mails set aside go; `None` gives them a category.
+    pub set_aside_to: Option<String>,
 }
 
 /// Which mails a run considers. The command line takes these words as they are (with the words of

@@ -1,13 +1,13 @@
 //! `lanceur pop`: a POP3 maildrop.
 
+use super::MailSettings;
 use super::ServerConfig;
-use crate::extract::mail::Take;
 
 #[derive(Debug, Clone)]
 pub struct PopConfig {
     pub server: ServerConfig,
     pub after: PopAfter,
-    pub take: Take,
+    pub mail: MailSettings,
 }
 
 /// What happens to a POP3 mail once deposited.

@@ -1,5 +1,6 @@
 //! A mail server and how to log in to it; shared by `imap` and `pop`.
 
+use super::oauth::OAuthConfig;
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -11,8 +12,12 @@ pub struct ServerConfig {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::enum_variant_names)] // OAuth is the protocol's name, not a repeat of "Auth"
 pub enum Auth {
     Password(Secret),
-    /// An OAuth2 access token, sent with SASL XOAUTH2.
+    /// An OAuth2 access token obtained elsewhere, sent with SASL XOAUTH2.
     XOAuth2(Secret),
+    /// OAuth 2 tokens that lanceur obtains and renews itself, sent with OAUTHBEARER where the
+    /// server offers it, XOAUTH2 otherwise.
+    OAuth(Box<OAuthConfig>),
 }

@@ -11,6 +11,10 @@
 //! name is a new item. Acknowledging deletes the file, or moves it to `--archive`. In delete mode the
 //! document is `movable`: on the COLD folder's volume the deposit renames the file itself into the
 //! COLD folder at commit time, so acknowledging then finds it gone, which is success.
+//!
+//! A file set aside (it failed `--set-aside-after` runs in a row) is copied into the state folder
+//! when it can be read, then moved to `--failed` (subfolders kept) or left where it is; `restore`
+//! moves it back for `lanceur retry`.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -19,12 +23,12 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use super::folder::{self, passed_over_by_name, Snapshot};
+use super::folder::{self, passed_over_by_name, Grace, Snapshot};
 use super::Source;
 use crate::clock::unix_nanos;
 use crate::durable::{self, file_name};
 use crate::exit::Failure;
-use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::settings::DirConfig;
 
 pub struct DirSource {
@@ -86,18 +90,21 @@ impl DirSource {
                 continue;
             }
             if let Some(reason) = passed_over_by_name(&name) {
-                listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: reason.to_string(),
-                });
+                listing.skipped.push(Skipped::routine(relative, reason));
                 continue;
             }
             if !file_type.is_file() {
-                let reason = folder::link_reason(&file_type).unwrap_or("not a regular file");
-                listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: reason.into(),
-                });
+                let reason = match folder::link_reason(&file_type) {
+                    Some(link) => format!("{link}; lanceur takes regular files only"),
+                    None => "not a regular file; lanceur takes regular files only".to_string(),
+                };
+                let changed = fs::symlink_metadata(entry.path())
+                    .and_then(|m| m.modified())
+                    .unwrap_or(now);
+                let grace = Grace(self.config.grace_period);
+                listing
+                    .skipped
+                    .push(grace.waiting(now, &relative, &reason, changed));
                 continue;
             }
             // Ask the filter before looking at the file, so unwanted names cost nothing.
@@ -110,18 +117,16 @@ impl DirSource {
                 Err(_) => continue,
             };
             if folder::is_hidden_by_attribute(&meta) {
-                listing.skipped.push(Skipped {
-                    label: relative,
-                    reason: "hidden file".into(),
-                });
+                listing
+                    .skipped
+                    .push(Skipped::routine(relative, "hidden file"));
                 continue;
             }
             let snapshot = Snapshot::new(entry.path(), relative, &meta);
             if let Some(reason) = folder::too_young(now, snapshot.modified, self.config.min_age) {
-                listing.skipped.push(Skipped {
-                    label: snapshot.relative,
-                    reason,
-                });
+                listing
+                    .skipped
+                    .push(Skipped::routine(snapshot.relative, reason));
                 continue;
             }
             found.push(snapshot);
@@ -136,6 +141,7 @@ impl DirSource {
             .is_some_and(|archive| folder::is_same_folder(archive, path))
     }
 
+    /// The folder under `archive` (or `--failed`) for `file`, its subfolders kept, created.
     fn archive_target(&self, file: &Snapshot, archive: &Path) -> Result<PathBuf> {
         let mut folder = archive.to_path_buf();
         if let Some((subfolders, _)) = file.relative.rsplit_once('/') {
@@ -218,6 +224,7 @@ impl Source for DirSource {
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let file = &self.files[item.slot];
         file.check_still_there()?;
+        file.check_readable(&Grace(self.config.grace_period), SystemTime::now())?;
         let fields = vec![
             ("original_name".to_string(), file_name(&file.path)),
             (
@@ -237,6 +244,34 @@ impl Source for DirSource {
             },
             fields,
         }])
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let file = &self.files[item.slot];
+        if let Err(err) = durable::copy_new(&file.path, &keep.join(file.name())) {
+            log::warn!("cannot keep a copy of {}: {err}", file.relative);
+        }
+        let Some(failed) = &self.config.failed else {
+            return Ok(Aside::left_in_place());
+        };
+        let moved = self.archive_target(file, failed).and_then(|folder| {
+            Ok(durable::move_file(
+                &file.path,
+                &folder,
+                &file_name(&file.path),
+            )?)
+        });
+        let to = moved.map_err(|err| {
+            ItemError::failed(err.context(format!("cannot move it to {}", failed.display())))
+        })?;
+        Ok(Aside {
+            how: format!("moved to {}", to.display()),
+            place: serde_json::to_string(&[(&to, &file.path)]).ok(),
+        })
+    }
+
+    fn restore(&mut self, _key: &ItemKey, place: Option<&str>) -> Result<()> {
+        folder::move_back(place)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {

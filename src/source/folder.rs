@@ -7,6 +7,11 @@
 //! and when it changed less than `--min-age` ago; and just before it is taken, its size and
 //! modification time must still be those seen when it was listed (`Snapshot::check_unchanged`).
 //!
+//! What such a source cannot take as it stands (a file no envelope names, an envelope waiting for
+//! files that never come, a file it cannot read) is never left in silence: `Grace` gives it
+//! `--grace-period` to sort itself out, the time for the rest of an envelope to arrive or for a copy
+//! to let go of its lock; past that, every run names it as a problem and exits 1.
+//!
 //! Used by `dir` (one file, one item) and `adullact` (an envelope of files, one item).
 
 use std::fs::{self, FileType, Metadata};
@@ -16,7 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context, Result};
 
 use crate::exit::Failure;
-use crate::item::ItemError;
+use crate::item::{ItemError, Pass, Skipped};
+pub use crate::names::is_clutter;
 
 /// Checks, before anything is read, that the source folder is there (exit code 4 otherwise: a
 /// missing folder is usually a share that is not mounted).
@@ -81,11 +87,6 @@ pub fn passed_over_by_name(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Files that operating systems drop into folders on their own (`name` lower-cased).
-pub fn is_clutter(lower: &str) -> bool {
-    lower == "thumbs.db" || lower == "desktop.ini" || lower == ".ds_store"
-}
-
 /// Why an entry is refused as a link, if it is one: lanceur never follows a link out of the
 /// folders it is given. On Windows that is any reparse point standing for another name (symbolic
 /// links, junctions), which the standard library reports as a link; other reparse points
@@ -125,6 +126,77 @@ pub fn too_young(now: SystemTime, modified: SystemTime, min_age: Duration) -> Op
             humantime::format_duration(min_age)
         )
     })
+}
+
+/// How long something a folder source cannot take may stay unchanged before each run reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace(pub Duration);
+
+impl Grace {
+    /// `label` is not taken because of `reason`, and has not changed since `changed`: waiting while
+    /// that is recent, overdue (a problem of the run) once it is older than the grace period.
+    pub fn waiting(
+        &self,
+        now: SystemTime,
+        label: &str,
+        reason: &str,
+        changed: SystemTime,
+    ) -> Skipped {
+        let age = now.duration_since(changed).unwrap_or(Duration::ZERO);
+        if age < self.0 {
+            return Skipped {
+                label: label.to_string(),
+                reason: reason.to_string(),
+                pass: Pass::Waiting,
+            };
+        }
+        Skipped {
+            label: label.to_string(),
+            reason: format!("{reason}; so for {}", self.past(age)),
+            pass: Pass::Overdue,
+        }
+    }
+
+    /// The error for `snapshot`, which cannot be opened for reading: not ready while it changed
+    /// recently (a copy may still hold it), failed once it has been so for longer than the grace.
+    /// A file another program holds open (Windows' sharing violation) is said to be so, since
+    /// closing that program is the remedy.
+    pub fn unreadable(
+        &self,
+        now: SystemTime,
+        snapshot: &Snapshot,
+        err: std::io::Error,
+    ) -> ItemError {
+        let age = now
+            .duration_since(snapshot.modified)
+            .unwrap_or(Duration::ZERO);
+        let (what, remedy) = if crate::durable::is_in_use(&err) {
+            (
+                format!(
+                    "{} is open in another program, which may still be writing it ({err})",
+                    snapshot.relative
+                ),
+                "close the program that holds it open",
+            )
+        } else {
+            (
+                format!("{} cannot be read ({err})", snapshot.relative),
+                "give this user read access, or close what holds it open",
+            )
+        };
+        if age < self.0 {
+            return ItemError::not_ready(anyhow!("{what}; left for a later run"));
+        }
+        ItemError::failed(anyhow!("{what}, and so for {}; {remedy}", self.past(age)))
+    }
+
+    fn past(&self, age: Duration) -> String {
+        format!(
+            "{}, longer than --grace-period {}",
+            humantime::format_duration(round_to_secs(age)),
+            humantime::format_duration(self.0)
+        )
+    }
 }
 
 /// What listing saw of a file, checked again before the file is taken or removed.
@@ -167,43 +239,71 @@ impl Snapshot {
         let meta = fs::metadata(&self.path)
             .with_context(|| format!("{} vanished after it was listed", self.relative))
             .map_err(ItemError::not_ready)?;
-        self.check_unchanged(&meta)?;
-        self.check_not_in_use()
+        self.check_unchanged(&meta)
     }
 
+    /// Checks that the file can be opened for reading, as the deposit will: a file whose
+    /// permissions keep this user out, or that another program holds open without sharing it, is
+    /// not ready, then failed past the grace period.
+    ///
     /// On Windows a program writing a file usually keeps others from writing it too, and a
-    /// scanner or a copy may refuse every other access: opening the file while refusing to share
-    /// it with a writer fails then (sharing violation, os error 32; a locked range, 33), and the
-    /// file is left for a later run. Unix has no such thing; size and time tell there.
-    #[cfg(windows)]
-    fn check_not_in_use(&self) -> Result<(), ItemError> {
-        use std::os::windows::fs::OpenOptionsExt;
-        const FILE_SHARE_READ: u32 = 0x1;
-        match fs::OpenOptions::new()
-            .read(true)
-            .share_mode(FILE_SHARE_READ)
-            .open(&self.path)
+    /// scanner or a copy may refuse every other access: the file is opened here refusing to share
+    /// it with a writer, which fails while anyone has it open for writing (sharing violation, os
+    /// error 32; a locked range, 33), so that a file still being written waits for a later run.
+    /// Unix has no such thing; size and time tell there.
+    pub fn check_readable(&self, grace: &Grace, now: SystemTime) -> Result<(), ItemError> {
+        let mut options = fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(windows)]
         {
-            Err(err) if crate::durable::is_in_use(&err) => Err(ItemError::not_ready(
-                anyhow::Error::new(err).context(format!(
-                    "{} is open in another program, which may still be writing it; left for a \
-                     later run",
-                    self.relative
-                )),
-            )),
-            // Any other problem is met, and reported, when the file is read.
-            _ => Ok(()),
+            use std::os::windows::fs::OpenOptionsExt;
+            const FILE_SHARE_READ: u32 = 0x1;
+            options.share_mode(FILE_SHARE_READ);
         }
-    }
-
-    #[cfg(not(windows))]
-    fn check_not_in_use(&self) -> Result<(), ItemError> {
-        Ok(())
+        match options.open(&self.path) {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ItemError::not_ready(
+                anyhow!("{} vanished after it was listed", self.relative),
+            )),
+            Err(err) => Err(grace.unreadable(now, self, err)),
+        }
     }
 
     pub fn name(&self) -> String {
         crate::durable::file_name(&self.path)
     }
+}
+
+/// Puts back what a folder source moved to `--failed` when it set an item aside: `place` holds the
+/// (where it is now, where it was) pairs its `set_aside` returned. Nothing to do without a place
+/// (the item stayed where it was). A file or folder in the way is not replaced: the error says so.
+pub fn move_back(place: Option<&str>) -> Result<()> {
+    let Some(place) = place else {
+        return Ok(());
+    };
+    let moved: Vec<(PathBuf, PathBuf)> =
+        serde_json::from_str(place).context("the set-aside record is damaged")?;
+    for (now, was) in moved {
+        let folder = was.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        match crate::durable::rename_no_replace(&now, &was) {
+            Ok(()) => {}
+            Err(err) if crate::durable::is_cross_device(&err) && now.is_file() => {
+                crate::durable::copy_new(&now, &was)
+                    .map_err(|err| anyhow!("cannot copy {} back: {err}", now.display()))?;
+                fs::remove_file(&now)
+                    .with_context(|| format!("cannot remove {}", now.display()))?;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot move {} back to {}", now.display(), was.display())
+                })
+            }
+        }
+        crate::durable::sync_dir(folder)?;
+    }
+    Ok(())
 }
 
 fn round_to_secs(duration: Duration) -> Duration {
@@ -234,6 +334,31 @@ mod tests {
     }
 
     #[test]
+    fn waiting_becomes_overdue_past_the_grace_period() {
+        let now = SystemTime::now();
+        let grace = Grace(Duration::from_secs(3600));
+        let recent = grace.waiting(
+            now,
+            "a.xml",
+            "waits for b.pdf",
+            now - Duration::from_secs(60),
+        );
+        assert_eq!(recent.pass, Pass::Waiting);
+        assert_eq!(recent.reason, "waits for b.pdf");
+        let old = grace.waiting(
+            now,
+            "a.xml",
+            "waits for b.pdf",
+            now - Duration::from_secs(7300),
+        );
+        assert_eq!(old.pass, Pass::Overdue);
+        assert_eq!(
+            old.reason,
+            "waits for b.pdf; so for 2h 1m 40s, longer than --grace-period 1h"
+        );
+    }
+
+    #[test]
     fn young_files_wait() {
         let now = SystemTime::now();
         let min = Duration::from_secs(5);
@@ -244,10 +369,11 @@ mod tests {
     }
 
     // See: issue 14. A file a program holds open for writing, sharing it with readers or not, is
-    // not ready; one that is only read elsewhere is.
+    // not ready while it is young, and failed (reported) once past the grace period; one that is
+    // only read elsewhere is ready.
     #[cfg(windows)]
     #[test]
-    fn a_file_open_for_writing_elsewhere_is_not_ready() {
+    fn a_file_open_for_writing_elsewhere_is_not_ready_then_reported() {
         use std::os::windows::fs::OpenOptionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scan.pdf");
@@ -257,23 +383,36 @@ mod tests {
             "scan.pdf".into(),
             &fs::metadata(&path).unwrap(),
         );
+        let now = SystemTime::now();
+        let (young, past) = (Grace(Duration::from_secs(3600)), Grace(Duration::ZERO));
         for share in [0, 0x1] {
             let writer = fs::OpenOptions::new()
                 .append(true)
                 .share_mode(share)
                 .open(&path)
                 .unwrap();
-            let err = snapshot.check_still_there().unwrap_err();
+            snapshot.check_still_there().unwrap();
+            let err = snapshot.check_readable(&young, now).unwrap_err();
             assert!(matches!(err, ItemError::NotReady(_)), "{err:?}");
             let message = crate::exit::message_for(err.error());
             assert!(
-                message.contains("scan.pdf is open in another program"),
+                message.contains("scan.pdf is open in another program")
+                    && message.contains("left for a later run"),
+                "{message}"
+            );
+            let err = snapshot.check_readable(&past, now).unwrap_err();
+            assert!(matches!(err, ItemError::Failed(_)), "{err:?}");
+            let message = crate::exit::message_for(err.error());
+            assert!(
+                message.contains("scan.pdf is open in another program")
+                    && message.contains("longer than --grace-period 0s")
+                    && message.contains("close the program that holds it open"),
                 "{message}"
             );
             drop(writer);
         }
         let reader = fs::File::open(&path).unwrap();
-        snapshot.check_still_there().unwrap();
+        snapshot.check_readable(&past, now).unwrap();
         drop(reader);
     }
 }

@@ -131,6 +131,15 @@ fn loose_acte_with_its_pdf_and_acknowledgement_is_one_envelope() {
         find(&docs, &format!("{stem}-1-1_0.xml")).field("role"),
         "formulaire"
     );
+    // Each message keeps its own type; the acte's PDF is the form's document. See: issue 13.
+    let message = |suffix: &str| {
+        find(&docs, &format!("{stem}{suffix}"))
+            .field("actes_message")
+            .to_string()
+    };
+    assert_eq!(message("-1-2.xml"), ar_root.tag_name().name());
+    assert_eq!(message("-1-1_0.xml"), root.tag_name().name());
+    assert_eq!(message("-1-1_1.pdf"), root.tag_name().name());
     assert!(names(&env.source).is_empty(), "{}", env.listing());
 }
 

@@ -126,3 +126,53 @@ fn pastell_names_are_replaced_by_original_names() {
         ran.explain()
     );
 }
+
+// See: issue 13 (point 6).
+#[test]
+fn loose_json_or_yaml_metadata_waits_for_the_files_it_lists() {
+    for (metadata_name, fixture_name) in [
+        ("metadata.json", "depot_format/metadata.json"),
+        ("metadata.txt", "depot_format/metadata.yml"),
+    ] {
+        let env = TestEnv::new();
+        let metadata = read_fixture(fixture_name);
+        put(&env, metadata_name, &metadata);
+        let [(first, first_content), (second, second_content)] = depot_files();
+        put(&env, first, &first_content);
+        let dry = run(&env, &["--dry-run"]);
+        dry.expect_code(0);
+        assert!(
+            dry.stdout.contains("waits for the files it names") && dry.stdout.contains(second),
+            "{metadata_name}\n{}",
+            dry.explain()
+        );
+        run(&env, &[]).expect_code(0).expect_quiet();
+        assert!(env.cold_names().is_empty(), "{}", env.listing());
+        assert_eq!(names(&env.source).len(), 2);
+
+        put(&env, second, &second_content);
+        run(&env, &[]).expect_code(0).expect_quiet();
+        let docs = deposited(&env);
+        assert_eq!(docs.len(), 3, "{metadata_name}: {docs:#?}");
+        assert_eq!(find(&docs, first).sha, sha256(&first_content));
+        assert_eq!(find(&docs, second).sha, sha256(&second_content));
+        assert_eq!(find(&docs, second).field("pastell_field"), "fichier_simple");
+        assert!(names(&env.source).is_empty(), "{}", env.listing());
+    }
+}
+
+#[test]
+fn a_zip_whose_metadata_lists_a_missing_file_is_incomplete() {
+    let env = TestEnv::new();
+    let [(first, content), (second, _)] = depot_files();
+    let zip = zip_of(&[
+        ("metadata.json", &read_fixture("depot_format/metadata.json")),
+        (first, &content),
+    ]);
+    put(&env, "Titre.zip", &zip);
+    run(&env, &[])
+        .expect_code(1)
+        .expect_stderr_contains(&format!("metadata.json names {second}"));
+    assert!(env.cold_names().is_empty(), "{}", env.listing());
+    assert_eq!(names(&env.source), vec!["Titre.zip"]);
+}

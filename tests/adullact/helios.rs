@@ -104,3 +104,213 @@ fn bare_pes_files_each_an_envelope() {
     let retour = find(&docs, files[2]);
     assert_eq!(retour.field("pes_post_label"), "CORBARIEU");
 }
+
+/// The `V` of every element named `local`, in document order.
+fn v_all(doc: &Document, local: &str) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == local)
+        .filter_map(|n| n.attribute("V"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn v_child(node: roxmltree::Node, local: &str) -> Option<String> {
+    node.children()
+        .find(|n| n.is_element() && n.tag_name().name() == local)
+        .and_then(|n| n.attribute("V"))
+        .map(str::to_string)
+}
+
+/// The PJ of a PES_PJ as the schema defines them: base64 of the gzipped file.
+fn pes_pj(pj: roxmltree::Node) -> Vec<u8> {
+    let fichier = pj
+        .descendants()
+        .find(|n| n.has_tag_name("Fichier"))
+        .unwrap();
+    let encoded: String = fichier
+        .text()
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+// See: issue 13 (points 2 and 4).
+#[test]
+fn pes_pj_attachments_are_documents_and_the_acquittement_keeps_its_own_fields() {
+    let env = TestEnv::new();
+    let aller = read_fixture("helios/PES_Aller_avec_PES_PJ-handbuilt.xml");
+    let acquit = read_fixture("helios/ACQUIT_rejet_bordereau_et_PJ-handbuilt.xml");
+    let zip = zip_of(&[
+        ("PESALR2_21340172200017_240402_0001.xml", &aller),
+        ("ACQUIT_PESALR2_21340172200017_240402_0001.xml", &acquit),
+    ]);
+    put(&env, "helios-42.zip", &zip);
+    run(&env, &[]).expect_code(0).expect_quiet();
+    let docs = deposited(&env);
+    assert_eq!(docs.len(), 4, "{docs:#?}");
+    let aller_text = xml_text(&aller);
+    let pes = Document::parse(&aller_text).unwrap();
+    let acquit_text = xml_text(&acquit);
+    let ack = Document::parse(&acquit_text).unwrap();
+
+    let pes_doc = find(&docs, "PESALR2_21340172200017_240402_0001.xml");
+    assert_eq!(pes_doc.sha, sha256(&aller), "the PES is kept whole");
+    let ack_doc = find(&docs, "ACQUIT_PESALR2_21340172200017_240402_0001.xml");
+    assert_eq!(ack_doc.sha, sha256(&acquit));
+
+    // Each PJ: its bytes, named by NomPJ, with its IdUnique, the piece that refers to it, and the
+    // collectivity.
+    let pjs: Vec<roxmltree::Node> = pes
+        .descendants()
+        .filter(|n| n.has_tag_name("PJ") && n.parent().unwrap().has_tag_name("PES_PJ"))
+        .collect();
+    assert_eq!(pjs.len(), 2);
+    for pj in &pjs {
+        let name = v_child(*pj, "NomPJ").unwrap();
+        let doc = find(&docs, &name);
+        assert_eq!(doc.sha, sha256(&pes_pj(*pj)), "{name}");
+        assert_eq!(doc.field("role"), "pj");
+        assert_eq!(doc.field("pes_pj_id"), v_child(*pj, "IdUnique").unwrap());
+        assert_eq!(doc.field("pes_pj_type"), v_child(*pj, "TypePJ").unwrap());
+        assert_eq!(
+            doc.field("pes_pj_description"),
+            v_child(*pj, "Description").unwrap()
+        );
+        assert_eq!(doc.field("pes_collectivity_id"), v_of(&pes, "IdColl"));
+        assert_eq!(doc.field("pes_budget_code"), v_of(&pes, "CodBud"));
+        assert_eq!(doc.field("group_id"), v_of(&pes, "NomFic"));
+        assert_eq!(doc.field("pes_pj_piece"), v_of(&pes, "IdPce"));
+    }
+    assert_eq!(
+        find(&docs, "facture-fournitures-2024-77.pdf").sha,
+        sha256(&read_fixture("helios/PJ-facture-fournitures-2024-77.pdf"))
+    );
+
+    // Fields belong to the document they describe: the acquittement's date is its own, not the
+    // PES's, and the PES does not carry the acquittement's verdict.
+    let dates = (v_of(&pes, "DteStr"), v_of(&ack, "DteStr"));
+    assert_ne!(dates.0, dates.1, "the fixtures differ in date");
+    assert_eq!(pes_doc.field("pes_date"), dates.0);
+    assert_eq!(ack_doc.field("pes_date"), dates.1);
+    assert!(
+        pes_doc.index.get("pes_ack_result").is_none(),
+        "{}",
+        pes_doc.index
+    );
+    assert_eq!(pes_doc.field("pes_type"), "PES_Aller");
+    assert_eq!(ack_doc.field("pes_type"), "PES_ACQUIT");
+    assert_eq!(ack_doc.field("group_id"), pes_doc.field("group_id"));
+
+    // Each bordereau's state, and every reason given for a refusal.
+    let elements: Vec<roxmltree::Node> = ack
+        .descendants()
+        .filter(|n| n.has_tag_name("ElementACQUIT"))
+        .collect();
+    let bordereau = elements
+        .iter()
+        .find(|e| v_child(**e, "NumBord").is_some())
+        .unwrap();
+    assert_eq!(v_child(*bordereau, "EtatAck").as_deref(), Some("0"));
+    assert_eq!(
+        ack_doc.field("pes_ack_bordereaux"),
+        format!(
+            "{}/{} refused",
+            v_child(*bordereau, "ExerciceBord").unwrap(),
+            v_child(*bordereau, "NumBord").unwrap()
+        )
+    );
+    assert_eq!(ack_doc.field("pes_ack_result"), "partly refused");
+    let reasons = ack_doc.field("pes_ack_reasons");
+    for label in v_all(&ack, "LibelleAnoAck")
+        .into_iter()
+        .chain(v_all(&ack, "NumAnoAck"))
+    {
+        assert!(reasons.contains(&label), "{label} not in {reasons}");
+    }
+    assert!(reasons.contains(&format!("pièce {}", v_of(&ack, "NumPiece"))));
+    let refused_pj: Vec<String> = elements
+        .iter()
+        .filter(|e| v_child(**e, "EtatAck").as_deref() == Some("0"))
+        .filter_map(|e| v_child(*e, "IdUnique"))
+        .collect();
+    assert_eq!(ack_doc.field("pes_ack_pj_refused"), refused_pj.join(", "));
+}
+
+#[test]
+fn a_refusal_given_at_line_level_is_told() {
+    let env = TestEnv::new();
+    let bytes = read_fixture("helios/pes_acquit_no_ack.xml");
+    put(&env, "pes_acquit_no_ack.xml", &bytes);
+    run(&env, &[]).expect_code(0).expect_quiet();
+    let docs = deposited(&env);
+    let text = xml_text(&bytes);
+    let ack = Document::parse(&text).unwrap();
+    let doc = find(&docs, "pes_acquit_no_ack.xml");
+    assert_eq!(doc.field("pes_ack_result"), "partly refused");
+    assert_eq!(
+        doc.field("pes_ack_bordereaux"),
+        format!(
+            "{}/{} refused",
+            v_of(&ack, "ExerciceBord"),
+            v_of(&ack, "NumBord")
+        )
+    );
+    let reasons = doc.field("pes_ack_reasons");
+    for part in [
+        v_of(&ack, "LibelleAnoAck"),
+        v_of(&ack, "NumAnoAck"),
+        format!("pièce {}", v_of(&ack, "NumPiece")),
+        format!("ligne {}", v_of(&ack, "NumLigne")),
+    ] {
+        assert!(reasons.contains(&part), "{part} not in {reasons}");
+    }
+    assert!(
+        reasons.contains("Domiciliation erronée"),
+        "ISO-8859-1: {reasons}"
+    );
+    assert_eq!(doc.field("group_id"), v_of(&ack, "NomFic"));
+}
+
+#[test]
+fn acknowledgements_of_returns_and_whole_refusals() {
+    let env = TestEnv::new();
+    for name in ["PES_ACQUIT_RETOUR.xml", "PES_Exemple_NAck.xml"] {
+        put_fixture(&env, name, &format!("helios/{name}"));
+    }
+    run(&env, &[]).expect_code(0).expect_quiet();
+    let docs = deposited(&env);
+    let text = xml_text(&read_fixture("helios/PES_ACQUIT_RETOUR.xml"));
+    let retour = Document::parse(&text).unwrap();
+    let doc = find(&docs, "PES_ACQUIT_RETOUR.xml");
+    assert_eq!(doc.field("role"), "acquit");
+    assert_eq!(doc.field("pes_type"), "PES_ACQUIT_RETOUR");
+    assert_eq!(doc.field("pes_ack_date"), v_of(&retour, "DateAcquit"));
+    assert_eq!(
+        doc.field("pes_ack_return_file"),
+        v_of(&retour, "NomFichierRetour")
+    );
+    assert_eq!(doc.field("group_id"), v_of(&retour, "NomFichierRetour"));
+    assert_eq!(doc.field("pes_collectivity_code"), v_of(&retour, "CodColl"));
+    let text = xml_text(&read_fixture("helios/PES_Exemple_NAck.xml"));
+    let nack = Document::parse(&text).unwrap();
+    let doc = find(&docs, "PES_Exemple_NAck.xml");
+    assert_eq!(doc.field("pes_type"), "PES_NonAcquit");
+    let refusal = elem(&nack, "NonAcquit");
+    assert_eq!(
+        doc.field("pes_nack_reason"),
+        v_child(refusal, "Motif").unwrap()
+    );
+    assert_eq!(
+        doc.field("pes_nack_file"),
+        v_child(refusal, "NomFic").unwrap()
+    );
+}

@@ -302,6 +302,16 @@ fn chorus_attachment_with_bad_base64_is_refused() {
 }
 
 #[test]
+fn pes_attachment_with_bad_base64_is_refused() {
+    let env = TestEnv::new();
+    put_good(&env);
+    let pes = read_fixture("helios/PES_Aller_avec_PES_PJ-handbuilt.xml");
+    let text = String::from_utf8_lossy(&pes).replacen("H4sI", "H4sI!not-base64!", 1);
+    put(&env, "pes.xml", text.as_bytes());
+    expect_refused(&env, "pes.xml", &[], "base64 content does not decode");
+}
+
+#[test]
 fn failed_option_moves_the_bad_envelope_aside() {
     let env = TestEnv::new();
     let failed = env.dir("failed");

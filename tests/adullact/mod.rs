@@ -14,10 +14,15 @@ use crate::harness::{names, sha256, write_old, Ran, TestEnv};
 
 mod actes;
 mod chorus;
+mod clutter;
 mod crash;
 mod depot;
 mod helios;
 mod hostile;
+mod invoice;
+mod large;
+mod messages;
+mod untaken;
 
 const ACTES: &str = "http://www.interieur.gouv.fr/ACTES#v1.1-20040216";
 const INSEE: &str = "http://xml.insee.fr/schema";

@@ -16,6 +16,14 @@
 //! removes its folder. A Dovecot that cannot start makes the test panic with its log: a test that
 //! needs the server never skips.
 //!
+//! OAuth: XOAUTH2 and OAUTHBEARER tokens are checked by Dovecot's `oauth2` passdb, which asks the
+//! harness's introspection fake (`graph::oauth::introspection_url`) about each token; passwords
+//! and tokens each have their own passdb (`mechanisms =`), so that neither is ever taken for the
+//! other. The auth cache is off, so a revoked token is refused at once, and so is the anvil auth
+//! penalty: otherwise every failed login from 127.0.0.1 (the wrong-password and wrong-token
+//! tests) would slow every later login of every test by up to 15 s. `auth_debug` stays off: it
+//! logs tokens in clear.
+//!
 //! Needs root (Dovecot's mail processes run as nobody, uid 65534) and Debian's dovecot-imapd,
 //! dovecot-pop3d and openssl, which `scripts/test` installs.
 
@@ -50,6 +58,8 @@ pub struct Dovecot {
 static LOCAL: OnceLock<Dovecot> = OnceLock::new();
 static REMOTE: OnceLock<Dovecot> = OnceLock::new();
 static LEGACY: OnceLock<Dovecot> = OnceLock::new();
+static NO_MOVE: OnceLock<Dovecot> = OnceLock::new();
+static XOAUTH2_ONLY: OnceLock<Dovecot> = OnceLock::new();
 /// The certificate and its key (PEM), made once per process and shared by the instances.
 static CERT: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -80,12 +90,17 @@ impl Stored {
 impl Dovecot {
     /// The shared instance on 127.0.0.1.
     pub fn get() -> &'static Dovecot {
-        LOCAL.get_or_init(|| Dovecot::start("127.0.0.1", ""))
+        LOCAL.get_or_init(|| Dovecot::start("127.0.0.1", "", ALL_MECHANISMS))
     }
 
     /// A second instance on 127.0.0.2, where plaintext logins from 127.0.0.1 are refused.
     pub fn remote() -> &'static Dovecot {
-        REMOTE.get_or_init(|| Dovecot::start("127.0.0.2", ""))
+        REMOTE.get_or_init(|| Dovecot::start("127.0.0.2", "", ALL_MECHANISMS))
+    }
+
+    /// An instance that takes tokens with XOAUTH2 only, as Exchange Online does.
+    pub fn xoauth2_only() -> &'static Dovecot {
+        XOAUTH2_ONLY.get_or_init(|| Dovecot::start("127.0.0.1", "", "plain login xoauth2"))
     }
 
     /// An instance that advertises neither MOVE nor UIDPLUS after login, like older servers.
@@ -94,11 +109,24 @@ impl Dovecot {
             Dovecot::start(
                 "127.0.0.1",
                 "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE\n",
+                ALL_MECHANISMS,
             )
         })
     }
 
-    fn start(host: &str, extra_config: &str) -> Dovecot {
+    /// An instance without MOVE but with UIDPLUS: a move is COPY, STORE \Deleted, UID EXPUNGE.
+    pub fn no_move() -> &'static Dovecot {
+        NO_MOVE.get_or_init(|| {
+            Dovecot::start(
+                "127.0.0.1",
+                "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE \
+                 UIDPLUS\n",
+                ALL_MECHANISMS,
+            )
+        })
+    }
+
+    fn start(host: &str, extra_config: &str, mechanisms: &str) -> Dovecot {
         assert!(
             is_root(),
             "the Dovecot tests need root: Dovecot's mail processes run as nobody"
@@ -123,8 +151,27 @@ impl Dovecot {
         fs::create_dir_all(dir.join("users")).unwrap();
         fs::set_permissions(dir.join("users"), fs::Permissions::from_mode(0o755)).unwrap();
         let [imap_port, imaps_port, pop3_port, pop3s_port] = free_ports(host);
-        let mut text = config(&dir, host, imap_port, imaps_port, pop3_port, pop3s_port);
+        let mut text = config(&dir, host, [imap_port, imaps_port, pop3_port, pop3s_port]);
+        text = text.replace(
+            "auth_mechanisms = MECHANISMS",
+            &format!("auth_mechanisms = {mechanisms}"),
+        );
         text.push_str(extra_config);
+        // Read by Dovecot's auth process, which runs as the dovecot user.
+        fs::write(
+            dir.join("dovecot-oauth2.conf.ext"),
+            format!(
+                "introspection_mode = post\nintrospection_url = {}\nusername_attribute = \
+                 username\nactive_attribute = active\nactive_value = true\ntimeout_msecs = 5000\n",
+                crate::harness::graph::oauth::introspection_url()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(
+            dir.join("dovecot-oauth2.conf.ext"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         fs::write(dir.join("dovecot.conf"), text).unwrap();
         // Dovecot in the foreground under a shell that kills it once our end of the pipe closes.
         // The shell ignores Ctrl-C and TERM sent to the whole group, so that it still cleans up.
@@ -402,7 +449,10 @@ pub fn mutf7(name: &str) -> String {
     out
 }
 
-fn config(dir: &Path, host: &str, imap: u16, imaps: u16, pop3: u16, pop3s: u16) -> String {
+/// What the usual instances offer: passwords, and tokens with both OAuth mechanisms.
+const ALL_MECHANISMS: &str = "plain login xoauth2 oauthbearer";
+
+fn config(dir: &Path, host: &str, [imap, imaps, pop3, pop3s]: [u16; 4]) -> String {
     let d = dir.display();
     format!(
         "# private test instance, written by tests/harness/dovecot.rs
@@ -421,10 +471,22 @@ ssl_key = <{d}/ssl/key.pem
 ssl_dh = </usr/share/dovecot/dh.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = MECHANISMS
+auth_cache_size = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {d}/users/%u
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/dovecot-oauth2.conf.ext
 }}
 userdb {{
   driver = passwd-file

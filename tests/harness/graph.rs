@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 mod http;
 mod identity;
 mod mail;
+pub mod oauth;
 
 use http::{parse_query, serve_connection};
 
@@ -220,7 +221,23 @@ pub struct State {
     pub early_polls: usize,
     pub access_expires_in: u64,
     access: HashMap<String, Grant>,
-    refresh: HashMap<String, String>,
+    /// Refresh token → scope and user.
+    refresh: HashMap<String, (String, String)>,
+    /// Who signs in at the device code or in the browser (the user a delegated token is for).
+    pub signed_in_user: String,
+    /// The mailbox the application's service principal was given access to (app-only tokens).
+    pub app_mailbox: Option<String>,
+    /// Certificates uploaded to the app registration (PEM files).
+    pub certificates: Vec<std::path::PathBuf>,
+    /// Google: the service account's address and certificate, and whether the Workspace
+    /// administrator granted it domain-wide delegation.
+    pub service_account: Option<(String, std::path::PathBuf)>,
+    pub delegation_granted: bool,
+    /// When set, the browser comes back with this error instead of a code (the person declined).
+    pub browser_error: Option<&'static str>,
+    codes: HashMap<String, oauth::Code>,
+    /// Every access and refresh token handed out, to check none is ever printed.
+    pub issued: Vec<String>,
     used_refresh: HashSet<String>,
     /// Refresh attempts with a refresh token already used once.
     pub reused_refresh_tokens: usize,
@@ -266,6 +283,14 @@ impl FakeGraph {
             access_expires_in: 3599,
             access: HashMap::new(),
             refresh: HashMap::new(),
+            signed_in_user: "me@contoso.com".into(),
+            app_mailbox: None,
+            certificates: Vec::new(),
+            service_account: None,
+            delegation_granted: true,
+            browser_error: None,
+            codes: HashMap::new(),
+            issued: Vec::new(),
             used_refresh: HashSet::new(),
             reused_refresh_tokens: 0,
             latest_refresh_token: None,
@@ -458,6 +483,21 @@ impl FakeGraph {
     /// Makes every access token handed out so far invalid, as an expiry would.
     pub fn expire_access_tokens(&self) {
         self.state().access.clear();
+    }
+
+    /// Revokes every access token handed out so far (for Graph and for introspection), as an
+    /// administrator revoking sessions would, without touching the refresh tokens.
+    pub fn revoke_access_tokens(&self) {
+        let mut state = self.state();
+        state.access.clear();
+        for token in &state.issued {
+            oauth::revoke(token);
+        }
+    }
+
+    /// Revokes every refresh token handed out so far.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state().refresh.clear();
     }
 }
 

@@ -19,9 +19,11 @@ use sha2::{Digest, Sha256};
 
 // Dovecot and stunnel are Linux programs, started by the tests themselves: the mail protocols are
 // tested on Linux only.
+pub mod browser;
 #[cfg(unix)]
 pub mod dovecot;
 pub mod graph;
+pub mod imap_proxy;
 pub mod mail;
 #[cfg(unix)]
 pub mod stunnel;
@@ -101,6 +103,11 @@ impl TestEnv {
 
     /// `lanceur dir --source SOURCE --dest COLD --min-age 0s EXTRA…`
     pub fn run_dir(&self, extra: &[&str]) -> Ran {
+        self.run(&self.dir_args(extra))
+    }
+
+    /// The arguments of `run_dir`, for a test that runs them its own way.
+    pub fn dir_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "dir",
             "--source",
@@ -111,7 +118,7 @@ impl TestEnv {
             "0s",
         ];
         args.extend_from_slice(extra);
-        self.run(&args)
+        args
     }
 
     /// Writes a file holding a secret (a password), readable by its owner only, as the README
@@ -219,6 +226,28 @@ pub fn write_old(path: &Path, content: &[u8]) {
     file.set_modified(old).unwrap();
 }
 
+/// Sets the modification time of the folder `path`, as the last file arriving in it would.
+pub fn set_folder_modified(path: &Path, when: SystemTime) {
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    options.read(true);
+    // A folder opens only with backup semantics, and its times change with write-attributes
+    // access alone.
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        options
+            .access_mode(FILE_WRITE_ATTRIBUTES)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS);
+    }
+    options
+        .open(path)
+        .and_then(|folder| folder.set_modified(when))
+        .unwrap_or_else(|e| panic!("cannot date the folder {}: {e}", path.display()));
+}
+
 pub fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match fs::read_dir(dir) {
         Ok(entries) => entries
@@ -279,6 +308,17 @@ impl Ran {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             listing,
+        }
+    }
+
+    /// What a process the test ran itself produced (see `browser::login_in_browser`).
+    pub fn from_parts(command: String, code: i32, stdout: String, stderr: String) -> Ran {
+        Ran {
+            command,
+            code,
+            stdout,
+            stderr,
+            listing: String::new(),
         }
     }
 

@@ -505,3 +505,44 @@ fn downloads_left_by_a_killed_run_are_removed() {
         vec!["journal", "lock", "notes.txt", "o365-tokens.json"]
     );
 }
+
+#[test]
+fn unzip_and_subject_rules_apply_to_office_365_too() {
+    // See: issue 12 (classes 11 and 12).
+    use std::io::Write;
+    let t = O365::new();
+    t.login(&[]).expect_code(0);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("dossier/facture.pdf", options).unwrap();
+    zip.write_all(b"%PDF-1.4 facture\n%%EOF\n").unwrap();
+    zip.start_file("notes.txt", options).unwrap();
+    zip.write_all(b"notes").unwrap();
+    let zip = zip.finish().unwrap().into_inner();
+    let taken = t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("Facture 12").file("pieces.zip", "application/zip", &zip),
+    );
+    let left = t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("Lettre d'information").file("lettre.pdf", "application/pdf", b"%PDF lettre"),
+    );
+    t.run(&[
+        "--unzip",
+        "--subject",
+        "/facture/i",
+        "--filter",
+        r"/.*\.pdf$/",
+    ])
+    .expect_code(0)
+    .expect_quiet();
+    assert_eq!(t.env.cold_names(), vec!["facture.pdf".to_string()]);
+    assert_eq!(t.env.cold_read("facture.pdf"), b"%PDF-1.4 facture\n%%EOF\n");
+    assert!(t.fake.mail("me", &taken).unwrap().is_read);
+    assert!(
+        !t.fake.mail("me", &left).unwrap().is_read,
+        "a mail the rule rejects stays unread"
+    );
+}

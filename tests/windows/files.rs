@@ -40,6 +40,37 @@ fn a_file_held_open_by_its_writer_waits_silently_then_goes() {
     assert!(names(&env.source).is_empty(), "{}", env.listing());
 }
 
+// A program that never lets go of a file is not waited for in silence: once the file is older
+// than --grace-period, each run names it, with the remedy, and exits 1; closed, it is taken. The
+// Unix side (permissions) is tests/unreadable.rs. See: issue 11 (point 3).
+#[test]
+fn a_file_held_open_past_the_grace_period_is_reported_until_it_is_closed() {
+    let env = TestEnv::new();
+    let held = env.source_file("scan-0043.pdf", b"%PDF held");
+    for share in [FILE_SHARE_READ, 0] {
+        let writer = hold_for_writing(&held, share);
+        let ran = env.run_dir(&["--grace-period", "30s"]);
+        ran.expect_code(1);
+        let lines: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", ran.explain());
+        for part in [
+            "scan-0043.pdf is open in another program",
+            "longer than --grace-period 30s",
+            "close the program that holds it open",
+        ] {
+            assert!(lines[0].contains(part), "{part}\n{}", ran.explain());
+        }
+        assert_eq!(names(&env.source), vec!["scan-0043.pdf"]);
+        assert!(env.cold_names().is_empty(), "{}", env.listing());
+        drop(writer);
+    }
+    env.run_dir(&["--grace-period", "30s"])
+        .expect_code(0)
+        .expect_quiet();
+    assert_eq!(env.cold_visible(), vec!["scan-0043.pdf"]);
+    assert_eq!(env.cold_read("scan-0043.pdf"), b"%PDF held");
+}
+
 // An Adullact envelope whose ZIP Pastell's connector is still writing waits the same way.
 #[test]
 fn an_envelope_held_open_waits_too() {

@@ -1,9 +1,10 @@
 //! What only Windows does, through the real lanceur.exe (under Wine in CI: `scripts/test-windows`).
 //! See: issue 14.
 //!
-//! - `files.rs`: a file held open by its writer waits; a rename interrupted by an older lanceur
-//!   (two names, one file) is recognised; journal compaction works over an open journal; `.idx`
-//!   sidecars keep LF line ends; links and junctions are refused (real Windows only).
+//! - `files.rs`: a file held open by its writer waits, and is reported past --grace-period; a
+//!   rename interrupted by an older lanceur (two names, one file) is recognised; journal
+//!   compaction works over an open journal; `.idx` sidecars keep LF line ends; links and
+//!   junctions are refused (real Windows only).
 //! - `acl.rs`: owner-only state folders, and the warning for secrets other users can read.
 //! - `volume.rs`: `lanceur check` names the volume and its free space, on one drive or two.
 //! - `tls.rs`: SChannel's refusals of a certificate, in lanceur's words.

@@ -8,15 +8,28 @@ fn origin() -> Origin {
     }
 }
 
+fn options(take: Take) -> Options {
+    Options {
+        take,
+        ..Options::default()
+    }
+}
+
 fn docs(mail: &str, take: Take) -> Vec<(String, Vec<u8>)> {
-    documents(mail.replace('\n', "\r\n").into_bytes(), take, &origin())
-        .unwrap()
-        .into_iter()
-        .map(|d| match d.content {
-            Content::Bytes(b) => (d.name, b),
-            _ => unreachable!(),
-        })
-        .collect()
+    documents(
+        mail.replace('\n', "\r\n").into_bytes(),
+        &options(take),
+        &origin(),
+    )
+    .unwrap()
+    .documents
+    .into_iter()
+    .map(|d| match d.content {
+        Content::Bytes(b) => (d.name, b),
+        Content::Temp(p) => (d.name, std::fs::read(p).unwrap()),
+        _ => unreachable!(),
+    })
+    .collect()
 }
 
 const MIXED: &str = "From: =?utf-8?q?Ren=C3=A9e?= <renee@example.test>
@@ -100,10 +113,11 @@ fn documents_are_chosen_named_and_decoded() {
 fn sidecar_fields_have_the_shared_names() {
     let documents = documents(
         MIXED.replace('\n', "\r\n").into_bytes(),
-        Take::Both,
+        &options(Take::Both),
         &origin(),
     )
-    .unwrap();
+    .unwrap()
+    .documents;
     let fields = &documents[0].fields;
     let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -171,12 +185,12 @@ fn a_damaged_attachment_fails_the_mail() {
     let mail = "Subject: broken\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: application/pdf; name=a.pdf\nContent-Disposition: attachment; filename=a.pdf\nContent-Transfer-Encoding: base64\n\nJVBER!!!i0xLjQK\n--b--\n";
     let err = documents(
         mail.replace('\n', "\r\n").into_bytes(),
-        Take::Attachments,
+        &options(Take::Attachments),
         &origin(),
     )
     .unwrap_err();
     assert!(format!("{err:#}").contains("«a.pdf»"), "{err:#}");
-    let err = documents(Vec::new(), Take::Eml, &origin()).unwrap_err();
+    let err = documents(Vec::new(), &options(Take::Eml), &origin()).unwrap_err();
     assert!(format!("{err:#}").contains("no header"), "{err:#}");
 }
 

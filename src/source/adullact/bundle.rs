@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::{actes, chorus, helios, pastell, xml, Kind};
+use super::{actes, chorus, helios, invoice, pastell, xml, Kind};
 use crate::extract::archive::{Budget, Data};
 use crate::item::{Content, Document};
 
@@ -65,6 +65,17 @@ impl File {
         Ok(head)
     }
 
+    /// The content as a stream.
+    pub fn reader(&self) -> Result<Box<dyn Read + '_>> {
+        let path: &Path = match &self.body {
+            Body::Disk { path } => path,
+            Body::Piece(Data::Temp(temp)) => temp,
+            Body::Piece(Data::Bytes(bytes)) => return Ok(Box::new(bytes.as_slice())),
+        };
+        let file = FsFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Box::new(std::io::BufReader::new(file)))
+    }
+
     /// The whole content, refusing files over `max` bytes.
     pub fn bytes(&self, max: u64) -> Result<Vec<u8>> {
         match &self.body {
@@ -108,6 +119,8 @@ pub enum Class {
     Pes(String),
     /// A Chorus Pro flow (root element's local name).
     Chorus(String),
+    /// An invoice in an EN 16931 syntax, CII or UBL (root element's local name).
+    Invoice(String),
     /// Anything else: a document.
     Other,
 }
@@ -117,7 +130,7 @@ impl Class {
         match self {
             Class::Actes(_) => Some(Kind::ActeNature),
             Class::Pes(_) => Some(Kind::Helios),
-            Class::Chorus(_) => Some(Kind::ChorusFact),
+            Class::Chorus(_) | Class::Invoice(_) => Some(Kind::ChorusFact),
             _ => None,
         }
     }
@@ -137,8 +150,14 @@ pub fn classify(name: &str, head: &[u8]) -> Class {
         if root.starts_with("PES_") {
             return Class::Pes(root);
         }
-        if root == "CPPFacturePivot" || root == "CPPStatut" {
+        if matches!(
+            root.as_str(),
+            "CPPFacturePivot" | "CPPFactureMixte" | "CPPStatut"
+        ) {
             return Class::Chorus(root);
+        }
+        if invoice::is_invoice_root(&root, &text) {
+            return Class::Invoice(root);
         }
         return Class::Other;
     }
@@ -188,17 +207,26 @@ impl Fields {
 }
 
 /// What decoders learn about an envelope.
+///
+/// Fields belong to the document they describe: a message's fields go to the message itself and to
+/// the files it carries (`own`), never to a neighbour it merely shares an envelope with (the
+/// acquittement of a PES keeps its own date, the PES its own bordereaux). What the envelope as a
+/// whole says (its Pastell metadata, the acte all its messages are about) is `shared`.
 #[derive(Default)]
 pub struct Analysis {
-    /// Fields every document of the envelope gets.
-    pub fields: Fields,
+    /// Fields every document of the envelope gets, after its own.
+    pub shared: Fields,
+    /// Each file's own fields, by file name.
+    pub own: HashMap<String, Fields>,
+    /// Fields for the documents no message describes (a file beside the envelope's only invoice).
+    pub fallback: Option<Fields>,
     /// A file's role (`acte`, `annexe`, `pes`, …), by file name.
     pub roles: HashMap<String, &'static str>,
     /// Files an XML names and that must be in the envelope: (name, named by).
     pub required: Vec<(String, String)>,
     /// The identifier shared by the envelope's documents, when its content gives one.
     pub group_id: Option<String>,
-    /// Documents made from the content of files (Chorus attachments).
+    /// Documents made from the content of files (Chorus and PES attachments), with their own fields.
     pub extra: Vec<Document>,
 }
 
@@ -206,6 +234,11 @@ impl Analysis {
     /// Gives `name` a role unless it has one.
     pub fn role(&mut self, name: &str, role: &'static str) {
         self.roles.entry(name.to_string()).or_insert(role);
+    }
+
+    /// Adds `fields` to the fields of file `name` (those it has already win).
+    pub fn describe(&mut self, name: &str, fields: &Fields) {
+        self.own.entry(name.to_string()).or_default().extend(fields);
     }
 }
 
@@ -245,14 +278,24 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
     for (file, class) in bundle.files.iter().zip(&classes) {
         let read = match class {
             Class::Actes(_) => actes::read(file, &mut analysis),
-            Class::Pes(_) => helios::read(file, &mut analysis),
+            Class::Pes(_) => helios::read(file, &mut analysis, budget),
             Class::Chorus(_) => chorus::read(file, &mut analysis, budget),
+            Class::Invoice(_) => {
+                analysis.role(file.name(), "facture");
+                Ok(())
+            }
             _ => Ok(()),
         };
         within(read, &bundle, file)?;
     }
     if let Some(metadata) = &metadata {
         pastell::apply(metadata, kind, &mut analysis);
+        // What the metadata lists is the document's: an envelope without it is incomplete.
+        for reference in &metadata.files {
+            analysis
+                .required
+                .push((reference.name.clone(), metadata.file.clone()));
+        }
     }
     match kind {
         Some(Kind::ActeNature) => actes::finish(&mut analysis, &names),
@@ -306,7 +349,22 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
             fields.put("envelope_path", Some(file.path.clone()));
         }
         fields.put("pastell_field", reference.map(|r| r.field.clone()));
-        fields.extend(&analysis.fields);
+        match (analysis.own.get(&name), &analysis.fallback) {
+            (Some(own), _) => fields.extend(own),
+            (None, Some(fallback)) => fields.extend(fallback),
+            (None, None) => {}
+        }
+        if kind == Some(Kind::ChorusFact) {
+            if let Some(own) = file
+                .bytes(invoice::MAX_FILE)
+                .ok()
+                .as_deref()
+                .and_then(invoice::fields_of)
+            {
+                fields.extend(&own);
+            }
+        }
+        fields.extend(&analysis.shared);
         documents.push(Document {
             name: original,
             content: file.into_content(),
@@ -319,12 +377,33 @@ pub fn decode(bundle: Bundle, wanted: Option<Kind>, budget: &mut Budget) -> Resu
         fields.put("envelope_type", head.get("envelope_type").map(Into::into));
         fields.put("envelope", Some(bundle.name.clone()));
         fields.extend(&Fields(std::mem::take(&mut extra.fields)));
+        if kind == Some(Kind::ChorusFact) {
+            if let Some(own) = content_bytes(&extra.content)
+                .as_deref()
+                .and_then(invoice::fields_of)
+            {
+                fields.extend(&own);
+            }
+        }
         fields.extend(&head);
-        fields.extend(&analysis.fields);
+        fields.extend(&analysis.shared);
         extra.fields = fields.0;
         documents.push(extra);
     }
     Ok(documents)
+}
+
+/// The bytes of an extracted document, for the invoice indexer (`None` past its size bound).
+fn content_bytes(content: &Content) -> Option<Vec<u8>> {
+    let path: &Path = match content {
+        Content::Bytes(bytes) => return Some(bytes.clone()),
+        Content::Temp(path) => path,
+        Content::File { path, .. } => path,
+    };
+    let len = std::fs::metadata(path).ok()?.len();
+    (len <= invoice::MAX_FILE)
+        .then(|| std::fs::read(path).ok())
+        .flatten()
 }
 
 /// Names the file an error is about, unless the envelope is that file (its label names it).

@@ -4,12 +4,17 @@
 //! One item is one envelope (`scan.rs` finds them): a folder with its completion marker, a ZIP, a
 //! tar.gz, or a group of loose files around the file that names them. `fetch` reads the envelope's
 //! files (archives within the bounds of `--max-expanded-size` and `--max-entries`) and decodes them
-//! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`). The item key is
-//! `adullact:<path>:<total size>:<newest mtime ns>`.
+//! (`bundle.rs`, with `actes.rs`, `helios.rs`, `chorus.rs`, `pastell.rs`; `invoice/` reads an
+//! invoice file's own fields whatever its format; `stream.rs` reads large XML as a stream). The item
+//! key is `adullact:<path>:<total size>:<newest mtime ns>`. What `scan` cannot make an envelope of
+//! is passed over with the reason, and reported once older than `--grace-period`
+//! (`folder::Grace`).
 //!
 //! An envelope that cannot be decoded fails as an item (`ItemError::Failed`): it stays where it is,
-//! or with `--failed` it is moved there and the error says so (`ItemError::SetAside`), so that cron
-//! does not report it every minute. Files that changed since listing are `ItemError::NotReady`.
+//! or with `--failed` the cycle sets it aside at once (`ItemError::SetAside`), so that cron does not
+//! report it every minute: `set_aside` keeps a copy of its files under the state folder and moves
+//! it to `--failed`, and `restore` (`lanceur retry`) moves it back. Files that changed since listing
+//! are `ItemError::NotReady`.
 //!
 //! Acknowledging removes the whole envelope, or moves it to `--archive`, in a way a crash cannot
 //! leave half-done where the next run would see a smaller envelope and deposit it again: a folder
@@ -21,8 +26,10 @@ mod actes;
 mod bundle;
 mod chorus;
 mod helios;
+mod invoice;
 mod pastell;
 mod scan;
+mod stream;
 mod xml;
 
 use std::fs;
@@ -33,11 +40,11 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::folder::{self, Snapshot};
+use super::folder::{self, Grace, Snapshot};
 use super::Source;
 use crate::durable;
 use crate::extract::archive::{self, Budget};
-use crate::item::{Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing};
 use crate::names::{numbered, short_tag};
 use crate::settings::{AdullactConfig, Kind};
 use bundle::{Body, Bundle};
@@ -142,11 +149,14 @@ impl AdullactSource {
         })
     }
 
-    /// The envelope's documents. Only the check that its files are still those listed is
-    /// `NotReady`; anything else fails the envelope.
+    /// The envelope's documents. Only the checks that its files are still those listed, and can
+    /// be read, are `NotReady` (a file that stays unreadable past `--grace-period` fails);
+    /// anything else fails the envelope.
     fn read(&self, envelope: &Envelope) -> Result<Vec<Document>, ItemError> {
+        let (grace, now) = (Grace(self.config.grace_period), SystemTime::now());
         for snapshot in envelope.snapshots() {
             snapshot.check_still_there()?;
+            snapshot.check_readable(&grace, now)?;
         }
         self.decode(envelope).map_err(ItemError::failed)
     }
@@ -197,41 +207,34 @@ impl AdullactSource {
         bundle::decode(bundle, self.config.kind, &mut budget)
     }
 
-    /// Moves an envelope that cannot be decoded to `--failed`, and says so in the error.
-    fn set_aside(&self, envelope: &Envelope, err: anyhow::Error) -> ItemError {
-        let Some(failed) = &self.config.failed else {
-            return ItemError::Failed(err);
-        };
-        match self.move_envelope(envelope, failed) {
-            Ok(target) => ItemError::SetAside(anyhow!(
-                "{}; moved to {}",
-                crate::exit::message_for(&err),
-                target.display()
-            )),
-            Err(move_err) => ItemError::Failed(err.context(format!(
-                "(and it could not be moved to --failed: {move_err:#})"
-            ))),
-        }
-    }
-
-    /// Moves an envelope's files into `target` (a folder envelope as a folder). Returns where.
-    fn move_envelope(&self, envelope: &Envelope, target: &Path) -> Result<PathBuf> {
+    /// Moves an envelope's files into `target` (a folder envelope as a folder). Returns where it
+    /// went, and each (new place, old place) pair for `restore`.
+    fn move_envelope(
+        &self,
+        envelope: &Envelope,
+        target: &Path,
+    ) -> Result<(PathBuf, Vec<(PathBuf, PathBuf)>)> {
         match &envelope.shape {
-            Shape::Folder { folder, .. } => move_folder(folder, target, &envelope.name),
+            Shape::Folder { folder, .. } => {
+                let to = move_folder(folder, target, &envelope.name)?;
+                Ok((to.clone(), vec![(to, folder.clone())]))
+            }
             Shape::Archive { file, .. } => {
-                Ok(durable::move_file(&file.path, target, &file.name())?)
+                let to = durable::move_file(&file.path, target, &file.name())?;
+                Ok((to.clone(), vec![(to, file.path.clone())]))
             }
             Shape::Loose { files, .. } => {
                 let mut moved = Vec::new();
                 for file in files {
                     let to = durable::move_file(&file.path, target, &file.name())
                         .with_context(|| format!("cannot move {}", file.path.display()))?;
-                    moved.push(to);
+                    moved.push((to, file.path.clone()));
                 }
-                Ok(match moved.as_slice() {
-                    [one] => one.clone(),
+                let shown = match moved.as_slice() {
+                    [(one, _)] => one.clone(),
                     _ => target.to_path_buf(),
-                })
+                };
+                Ok((shown, moved))
             }
         }
     }
@@ -406,9 +409,36 @@ impl Source for AdullactSource {
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let envelope = &self.envelopes[item.slot];
         match self.read(envelope) {
-            Err(ItemError::Failed(err)) => Err(self.set_aside(envelope, err)),
+            // Not worth trying again: with --failed it goes there at once.
+            Err(ItemError::Failed(err)) if self.config.failed.is_some() => {
+                Err(ItemError::SetAside(err))
+            }
             other => other,
         }
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let envelope = &self.envelopes[item.slot];
+        for snapshot in envelope.snapshots() {
+            let name = snapshot.relative.replace('/', "_");
+            if let Err(err) = durable::copy_new(&snapshot.path, &keep.join(&name)) {
+                log::warn!("cannot keep a copy of {}: {err}", snapshot.relative);
+            }
+        }
+        let Some(failed) = &self.config.failed else {
+            return Ok(Aside::left_in_place());
+        };
+        let (shown, moved) = self
+            .move_envelope(envelope, failed)
+            .map_err(|err| ItemError::failed(err.context("cannot move it to --failed")))?;
+        Ok(Aside {
+            how: format!("moved to {}", shown.display()),
+            place: serde_json::to_string(&moved).ok(),
+        })
+    }
+
+    fn restore(&mut self, _key: &ItemKey, place: Option<&str>) -> Result<()> {
+        folder::move_back(place)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {

@@ -185,7 +185,8 @@ fn from_json(name: &str, bytes: &[u8], names: &BTreeSet<String>) -> Result<Optio
     Ok(Some(metadata))
 }
 
-/// Raw data to metadata: a list whose items are all files of the envelope is a file field.
+/// Raw data to metadata: a list whose items are all files of the envelope, or look like file names
+/// (files that have not arrived yet, for loose files), is a file field.
 fn from_pairs(name: &str, pairs: Vec<(String, Value)>, names: &BTreeSet<String>) -> Metadata {
     let mut metadata = Metadata {
         file: name.to_string(),
@@ -195,7 +196,12 @@ fn from_pairs(name: &str, pairs: Vec<(String, Value)>, names: &BTreeSet<String>)
     };
     for (key, value) in pairs {
         match value {
-            Value::List(items) if !items.is_empty() && items.iter().all(|i| names.contains(i)) => {
+            Value::List(items)
+                if !items.is_empty()
+                    && items
+                        .iter()
+                        .all(|i| names.contains(i) || looks_like_file_name(i)) =>
+            {
                 for item in items {
                     metadata.files.push(Reference {
                         field: key.clone(),
@@ -211,11 +217,27 @@ fn from_pairs(name: &str, pairs: Vec<(String, Value)>, names: &BTreeSet<String>)
     metadata
 }
 
+/// Whether `text` reads as the name of a file Pastell wrote: a stem and a short extension with a
+/// letter (`arrete.pdf`, `annexe 2.odt`), no path, no address. Pastell's raw data holds file fields
+/// and plain values side by side; a file field must be recognised before its files are there.
+pub fn looks_like_file_name(text: &str) -> bool {
+    if text.contains(['/', '\\', '@']) || text.starts_with('.') || text.trim() != text {
+        return false;
+    }
+    let Some((stem, extension)) = text.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && (1..=5).contains(&extension.len())
+        && extension.bytes().all(|b| b.is_ascii_alphanumeric())
+        && extension.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
 /// Puts the metadata's fields into `analysis`: the type's own field names first, then every key
 /// as `pastell_<key>`.
 pub fn apply(metadata: &Metadata, kind: Option<Kind>, analysis: &mut Analysis) {
     let get = |key: &str| metadata.value(key);
-    let fields = &mut analysis.fields;
+    let fields = &mut analysis.shared;
     match kind {
         Some(Kind::ActeNature) => {
             if let Some(code) = get("acte_nature") {
@@ -509,6 +531,32 @@ mod tests {
             "a: {b: c}\n",
         ] {
             assert!(parse_yaml(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn file_names_are_told_from_values() {
+        for name in [
+            "foo.txt",
+            "Délibération n°3.pdf",
+            "annexe 2.odt",
+            "a.tar.gz",
+            "x.PDF",
+        ] {
+            assert!(looks_like_file_name(name), "{name}");
+        }
+        for value in [
+            "3.2",
+            "v1.0",
+            "contact@mairie.fr",
+            "dossier/a.pdf",
+            ".hidden",
+            "Titre de mon document",
+            "2024-01-02",
+            "a.verylongext",
+            " a.pdf",
+        ] {
+            assert!(!looks_like_file_name(value), "{value}");
         }
     }
 

@@ -23,17 +23,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use super::bundle::{self, Class};
-use super::{actes, helios, pastell, Envelope, Shape, STAGING_PREFIX};
+use super::{actes, helios, pastell, xml, Envelope, Shape, STAGING_PREFIX};
 use crate::exit::Failure;
 use crate::item::Skipped;
 use crate::settings::AdullactConfig;
-use crate::source::folder::{self, passed_over_by_name, Snapshot};
-
-/// Largest file read at listing time to find the files it names.
-const MAX_HEAD_BYTES: u64 = 16 << 20;
+use crate::source::folder::{self, passed_over_by_name, Grace, Snapshot};
 
 pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, Vec<Skipped>)> {
     let root = &config.folder;
+    let grace = Grace(config.grace_period);
     let entries = fs::read_dir(root)
         .with_context(|| format!("cannot list {}", root.display()))
         .context(Failure::Source)?;
@@ -57,7 +55,7 @@ pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, 
         }
         if let Some(reason) = passed_over_by_name(&name) {
             if !kind.is_dir() {
-                skipped.push(skip(&name, reason));
+                skipped.push(Skipped::routine(&name, reason));
             }
             continue;
         }
@@ -67,26 +65,33 @@ pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, 
                 .flatten()
                 .any(|f| folder::is_same_folder(f, &path));
             if !is_ours {
-                match folder_envelope(config, &path, &name, now)? {
+                match folder_envelope(config, &path, &name, now) {
                     Ok(envelope) => envelopes.push(envelope),
-                    Err(reason) => skipped.push(skip(&format!("{name}/"), &reason)),
+                    Err(skip) => skipped.push(skip),
                 }
             }
             continue;
         }
         if !kind.is_file() {
-            let reason = folder::link_reason(&kind).unwrap_or("not a regular file");
-            skipped.push(skip(&name, reason));
+            let reason = match folder::link_reason(&kind) {
+                Some(link) => format!("{link}; envelopes are files and folders"),
+                None => "not a regular file (a special file); envelopes are files and folders"
+                    .to_string(),
+            };
+            let changed = fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or(now);
+            skipped.push(grace.waiting(now, &name, &reason, changed));
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
         if folder::is_hidden_by_attribute(&meta) {
-            skipped.push(skip(&name, "hidden file"));
+            skipped.push(Skipped::routine(&name, "hidden file"));
             continue;
         }
         let snapshot = Snapshot::new(path, name.clone(), &meta);
         if let Some(reason) = folder::too_young(now, snapshot.modified, config.min_age) {
-            skipped.push(skip(&name, &reason));
+            skipped.push(Skipped::routine(&name, reason));
             young.insert(name);
             continue;
         }
@@ -109,17 +114,17 @@ pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, 
             envelopes.push(envelope);
         }
     }
-    group_loose(root, loose, &young, &mut envelopes, &mut skipped);
+    group_loose(
+        root,
+        loose,
+        &young,
+        (grace, now),
+        &mut envelopes,
+        &mut skipped,
+    );
     // Oldest first; the name breaks ties so the order is the same on every run.
     envelopes.sort_by(|a, b| a.newest.cmp(&b.newest).then_with(|| a.name.cmp(&b.name)));
     Ok((envelopes, skipped))
-}
-
-fn skip(label: &str, reason: &str) -> Skipped {
-    Skipped {
-        label: label.to_string(),
-        reason: reason.to_string(),
-    }
 }
 
 pub fn is_archive_name(name: &str) -> bool {
@@ -161,14 +166,21 @@ fn folder_envelope(
     path: &Path,
     name: &str,
     now: SystemTime,
-) -> Result<Result<Envelope, String>> {
+) -> Result<Envelope, Skipped> {
+    let grace = Grace(config.grace_period);
+    let label = format!("{name}/");
+    let folder_changed = fs::metadata(path).and_then(|m| m.modified()).unwrap_or(now);
     let entries = match fs::read_dir(path) {
         Ok(entries) => entries,
-        Err(err) => return Ok(Err(format!("cannot list it: {err}"))),
+        Err(err) => {
+            let reason = format!("cannot list it ({err})");
+            return Err(grace.waiting(now, &label, &reason, folder_changed));
+        }
     };
     let mut files = Vec::new();
     let mut marker = None;
     let mut odd = Vec::new();
+    let mut newest = folder_changed;
     for entry in entries.flatten() {
         let inner = entry.file_name().to_string_lossy().into_owned();
         let relative = format!("{name}/{inner}");
@@ -179,13 +191,15 @@ fn folder_envelope(
             continue;
         }
         let snapshot = Snapshot::new(entry.path(), relative, &meta);
+        newest = newest.max(snapshot.modified);
         if inner.eq_ignore_ascii_case(&config.marker) {
             marker = Some(snapshot);
             continue;
         }
         match passed_over_by_name(&inner) {
             Some(reason) if reason.starts_with("temporary") => {
-                return Ok(Err(format!("{inner} is still being written")))
+                let reason = format!("{inner} is still being written");
+                return Err(grace.waiting(now, &label, &reason, snapshot.modified));
             }
             // Hidden files and system clutter are not documents; they go with the folder.
             Some(_) => continue,
@@ -193,17 +207,18 @@ fn folder_envelope(
         }
     }
     let Some(marker) = marker else {
-        return Ok(Err(format!(
+        let reason = format!(
             "no completion marker {} yet (Pastell's depot connector writes it last, when \"create \
              a completion file\" is on; or give --marker)",
             config.marker
-        )));
+        );
+        return Err(grace.waiting(now, &label, &reason, newest));
     };
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
     let all: Vec<&Snapshot> = files.iter().chain([&marker]).collect();
     let newest = all.iter().map(|f| f.modified).max().unwrap_or(UNIX_EPOCH);
     if let Some(reason) = folder::too_young(now, newest, config.min_age) {
-        return Ok(Err(reason));
+        return Err(Skipped::routine(label, reason));
     }
     let mut envelope = envelope_of(
         &config.folder,
@@ -220,7 +235,7 @@ fn folder_envelope(
     if let Shape::Folder { files: slot, .. } = &mut envelope.shape {
         *slot = files;
     }
-    Ok(Ok(envelope))
+    Ok(envelope)
 }
 
 /// What a head file names: files it requires, and files that join it only when present.
@@ -235,11 +250,6 @@ fn claims_of(snapshot: &Snapshot, names: &BTreeSet<String>) -> Option<Claims> {
     let name = snapshot.relative.as_str();
     let head = read_head(&snapshot.path)?;
     let class = bundle::classify(name, &head);
-    let read = || -> Result<Vec<u8>> {
-        let len = fs::metadata(&snapshot.path)?.len();
-        anyhow::ensure!(len <= MAX_HEAD_BYTES, "too large to be read at listing");
-        Ok(fs::read(&snapshot.path)?)
-    };
     let file = bundle::File {
         path: name.to_string(),
         body: bundle::Body::Disk {
@@ -256,7 +266,10 @@ fn claims_of(snapshot: &Snapshot, names: &BTreeSet<String>) -> Option<Claims> {
             // A broken metadata file is still an envelope: fetching it reports why.
             Err(_) => Some(Claims::default()),
         },
-        Class::Actes(_) => match read().and_then(|bytes| actes::named_files(&bytes)) {
+        Class::Actes(_) => match fs::File::open(&snapshot.path)
+            .map_err(anyhow::Error::from)
+            .and_then(|f| actes::named_files(std::io::BufReader::new(f)))
+        {
             Ok((required, optional)) => Some(Claims { required, optional }),
             Err(_) => Some(Claims::default()),
         },
@@ -264,7 +277,7 @@ fn claims_of(snapshot: &Snapshot, names: &BTreeSet<String>) -> Option<Claims> {
             required: Vec::new(),
             optional: helios::visual_of(name).into_iter().collect(),
         }),
-        Class::Chorus(_) => Some(Claims::default()),
+        Class::Chorus(_) | Class::Invoice(_) => Some(Claims::default()),
         Class::Other => None,
     }
 }
@@ -278,11 +291,30 @@ fn read_head(path: &Path) -> Option<Vec<u8>> {
     Some(head)
 }
 
+/// Why a loose file that no envelope file names is not taken: what it is, as far as lanceur can
+/// tell.
+fn unnamed(snapshot: &Snapshot) -> String {
+    let head = match fs::File::open(&snapshot.path) {
+        Ok(_) => read_head(&snapshot.path).unwrap_or_default(),
+        Err(err) => return format!("cannot be read ({err}); left in place"),
+    };
+    match xml::sniff_root(&head) {
+        Some(root) => format!(
+            "an XML file whose root element {root} lanceur does not know (it knows ACTES, PES V2, \
+             Chorus Pro, CII and UBL invoices, Pastell metadata), and that no envelope file names"
+        ),
+        None => "not named by any envelope file (metadata, ACTES, PES or Chorus XML); left until \
+                 one names it (plain files are for lanceur dir)"
+            .to_string(),
+    }
+}
+
 /// Groups loose files around the heads that name them (connected components of "names").
 fn group_loose(
     root: &Path,
     loose: BTreeMap<String, Snapshot>,
     young: &BTreeSet<String>,
+    (grace, now): (Grace, SystemTime),
     envelopes: &mut Vec<Envelope>,
     skipped: &mut Vec<Skipped>,
 ) {
@@ -343,11 +375,9 @@ fn group_loose(
     for members in groups.into_values() {
         let Some(&head) = members.iter().find(|m| heads.contains(m)) else {
             for m in members {
-                skipped.push(skip(
-                    &snapshots[m].relative,
-                    "not named by any envelope file (metadata, ACTES or PES XML); left until one \
-                     names it (plain files are for lanceur dir)",
-                ));
+                let snapshot = snapshots[m];
+                let reason = unnamed(snapshot);
+                skipped.push(grace.waiting(now, &snapshot.relative, &reason, snapshot.modified));
             }
             continue;
         };
@@ -356,10 +386,13 @@ fn group_loose(
             .flat_map(|m| waits.get(m).cloned().unwrap_or_default())
             .collect();
         if !missing.is_empty() {
-            skipped.push(skip(
-                &snapshots[head].relative,
-                &format!("waits for the files it names: {}", missing.join(", ")),
-            ));
+            let newest = members
+                .iter()
+                .map(|&m| snapshots[m].modified)
+                .max()
+                .unwrap_or(UNIX_EPOCH);
+            let reason = format!("waits for the files it names: {}", missing.join(", "));
+            skipped.push(grace.waiting(now, &snapshots[head].relative, &reason, newest));
             continue;
         }
         // Heads first, so the envelope is named after the file that describes it.

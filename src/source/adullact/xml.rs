@@ -46,7 +46,7 @@ pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>> {
 }
 
 /// The `encoding` of an `<?xml …?>` declaration, if there is one.
-fn declared_encoding(bytes: &[u8]) -> Option<String> {
+pub(super) fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let head = &bytes[..bytes.len().min(200)];
     let head = String::from_utf8_lossy(head);
     let decl = head.trim_start().strip_prefix("<?xml")?;
@@ -165,13 +165,6 @@ pub fn text(node: Node<'_, '_>) -> Option<String> {
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_string())
-}
-
-/// The `V` attribute of the element at `names` below `node`: PES V2 keeps its values there.
-pub fn v_at(node: Node<'_, '_>, names: &[&str]) -> Option<String> {
-    path(node, names)
-        .and_then(|n| attr(n, "V"))
-        .map(|v| v.trim().to_string())
 }
 
 /// Every element below `node` with this local name.

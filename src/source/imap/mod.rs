@@ -2,13 +2,18 @@
 //! (see `extract::mail`).
 //!
 //! Round trips are what make a mail client slow, so everything goes in batches:
-//! - `list`: one `UID SEARCH` (unseen, or all; `SINCE` the first-run window), then `UID FETCH` of
-//!   size, arrival date, Message-ID and Subject for the found UIDs, in chunks of `LIST_CHUNK`;
-//!   no content. Oldest (lowest UID) first.
+//! - `list` (`listing.rs`): one `UID SEARCH` (unseen, or all; `SINCE` the first-run window), then
+//!   `UID FETCH` of size, arrival date, Message-ID, From and Subject for the found UIDs, in chunks
+//!   of `LIST_CHUNK`; no content. Oldest (lowest UID) first. `--from` and `--subject` are judged
+//!   there: a mail that does not match is no candidate.
 //! - `prefetch`/`fetch`: `UID FETCH <set> BODY.PEEK[]` for as many upcoming mails as fit in
 //!   `PREFETCH_BYTES` (by their listed sizes; a bigger mail comes alone). PEEK: fetching does not
 //!   mark a mail seen, only the acknowledgement does, after the deposit. Memory holds one such
-//!   chunk (twice, while it is parsed), never the mailbox.
+//!   chunk, never the mailbox; a large attachment is decoded into a temporary file.
+//!   (`fetching.rs`).
+//! - One mail the server fails on (a refusal, or the connection dropped: Dovecot 2.3 crashes on
+//!   some mails) never blocks the mailbox: the command is repeated on halves of its chunk, after a
+//!   new session when needed, down to that one mail, which fails alone and is reported.
 //! - `acknowledge`: one command for the whole batch: `UID STORE +FLAGS.SILENT (\Seen)`, `UID MOVE`
 //!   (or, without MOVE, `UID COPY` + `\Deleted` + `UID EXPUNGE`, or plain `EXPUNGE` without
 //!   UIDPLUS), or `\Deleted` + expunge.
@@ -29,22 +34,26 @@
 //! the run, leaving every mail not yet acknowledged for the next run. A mail that cannot be read is
 //! an item failure: it stays on the server, unseen, and the others go on.
 
+mod aside;
+mod fetching;
+mod listing;
 mod session;
 mod utf7;
 mod wire;
 
 use anyhow::{anyhow, Context, Result};
 use imap::Session;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Document, Item, ItemError, ItemKey, Listing};
-use crate::settings::{ImapAfter, ImapConfig};
-use crate::tls::Connector;
-use session::{connect, login, lost};
-use wire::{FetchError, Shared};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing};
+use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
+use fetching::Opened;
+use session::lost;
+use wire::Shared;
 
 /// UIDs per listing `UID FETCH`, to keep command lines short.
 const LIST_CHUNK: usize = 2000;
@@ -52,6 +61,13 @@ const LIST_CHUNK: usize = 2000;
 const PREFETCH_BYTES: u64 = 8 << 20;
 /// Most mails in one body fetch.
 const PREFETCH_ITEMS: usize = 128;
+/// Bytes any one command through the `imap` crate may read (a listing of 2000 mails' header
+/// fields is a few megabytes): a bound on what a hostile server can make lanceur hold.
+const ANSWER_BUDGET: u64 = 64 << 20;
+/// Sessions opened again in one run after the server dropped the connection.
+const MAX_RECONNECTS: u32 = 24;
+/// Bytes a mail may exceed its listed size by (servers count line ends differently).
+const SIZE_SLACK: u64 = 16 << 20;
 
 pub struct ImapSource {
     config: ImapConfig,
@@ -69,6 +85,14 @@ pub struct ImapSource {
     upcoming: Vec<usize>,
     /// Raw mails fetched ahead, by UID.
     cache: HashMap<u32, Vec<u8>>,
+    /// Mails the server failed on (alone), with its answer: each fails as an item.
+    failed: HashMap<u32, String>,
+    /// Sessions opened again after a dropped connection, in this run.
+    reconnects: u32,
+    /// Where the OAuth token cache is, for new sessions.
+    state_dir: PathBuf,
+    /// Expiry warnings of an OAuth sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,70 +102,68 @@ struct Listed {
 }
 
 impl ImapSource {
-    pub fn open(config: ImapConfig) -> Result<ImapSource> {
+    /// `state_dir` holds the OAuth token cache of a delegated sign-in.
+    pub fn open(config: ImapConfig, state_dir: &Path) -> Result<ImapSource> {
         let server = &config.server;
         let label = format!(
             "imap {}@{}:{}/{}",
             server.account, server.tls.host, server.tls.port, config.mailbox
         );
-        let connector = Connector::new(&server.tls)?;
-        let address = connector.address();
-        let (client, wire) = connect(&connector, server.tls.mode)?;
-        let mut session = login(client, &server.account, &server.auth, &address)?;
-        let capabilities = session
-            .capabilities()
-            .map_err(|err| lost(err, &address, "reading its capabilities"))?;
-        let can_move = capabilities.has_str("MOVE");
-        let uidplus = capabilities.has_str("UIDPLUS");
-        drop(capabilities);
-        // `select` quotes the name itself.
-        let mailbox = match session.select(utf7::encode(&config.mailbox)) {
-            Ok(mailbox) => mailbox,
-            Err(imap::Error::No(why) | imap::Error::Bad(why)) => {
-                return Err(anyhow!(
-                    "cannot open mailbox «{}» ({why}); check --folder: names are \
-                     case-sensitive (except INBOX) and use the server's separator, e.g. \
-                     [Gmail]/All Mail",
-                    config.mailbox
-                ))
-                .context(Failure::Source)
-            }
-            Err(err) => return Err(lost(err, &address, "opening the mailbox")),
-        };
-        let uidvalidity = mailbox.uid_validity.unwrap_or_else(|| {
-            log::warn!("the server gave no UIDVALIDITY for {}", config.mailbox);
-            0
-        });
-        if let ImapAfter::Move(target) = &config.after {
+        let mut opened = Opened::new(&config, state_dir)?;
+        let targets = [
+            match &config.after {
+                ImapAfter::Move(target) => Some((target, "--move-to")),
+                _ => None,
+            },
+            config.set_aside_to.as_ref().map(|t| (t, "--set-aside-to")),
+        ];
+        for (target, option) in targets.into_iter().flatten() {
             let pattern = quote(&utf7::encode(target));
-            let names = session
+            let names = opened
+                .session
                 .list(Some(""), Some(&pattern))
-                .map_err(|err| lost(err, &address, "looking for the --move-to mailbox"))?;
+                .map_err(|err| {
+                    lost(
+                        err,
+                        &opened.address,
+                        &format!("looking for the {option} mailbox"),
+                    )
+                })?;
             if names.is_empty() {
                 return Err(anyhow!(
-                    "the --move-to mailbox «{target}» does not exist on the server; create it or \
-                     fix --move-to"
+                    "the {option} mailbox «{target}» does not exist on the server; create it or \
+                     fix {option}"
                 ))
                 .context(Failure::Source);
             }
         }
+        Ok(ImapSource::with(config, label, opened, state_dir))
+    }
+
+    fn with(config: ImapConfig, label: String, opened: Opened, state_dir: &Path) -> ImapSource {
         log::debug!(
-            "{label}: UIDVALIDITY {uidvalidity}, {} mails, MOVE {can_move}, UIDPLUS {uidplus}",
-            mailbox.exists
+            "{label}: UIDVALIDITY {}, MOVE {}, UIDPLUS {}",
+            opened.uidvalidity,
+            opened.can_move,
+            opened.uidplus
         );
-        Ok(ImapSource {
+        ImapSource {
             config,
             label,
-            session,
-            wire,
+            session: opened.session,
+            wire: opened.wire,
             wire_tag: 0,
-            uidvalidity,
-            can_move,
-            uidplus,
+            uidvalidity: opened.uidvalidity,
+            can_move: opened.can_move,
+            uidplus: opened.uidplus,
             listed: Vec::new(),
             upcoming: Vec::new(),
             cache: HashMap::new(),
-        })
+            failed: HashMap::new(),
+            reconnects: 0,
+            state_dir: state_dir.to_path_buf(),
+            notices: opened.notices,
+        }
     }
 
     fn address(&self) -> String {
@@ -165,57 +187,6 @@ impl ImapSource {
             query.push_str(&format!(" SINCE {day}-{month}-{year}"));
         }
         query
-    }
-
-    /// Fetches the bodies of `uids` in one command into the cache. Bodies the bulk reader did not
-    /// find are fetched again through the crate. A lost connection stops the run; a refusal fails
-    /// the mails asked for.
-    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<(), ItemError> {
-        let set = uid_set(uids);
-        let wanted: HashSet<u32> = uids.iter().copied().collect();
-        let address = self.address();
-        self.wire_tag += 1;
-        let tag = format!("L{}", self.wire_tag);
-        match wire::fetch_bodies(&self.wire, &tag, &set, &wanted) {
-            Ok(bodies) => self.cache.extend(bodies),
-            Err(FetchError::Refused(why)) => {
-                // Some mails were expunged meanwhile, say: the others are fetched below.
-                log::debug!("bulk fetch of {set} refused: {why}");
-            }
-            Err(FetchError::Io(err)) => {
-                return Err(stop(lost(imap::Error::Io(err), &address, "fetching mails")))
-            }
-        }
-        let missing: Vec<u32> = uids
-            .iter()
-            .copied()
-            .filter(|uid| !self.cache.contains_key(uid))
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let fetches = match self
-            .session
-            .uid_fetch(uid_set(&missing), "(UID BODY.PEEK[])")
-        {
-            Ok(fetches) => fetches,
-            Err(imap::Error::No(why)) => {
-                return Err(ItemError::failed(anyhow!(
-                    "the server refused to send mails {set}: {why}"
-                )))
-            }
-            Err(err) => return Err(stop(lost(err, &address, "fetching mails"))),
-        };
-        for fetch in fetches.iter() {
-            if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
-                if wanted.contains(&uid) {
-                    self.cache.insert(uid, body.to_vec());
-                }
-            }
-        }
-        drop(fetches);
-        self.drain_unsolicited();
-        Ok(())
     }
 
     /// The next chunk of upcoming mails from `position`, bounded in bytes and count.
@@ -244,56 +215,25 @@ impl ImapSource {
 
     /// Runs the post-action on `uids`. A refusal fails the batch's acknowledgement (the next run
     /// tries again); a lost connection stops the run.
-    fn post_action(&mut self, set: &str) -> Result<(), ItemError> {
-        let address = self.address();
+    fn post_action(&mut self, uids: &[u32]) -> Result<(), ItemError> {
+        let set = &uid_set(uids);
         let after = self.config.after.clone();
-        let run =
-            |session: &mut Session<Shared>, command: String, what: &str| -> Result<(), ItemError> {
-                session
-                    .run_command_and_check_ok(&command)
-                    .map_err(|err| match err {
-                        imap::Error::No(why) | imap::Error::Bad(why) => {
-                            ItemError::failed(anyhow!("the server refused to {what}: {why}"))
-                        }
-                        err => stop(lost(err, &address, what)),
-                    })
-            };
         match after {
             ImapAfter::Keep => Ok(()),
-            ImapAfter::Seen => run(
-                &mut self.session,
-                format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
+            ImapAfter::Seen => self.command(
+                &format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
                 "mark mails seen",
             ),
             ImapAfter::Delete => {
-                run(
-                    &mut self.session,
-                    format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+                self.command(
+                    &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
                     "flag mails deleted",
                 )?;
                 self.expunge(set)
             }
             ImapAfter::Move(target) => {
-                let target = quote(&utf7::encode(&target));
-                if self.can_move {
-                    run(
-                        &mut self.session,
-                        format!("UID MOVE {set} {target}"),
-                        "move mails",
-                    )
-                } else {
-                    run(
-                        &mut self.session,
-                        format!("UID COPY {set} {target}"),
-                        "copy mails",
-                    )?;
-                    run(
-                        &mut self.session,
-                        format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
-                        "flag moved mails deleted",
-                    )?;
-                    self.expunge(set)
-                }
+                let mailbox = self.config.mailbox.clone();
+                self.move_to(uids, &mailbox, &target)
             }
         }
     }
@@ -322,85 +262,12 @@ impl Source for ImapSource {
         &self.label
     }
 
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
-        let address = self.address();
-        let query = self.search_query();
-        let found = self
-            .session
-            .uid_search(&query)
-            .map_err(|err| lost(err, &address, "searching the mailbox"))?;
-        let mut uids: Vec<u32> = found.into_iter().collect();
-        uids.sort_unstable();
-        let mut listing = Listing {
-            complete: true,
-            ..Listing::default()
-        };
-        self.listed.clear();
-        self.cache.clear();
-        self.upcoming.clear();
-        let mailbox = self.config.mailbox.clone();
-        let parser = mail_parser::MessageParser::default();
-        for chunk in uids.chunks(LIST_CHUNK) {
-            let wanted: HashSet<u32> = chunk.iter().copied().collect();
-            let fetches = self
-                .session
-                .uid_fetch(
-                    uid_set(chunk),
-                    "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID SUBJECT)])",
-                )
-                .map_err(|err| lost(err, &address, "listing the mails"))?;
-            let mut rows: Vec<(u32, u64, String, Option<ItemKey>)> = Vec::new();
-            for fetch in fetches.iter() {
-                let Some(uid) = fetch.uid.filter(|uid| wanted.contains(uid)) else {
-                    continue;
-                };
-                let size = u64::from(fetch.size.unwrap_or(0));
-                let header = fetch.header().and_then(|h| parser.parse_headers(h));
-                let subject = header
-                    .as_ref()
-                    .and_then(|h| h.subject())
-                    .map(|s| s.chars().take(60).collect::<String>())
-                    .unwrap_or_default();
-                let message_id = header
-                    .as_ref()
-                    .and_then(|h| h.message_id())
-                    .map(str::to_string);
-                let arrival = fetch.internal_date().map(|d| d.timestamp());
-                let alias = match (message_id, arrival) {
-                    (Some(id), Some(arrival)) if !id.is_empty() => {
-                        Some(ItemKey(format!("imap:{mailbox}:msgid:{id}:{arrival}")))
-                    }
-                    _ => None,
-                };
-                rows.push((uid, size, subject, alias));
-            }
-            drop(fetches);
-            self.drain_unsolicited();
-            rows.sort_by_key(|row| row.0);
-            for (uid, size, subject, alias) in rows {
-                let slot = self.listed.len();
-                self.listed.push(Listed { uid, size });
-                let label = if subject.is_empty() {
-                    format!("UID {uid}")
-                } else {
-                    format!("UID {uid} «{subject}»")
-                };
-                listing.items.push(Item {
-                    key: ItemKey(format!("imap:{mailbox}:{}:{uid}", self.uidvalidity)),
-                    label,
-                    name: None,
-                    size,
-                    slot,
-                    aliases: alias.into_iter().collect(),
-                });
-            }
-        }
-        log::debug!(
-            "{}: {} candidate mails ({query})",
-            self.label,
-            listing.items.len()
-        );
-        Ok(listing)
+        self.listing()
     }
 
     fn prefetch(&mut self, upcoming: &[&Item]) -> Result<(), ItemError> {
@@ -415,12 +282,24 @@ impl Source for ImapSource {
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let uid = self.listed[item.slot].uid;
+        if let Some(why) = self.failed.get(&uid) {
+            return Err(ItemError::failed(anyhow!(
+                "the server fails when asked for this mail ({why}); the other mails are taken. \
+                 Ask the mail administrator to repair or remove it"
+            )));
+        }
         if !self.cache.contains_key(&uid) {
             let chunk = match self.upcoming.iter().position(|&slot| slot == item.slot) {
                 Some(position) => self.chunk_from(position),
                 None => vec![uid],
             };
             self.fetch_bodies(&chunk)?;
+            if let Some(why) = self.failed.get(&uid) {
+                return Err(ItemError::failed(anyhow!(
+                    "the server fails when asked for this mail ({why}); the other mails are \
+                     taken. Ask the mail administrator to repair or remove it"
+                )));
+            }
         }
         let raw = self.cache.remove(&uid).ok_or_else(|| {
             ItemError::not_ready(anyhow!(
@@ -435,7 +314,9 @@ impl Source for ImapSource {
                 ("uidvalidity".into(), self.uidvalidity.to_string()),
             ],
         };
-        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
+        let label = format!("{}: {}", self.label, item.label);
+        mail::documents_noted(raw, &self.config.mail.extract, &origin, &label)
+            .map_err(ItemError::failed)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
@@ -443,10 +324,22 @@ impl Source for ImapSource {
             return Vec::new();
         }
         let uids: Vec<u32> = items.iter().map(|i| self.listed[i.slot].uid).collect();
-        match self.post_action(&uid_set(&uids)) {
+        match self.post_action(&uids) {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
             Err(err) => ItemError::for_each(items.len(), &err),
         }
+    }
+
+    fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
+        self.mark_unmatched(items)
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        self.set_mail_aside(item, keep)
+    }
+
+    fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
+        self.restore_mail(key, place)
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {
@@ -456,6 +349,23 @@ impl Source for ImapSource {
         }
         Ok(())
     }
+}
+
+/// What `lanceur imap login` checks once signed in: a login with the new tokens, and the mailbox.
+pub fn check_login(server: &ServerConfig, mailbox: &str, state_dir: &Path) -> Result<String> {
+    let address = format!("{}:{}", server.tls.host, server.tls.port);
+    let mut opened = session::open(server, state_dir, true)?;
+    if let Err(err) = opened.session.examine(utf7::encode(mailbox)) {
+        return Err(match err {
+            imap::Error::No(why) | imap::Error::Bad(why) => {
+                anyhow!("signed in, but cannot open mailbox «{mailbox}» ({why}); check --folder")
+                    .context(Failure::Source)
+            }
+            err => lost(err, &address, "opening the mailbox"),
+        });
+    }
+    let _ = opened.session.logout();
+    Ok(format!("mailbox {mailbox} of {}@{address}", server.account))
 }
 
 /// A connection or protocol error (from `lost`) met while taking or acknowledging mails.

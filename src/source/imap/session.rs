@@ -1,15 +1,67 @@
 //! Opening an IMAP session: connection (implicit TLS, STARTTLS or plaintext), greeting, login
-//! with a password or XOAUTH2, and the classification of what can go wrong on the way.
+//! with a password, a fixed XOAUTH2 token, or OAuth tokens that lanceur renews itself (SASL
+//! OAUTHBEARER, RFC 7628, where the server offers it, else XOAUTH2), and the classification of what
+//! can go wrong on the way.
+//!
+//! With OAuth, a token the server refuses is renewed once and tried again: a token revoked before
+//! its expiry is replaced by the refresh that follows, and a second refusal is the server's word
+//! (the token is not for this account, or the account may not use IMAP).
 
-use std::net::TcpStream;
+use std::io::Write;
+use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use imap::{Client, Session};
 
 use super::wire::Shared;
 use crate::exit::Failure;
-use crate::settings::Auth;
+use crate::oauth::Tokens;
+use crate::secret::Secret;
+use crate::settings::oauth::OAuthConfig;
+use crate::settings::{Auth, ServerConfig};
 use crate::tls::{self, Connector, Stream, TlsMode};
+
+/// A logged-in session, its connection for `wire`, and the sign-in's warnings.
+pub struct Opened {
+    pub session: Session<Shared>,
+    pub wire: Shared,
+    pub notices: Vec<String>,
+}
+
+/// Connects, reads the greeting (with STARTTLS, upgrades first) and logs in. `signed_in`: the
+/// OAuth tokens were obtained just now (by the login step), so they serve until they expire.
+pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<Opened> {
+    let connector = Connector::new(&server.tls)?;
+    let address = connector.address();
+    let (client, mut wire) = connect(&connector, server.tls.mode)?;
+    let (session, notices) = match &server.auth {
+        Auth::OAuth(oauth) => {
+            let mut tokens = Tokens::open(oauth, state_dir)?;
+            if signed_in {
+                tokens.mark_fresh();
+            }
+            let notices = tokens.warnings();
+            let mechanisms = sasl_mechanisms(&mut wire, &address)?;
+            let session = oauth_login(
+                client,
+                &server.account,
+                &server.tls.host,
+                server.tls.port,
+                &address,
+                &mechanisms,
+                oauth,
+                &mut tokens,
+            )?;
+            (session, notices)
+        }
+        auth => (login(client, &server.account, auth, &address)?, Vec::new()),
+    };
+    Ok(Opened {
+        session,
+        wire,
+        notices,
+    })
+}
 
 /// Connects and reads the greeting; with STARTTLS, upgrades first. Returns the client and a second
 /// handle on its connection, for `wire`.
@@ -34,7 +86,7 @@ pub fn connect(connector: &Connector, mode: TlsMode) -> Result<(Client<Shared>, 
 }
 
 /// The plaintext part of STARTTLS: greeting, command, tagged OK. Nothing is read past that line.
-fn starttls(tcp: &mut TcpStream, address: &str) -> Result<()> {
+fn starttls(tcp: &mut tls::Paced, address: &str) -> Result<()> {
     use std::io::Write;
     let io_lost = |err: std::io::Error| {
         anyhow!(err)
@@ -62,6 +114,147 @@ fn starttls(tcp: &mut TcpStream, address: &str) -> Result<()> {
             ))
             .context(Failure::Source);
         }
+    }
+}
+
+/// The SASL mechanisms the server offers before login (`AUTH=…` capabilities), asked with a
+/// CAPABILITY of our own: Gmail's and Outlook's greetings list none. Read line by line, so that
+/// nothing past the tagged answer is taken from the imap crate's reader.
+fn sasl_mechanisms(wire: &mut Shared, address: &str) -> Result<Vec<String>> {
+    let io_lost = |err: std::io::Error| {
+        anyhow!(err)
+            .context(format!(
+                "connection to {address} lost while asking for its capabilities"
+            ))
+            .context(Failure::Source)
+    };
+    wire.write_all(b"c0 CAPABILITY\r\n")
+        .and_then(|()| wire.flush())
+        .map_err(io_lost)?;
+    let mut mechanisms = Vec::new();
+    loop {
+        let line = tls::read_line(wire, 64 << 10).map_err(io_lost)?;
+        let text = String::from_utf8_lossy(&line);
+        if text.starts_with("c0 ") {
+            if !text.starts_with("c0 OK") {
+                return Err(anyhow!("{address} refused CAPABILITY: {}", text.trim_end()))
+                    .context(Failure::Source);
+            }
+            return Ok(mechanisms);
+        }
+        if text.to_ascii_uppercase().starts_with("* CAPABILITY ") {
+            mechanisms.extend(text.split_whitespace().filter_map(|word| {
+                let upper = word.to_ascii_uppercase();
+                upper.strip_prefix("AUTH=").map(str::to_string)
+            }));
+        }
+    }
+}
+
+/// SASL OAUTHBEARER's client response (RFC 7628 §3.1). Dovecot 2.3 wants the `a=` authorization
+/// identity, which the RFC leaves optional.
+struct OAuthBearer<'a> {
+    user: &'a str,
+    host: &'a str,
+    port: u16,
+    token: &'a str,
+}
+
+impl imap::Authenticator for OAuthBearer<'_> {
+    type Response = String;
+    fn process(&self, challenge: &[u8]) -> String {
+        if challenge.is_empty() {
+            format!(
+                "n,a={},\x01host={}\x01port={}\x01auth=Bearer {}\x01\x01",
+                self.user.replace('=', "=3D").replace(',', "=2C"),
+                self.host,
+                self.port,
+                self.token
+            )
+        } else {
+            // The error challenge is answered with %x01, and the server's NO follows (§3.2.3).
+            "\x01".to_string()
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+fn oauth_login(
+    mut client: Client<Shared>,
+    account: &str,
+    host: &str,
+    port: u16,
+    address: &str,
+    mechanisms: &[String],
+    oauth: &OAuthConfig,
+    tokens: &mut Tokens,
+) -> Result<Session<Shared>> {
+    let bearer = mechanisms.iter().any(|m| m == "OAUTHBEARER");
+    if !bearer && !mechanisms.iter().any(|m| m == "XOAUTH2") {
+        let offered = if mechanisms.is_empty() {
+            "none".to_string()
+        } else {
+            mechanisms.join(" ")
+        };
+        return Err(anyhow!(
+            "{address} offers neither OAUTHBEARER nor XOAUTH2 before login (it offers: \
+             {offered}); with --tls none or starttls the server may offer them only once the \
+             connection is encrypted, otherwise it does not take OAuth tokens"
+        ))
+        .context(Failure::Auth);
+    }
+    let mechanism = if bearer { "OAUTHBEARER" } else { "XOAUTH2" };
+    let agent = crate::oauth::http::agent();
+    let mut renewed = false;
+    loop {
+        let token: Secret = tokens.access_token(&agent)?;
+        let result = if bearer {
+            let auth = OAuthBearer {
+                user: account,
+                host,
+                port,
+                token: token.expose(),
+            };
+            client.authenticate(mechanism, &auth)
+        } else {
+            let auth = XOAuth2 {
+                user: account,
+                token: token.expose(),
+            };
+            client.authenticate(mechanism, &auth)
+        };
+        let (err, back) = match result {
+            Ok(session) => {
+                log::debug!("{address}: logged in as {account} with {mechanism}");
+                return Ok(session);
+            }
+            Err(pair) => pair,
+        };
+        let why = match err {
+            imap::Error::No(why) | imap::Error::Bad(why) => why,
+            err => return Err(lost(err, address, "logging in")),
+        };
+        if why.contains("UNAVAILABLE") {
+            return Err(anyhow!(
+                "{address} could not check the token of {account} now: {why}; the next run will \
+                 try again"
+            ))
+            .context(Failure::Source);
+        }
+        if !renewed && !why.contains("PRIVACYREQUIRED") {
+            log::debug!("{address} refused the token ({why}); renewing it once");
+            tokens.invalidate();
+            renewed = true;
+            client = back;
+            continue;
+        }
+        return Err(anyhow!(
+            "{address} refused the {mechanism} login of {account} with a fresh {} token: {why}; \
+             {}",
+            oauth.provider.name(),
+            crate::oauth::advice::server_refusal(oauth, "IMAP")
+        ))
+        .context(Failure::Auth);
     }
 }
 
@@ -98,13 +291,14 @@ pub fn login(
                 token: token.expose(),
             },
         ),
+        Auth::OAuth(_) => unreachable!("OAuth logins go through oauth_login"),
     };
     result.map_err(|(err, _client)| match err {
         imap::Error::No(why) | imap::Error::Bad(why) => {
             let remedy = if why.contains("PRIVACYREQUIRED") || why.contains("Plaintext") {
                 "the server will not log in without encryption; use --tls implicit or --tls \
                  starttls"
-            } else if matches!(auth, Auth::XOAuth2(_)) {
+            } else if matches!(auth, Auth::XOAuth2(_) | Auth::OAuth(_)) {
                 "check --account and that the token is fresh and allows IMAP"
             } else {
                 "check --account and the password (Gmail: an app password, not the account's)"
@@ -151,5 +345,21 @@ mod tests {
         };
         assert_eq!(auth.process(b""), "user=a@b\x01auth=Bearer t\x01\x01");
         assert_eq!(auth.process(b"{\"status\":\"401\"}"), "");
+    }
+
+    #[test]
+    fn oauthbearer_answer() {
+        use imap::Authenticator;
+        let auth = OAuthBearer {
+            user: "a,b=c@d",
+            host: "imap.example",
+            port: 993,
+            token: "t",
+        };
+        assert_eq!(
+            auth.process(b""),
+            "n,a=a=2Cb=3Dc@d,\x01host=imap.example\x01port=993\x01auth=Bearer t\x01\x01"
+        );
+        assert_eq!(auth.process(b"{\"status\":\"invalid_token\"}"), "\x01");
     }
 }

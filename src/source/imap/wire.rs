@@ -6,13 +6,15 @@
 //! invoices. For `UID FETCH <set> BODY.PEEK[]` alone, lanceur therefore sends the command and reads
 //! the answer itself, each literal in one bulk read; everything else goes through the crate.
 //!
-//! Both share the connection through `Shared`. That is sound because the crate reads only while a
-//! command of its own is running, and the server sends nothing between the tagged end of one
-//! command and the next command (RFC 3501 §5.3: untagged data outside a command is only allowed
-//! while the client waits, which lanceur never does): the crate's buffer is empty whenever this
-//! module speaks, and this module reads exactly up to the end of its own command. A mail that this
-//! reader does not find in the answer (a server sending `BODY[]` as a quoted string, say) is simply
-//! missing, and the caller fetches it again through the crate.
+//! Both share the connection through `Shared`. The crate reads only while a command of its own is
+//! running; this module writes its command and reads up to its tagged line, passing over the
+//! untagged responses a server may send at any time (RFC 3501 §7: EXISTS, EXPUNGE, FETCH FLAGS
+//! when another client changes the mailbox; Exchange and Gmail do). Whatever it read past its
+//! tagged line is put back into `Shared`, so the crate reads it next: nothing is dropped. Lines are
+//! bounded (`MAX_LINE`), literals by the size the listing announced, and the crate's commands by a
+//! byte budget (`Shared::limit`), so a hostile server cannot make lanceur allocate gigabytes. A
+//! mail that this reader does not find in the answer (a server sending `BODY[]` as a quoted
+//! string, say) is simply missing, and the caller fetches it again through the crate.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -23,11 +25,37 @@ use crate::tls::Stream;
 
 /// One connection, used by the `imap` crate and by `fetch_bodies` in turn.
 #[derive(Clone)]
-pub struct Shared(Rc<RefCell<Stream>>);
+pub struct Shared(Rc<RefCell<Inner>>);
+
+struct Inner {
+    stream: Stream,
+    /// Bytes `fetch_bodies` read past the end of its command (a server may send untagged
+    /// responses at any time, RFC 3501 §7): handed out first, to whoever reads next.
+    pending: Vec<u8>,
+    /// Bytes the current command of the crate may still read (`limit`), so that a hostile server
+    /// cannot make the crate, which keeps a whole response in memory, allocate without end.
+    budget: Option<u64>,
+}
 
 impl Shared {
     pub fn new(stream: Stream) -> Shared {
-        Shared(Rc::new(RefCell::new(stream)))
+        Shared(Rc::new(RefCell::new(Inner {
+            stream,
+            pending: Vec::new(),
+            budget: None,
+        })))
+    }
+
+    /// Reads from now on fail past `bytes` (`None`: no bound), until the next call.
+    pub fn limit(&self, bytes: Option<u64>) {
+        self.0.borrow_mut().budget = bytes;
+    }
+
+    fn unread(&self, bytes: &[u8]) {
+        let mut inner = self.0.borrow_mut();
+        let mut pending = bytes.to_vec();
+        pending.extend_from_slice(&inner.pending);
+        inner.pending = pending;
     }
 }
 
@@ -37,19 +65,75 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// What the `imap` crate reads: never past the end of a line. The crate keeps its own buffer,
+/// which this module cannot reach; were it handed a tagged line and the head of an untagged
+/// response in one read, the head would sit there while `fetch_bodies` reads the rest off the
+/// socket, and the crate would later read garbage. Line by line, its buffer is empty whenever one
+/// of its commands has ended.
 impl Read for Shared {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.borrow_mut().read(buf)
+        self.read_bounded(buf, true)
+    }
+}
+
+impl Shared {
+    fn read_bounded(&self, buf: &mut [u8], one_line: bool) -> io::Result<usize> {
+        let mut inner = self.0.borrow_mut();
+        let mut want = match inner.budget {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the server's answer is far larger than any answer to this command can be",
+                ))
+            }
+            Some(left) => buf.len().min(usize::try_from(left).unwrap_or(usize::MAX)),
+            None => buf.len(),
+        };
+        if inner.pending.is_empty() {
+            let mut chunk = vec![0u8; 16 << 10];
+            let got = inner.stream.read(&mut chunk)?;
+            inner.pending.extend_from_slice(&chunk[..got]);
+        }
+        if one_line {
+            if let Some(end) = memchr::memchr(b'\n', &inner.pending) {
+                want = want.min(end + 1);
+            }
+        }
+        let n = want.min(inner.pending.len());
+        buf[..n].copy_from_slice(&inner.pending[..n]);
+        inner.pending.drain(..n);
+        if let Some(left) = inner.budget.as_mut() {
+            *left -= n as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// What `fetch_bodies` reads: everything that is there, literals in bulk.
+struct Raw(Shared);
+
+impl Read for Raw {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.len() >= 64 << 10 && self.0 .0.borrow().pending.is_empty() {
+            // A large read with nothing pending goes straight to the socket, without a copy.
+            let mut inner = self.0 .0.borrow_mut();
+            let want = match inner.budget {
+                Some(left) => buf.len().min(usize::try_from(left).unwrap_or(usize::MAX)),
+                None => buf.len(),
+            };
+            return inner.stream.read(&mut buf[..want]);
+        }
+        self.0.read_bounded(buf, false)
     }
 }
 
 impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().write(buf)
+        self.0.borrow_mut().stream.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.borrow_mut().flush()
+        self.0.borrow_mut().stream.flush()
     }
 }
 
@@ -68,28 +152,48 @@ impl From<io::Error> for FetchError {
     }
 }
 
-/// Largest literal accepted, far above any mail a server delivers.
-const MAX_LITERAL: usize = 1 << 31;
+/// Longest line accepted outside literals: a FETCH response line holds a few items, not a mail.
+const MAX_LINE: usize = 1 << 20;
 
 /// Sends `<tag> UID FETCH <set> BODY.PEEK[]` and returns the bodies of the `wanted` UIDs found in
-/// the answer. `tag` must differ from the crate's own tags (`a1`, `a2`, …).
+/// the answer. `tag` must differ from the crate's own tags (`a1`, `a2`, …). A literal larger than
+/// `max_literal` (what the listing announced, with room) is refused as a broken answer. Untagged
+/// responses are read and passed over wherever they come, and whatever was read past the tagged
+/// line stays for the next reader.
 pub fn fetch_bodies(
     stream: &Shared,
     tag: &str,
     set: &str,
     wanted: &HashSet<u32>,
+    max_literal: u64,
 ) -> Result<HashMap<u32, Vec<u8>>, FetchError> {
     let mut connection = stream.clone();
+    connection.limit(None);
     connection.write_all(format!("{tag} UID FETCH {set} BODY.PEEK[]\r\n").as_bytes())?;
     connection.flush()?;
-    let mut reader = BufReader::with_capacity(64 << 10, connection);
-    read_answer(&mut reader, tag, wanted)
+    let mut reader = BufReader::with_capacity(64 << 10, Raw(connection));
+    let answer = read_answer(&mut reader, tag, wanted, max_literal);
+    stream.unread(reader.buffer());
+    answer
+}
+
+/// Reads one line into `line`, failing past `MAX_LINE` bytes.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<usize> {
+    let got = reader.take(MAX_LINE as u64 + 1).read_until(b'\n', line)?;
+    if line.len() > MAX_LINE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the server sent a line longer than {MAX_LINE} bytes"),
+        ));
+    }
+    Ok(got)
 }
 
 fn read_answer(
     reader: &mut impl BufRead,
     tag: &str,
     wanted: &HashSet<u32>,
+    max_literal: u64,
 ) -> Result<HashMap<u32, Vec<u8>>, FetchError> {
     let mut bodies = HashMap::new();
     let tagged = format!("{tag} ");
@@ -99,7 +203,7 @@ fn read_answer(
         let mut body: Option<Vec<u8>> = None;
         loop {
             let mut line = Vec::new();
-            if reader.read_until(b'\n', &mut line)? == 0 {
+            if read_line(reader, &mut line)? == 0 {
                 return Err(FetchError::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the server closed the connection",
@@ -107,9 +211,19 @@ fn read_answer(
             }
             match literal_start(&line) {
                 Some((open, size)) => {
+                    if size as u64 > max_literal {
+                        return Err(FetchError::Io(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "the server announced {size} bytes for a mail listed smaller; \
+                                 refused"
+                            ),
+                        )));
+                    }
                     let before = &line[..open];
-                    // Grown as bytes arrive, not allocated at the size the server announces.
-                    let mut literal = Vec::with_capacity(size.min(16 << 20));
+                    // Bounded above by what the listing announced, so allocated at once: no
+                    // regrowth, no copy of a large mail.
+                    let mut literal = Vec::with_capacity(size);
                     let got = (&mut *reader).take(size as u64).read_to_end(&mut literal)?;
                     if got < size {
                         return Err(FetchError::Io(io::Error::new(
@@ -161,7 +275,7 @@ fn literal_start(line: &[u8]) -> Option<(usize, usize)> {
         return None;
     }
     let size: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    (size <= MAX_LITERAL).then_some((open, size))
+    Some((open, size))
 }
 
 /// The UID of an untagged FETCH response, from its text outside literals.
@@ -211,7 +325,7 @@ mod tests {
 
     fn answer(text: &[u8], wanted: &[u32]) -> Result<HashMap<u32, Vec<u8>>, FetchError> {
         let wanted: HashSet<u32> = wanted.iter().copied().collect();
-        read_answer(&mut &text[..], "L1", &wanted)
+        read_answer(&mut &text[..], "L1", &wanted, 1 << 20)
     }
 
     #[test]

@@ -24,12 +24,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use ureq::http::Response;
-use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
 
-use super::auth::Tokens;
 use crate::exit::Failure;
-use crate::tls::schannel;
+use crate::oauth::http::unreachable;
+pub use crate::oauth::http::{agent, encode, origin, read_text};
+use crate::oauth::Tokens;
 
 /// Tries for one request answered 429/503/504.
 const MAX_ATTEMPTS: u32 = 5;
@@ -40,26 +40,6 @@ pub const DOWNLOAD_PREFIX: &str = ".lanceur-o365-";
 pub const DOWNLOAD_SUFFIX: &str = ".part";
 /// Most pages followed for one listing, against a server sending the same link forever.
 const MAX_PAGES: usize = 100_000;
-
-/// The one agent of a run: native TLS with the system's certificate store, explicit timeouts,
-/// statuses left to us.
-pub fn agent() -> Agent {
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::NativeTls)
-        .root_certs(RootCerts::PlatformVerifier)
-        .build();
-    Agent::config_builder()
-        .http_status_as_error(false)
-        .tls_config(tls)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_send_request(Some(Duration::from_secs(60)))
-        .timeout_recv_response(Some(Duration::from_secs(120)))
-        // A large attachment may take long as a whole, but never sit idle for this long.
-        .timeout_per_read(Some(Duration::from_secs(120)))
-        .user_agent(concat!("lanceur/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
 
 /// A non-success answer from Graph, with its own error code and message.
 #[derive(Debug, Clone)]
@@ -165,9 +145,11 @@ impl Graph {
         loop {
             attempt += 1;
             let token = self.tokens.access_token(&self.agent)?;
-            let response = self.once(method, url, json, &token).map_err(|err| {
-                unreachable(err, "Microsoft Graph", self.origin.trim_end_matches('/'))
-            })?;
+            let response = self
+                .once(method, url, json, token.expose())
+                .map_err(|err| {
+                    unreachable(err, "Microsoft Graph", self.origin.trim_end_matches('/'))
+                })?;
             let status = response.status().as_u16();
             match status {
                 401 if !renewed => {
@@ -358,17 +340,6 @@ fn json_body<T: DeserializeOwned>(mut response: Response<Body>) -> Result<T> {
         .context(Failure::Source)
 }
 
-/// Reads a small text answer (JSON, an error page): at most 1 MiB, bad UTF-8 replaced, since it is
-/// only ever parsed or quoted in a message.
-pub fn read_text(response: &mut Response<Body>) -> Result<String, ureq::Error> {
-    response
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .lossy_utf8(true)
-        .read_to_string()
-}
-
 /// Decodes Graph's `{"error":{"code","message"}}`, or keeps the first words of whatever came.
 pub fn graph_error(mut response: Response<Body>) -> GraphError {
     let status = response.status().as_u16();
@@ -404,55 +375,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs((1u64 << attempt.min(5)).min(30))
 }
 
-/// `https://graph.microsoft.com/v1.0` → `https://graph.microsoft.com`.
-/// The error for a request that got no answer from `service` ("Microsoft Graph") at `origin`
-/// (`https://host`), tagged `Failure::Source`. A certificate or handshake Windows refuses is said in
-/// words; anything else is a network problem.
-pub fn unreachable(err: ureq::Error, service: &str, origin: &str) -> anyhow::Error {
-    if let Some(known) = schannel::known_code(&err) {
-        log::debug!("{service} at {origin}: {err}");
-        let host = origin
-            .split_once("://")
-            .map_or(origin, |(_, rest)| rest)
-            .split([':', '/'])
-            .next()
-            .unwrap_or(origin);
-        return anyhow!(
-            "cannot reach {service} at {origin}: {}; {}",
-            known.describe(host),
-            known.remedy(schannel::TRUST_STORE)
-        )
-        .context(Failure::Source);
-    }
-    anyhow!(err)
-        .context(format!(
-            "cannot reach {service} at {origin} (network, proxy or firewall?)"
-        ))
-        .context(Failure::Source)
-}
-
-pub fn origin(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(slash) => url[..after_scheme + slash].to_string(),
-        None => url.to_string(),
-    }
-}
-
-/// Percent-encodes a query value or a path segment: only unreserved characters (and `@`, which
-/// addresses carry and paths allow) stay as they are.
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// An OData string literal: single quotes doubled.
 pub fn odata_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -463,24 +385,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encoding() {
-        assert_eq!(
-            encode("displayName eq 'Factures 2024'"),
-            "displayName%20eq%20%27Factures%202024%27"
-        );
-        assert_eq!(encode("a@b.fr"), "a@b.fr");
-        assert_eq!(encode("AAk/+="), "AAk%2F%2B%3D");
+    fn odata_strings() {
         assert_eq!(odata_string("l'été"), "'l''été'");
-    }
-
-    #[test]
-    fn origins() {
-        assert_eq!(
-            origin("https://graph.microsoft.com/v1.0"),
-            "https://graph.microsoft.com"
-        );
-        assert_eq!(origin("http://127.0.0.1:5/v1.0"), "http://127.0.0.1:5");
-        assert_eq!(origin("https://login.example"), "https://login.example");
     }
 
     #[test]

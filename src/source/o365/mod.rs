@@ -24,17 +24,16 @@
 //! `Failure::Source` (both stop the run); a problem with one mail (an attachment Graph cannot
 //! serve) fails that mail only, which stays unread for the next run.
 //!
-//! Files: `graph.rs` HTTP, retries and paging; `auth.rs` access tokens (refresh, client
-//! credentials, AADSTS advice); `device.rs` the login step (`login`); `cache.rs` the token cache;
-//! `folder.rs` folder names and paths.
+//! Files: `graph.rs` HTTP, retries and paging; `login.rs` what the login step checks once signed
+//! in; `folder.rs` folder names and paths. Sign-in itself (tokens, cache, renewal, advice) is
+//! `crate::oauth`'s, shared with IMAP and POP3.
 
-mod auth;
-mod cache;
-mod device;
-
-pub use device::login;
 mod folder;
 mod graph;
+mod login;
+mod select;
+
+pub use login::check_login;
 
 use std::path::{Path, PathBuf};
 
@@ -42,14 +41,14 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::json;
 
-use self::auth::Tokens;
 use self::folder::{resolve, resolve_folder};
 use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
-use crate::extract::mail::Take;
-use crate::item::{Content, Document, Item, ItemError, ItemKey, Listing};
-use crate::settings::o365::{AccountConfig, Auth, Mailbox, O365Config, PostAction, Select};
+use crate::extract::mail::{self, Take};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing};
+use crate::oauth::{cache, Tokens};
+use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
 /// Mails per listing page; their few selected fields are small.
 const PAGE_SIZE: u32 = 100;
@@ -68,6 +67,34 @@ struct Message {
     from: Option<Recipient>,
     #[serde(default)]
     to_recipients: Option<Vec<Recipient>>,
+    /// `Integer 0x0E08`, PR_MESSAGE_SIZE, when the listing asks for it.
+    #[serde(default)]
+    single_value_extended_properties: Vec<ExtendedProperty>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ExtendedProperty {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl Message {
+    /// The mail's size in bytes, from PR_MESSAGE_SIZE (`Integer 0x0E08`, which Graph may spell
+    /// `Integer 0xe08`); 0 when Graph did not give it.
+    fn size(&self) -> u64 {
+        self.single_value_extended_properties
+            .iter()
+            .find(|p| {
+                p.id.to_ascii_lowercase()
+                    .strip_prefix("integer 0x")
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    == Some(0x0E08)
+            })
+            .and_then(|p| p.value.as_deref()?.trim().parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,29 +135,26 @@ pub struct O365Source {
     folder: String,
     /// Where `--after move` puts mails.
     move_to: Option<String>,
+    /// Where `--set-aside-to` puts mails set aside.
+    set_aside_to: Option<String>,
     /// Where large attachments are written before the deposit takes them.
     temp_dir: PathBuf,
     messages: Vec<Message>,
+    /// Expiry warnings of the sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 impl O365Source {
     /// `state_dir` holds the token cache and, unless `dry_run`, the downloads in progress.
-    pub fn open(
-        config: O365Config,
-        launcher: &str,
-        state_dir: &Path,
-        dry_run: bool,
-    ) -> Result<O365Source> {
+    pub fn open(config: O365Config, state_dir: &Path, dry_run: bool) -> Result<O365Source> {
         let label = format!(
             "o365 {}:{}",
             config.account.mailbox.display(),
             config.account.folder
         );
         let agent = graph::agent();
-        let tokens = match &config.auth {
-            Auth::Delegated => Tokens::delegated(&config.account, launcher, state_dir)?,
-            Auth::AppOnly(secret) => Tokens::app_only(&config.account, secret.clone()),
-        };
+        let tokens = Tokens::open(&config.oauth, state_dir)?;
+        let notices = tokens.warnings();
         let mut graph = Graph::new(agent, &config.account.graph_url, tokens);
         // Sign in first, so that an expired login is told as such before anything else.
         graph.authenticate()?;
@@ -143,12 +167,19 @@ impl O365Source {
             ),
             None => None,
         };
+        let set_aside_to = match &config.set_aside_to {
+            Some(path) => Some(
+                resolve(&mut graph, &root, &config.account, path)
+                    .context("the --set-aside-to folder")?,
+            ),
+            None => None,
+        };
         // A dry run has no state folder; the system's temporary folder does then.
         // A dry run leaves the state folder alone (a real run may be downloading there).
         let temp_dir = if dry_run || !state_dir.is_dir() {
             std::env::temp_dir()
         } else {
-            sweep_downloads(state_dir);
+            sweep_downloads(state_dir, config.oauth.cache_file);
             state_dir.to_path_buf()
         };
         Ok(O365Source {
@@ -158,8 +189,10 @@ impl O365Source {
             root,
             folder,
             move_to,
+            set_aside_to,
             temp_dir,
             messages: Vec::new(),
+            notices,
         })
     }
 
@@ -376,6 +409,10 @@ impl Source for O365Source {
         &self.label
     }
 
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         // Graph wants the $orderby property first in $filter, or answers InefficientFilter.
         let since = self
@@ -387,46 +424,52 @@ impl Source for O365Source {
         if self.config.select == Select::Unread {
             filter.push_str(" and isRead eq false");
         }
+        // The size is no property of the message resource: it is MAPI's PR_MESSAGE_SIZE, asked
+        // for as an extended property, so that batches and --max-bytes count real bytes.
         let url = format!(
-            "{}/mailFolders/{}/messages?$filter={}&$select={}&$top={PAGE_SIZE}&$orderby={}",
+            "{}/mailFolders/{}/messages?$filter={}&$select={}&$expand={}&$top={PAGE_SIZE}&$orderby={}",
             self.root,
             encode(&self.folder),
             encode(&filter),
             encode("id,subject,receivedDateTime,internetMessageId,from,toRecipients,isRead"),
+            encode("singleValueExtendedProperties($filter=id eq 'Integer 0x0E08')"),
             encode("receivedDateTime asc"),
         );
         let messages: Vec<Message> = self
             .graph
             .get_all(&url)
             .map_err(|err| whole_run(err, &self.config.account))?;
-        let items = messages
+        let (kept, skipped) = select::by_rules(messages, &self.config.mail.rules);
+        let items = kept
             .iter()
             .enumerate()
             .map(|(slot, message)| Item {
                 key: ItemKey(format!("o365:{}", message.id)),
                 label: describe(message),
                 name: None,
-                // Graph's listing has no size; --max-bytes counts these mails as empty.
-                size: 0,
+                size: message.size(),
                 slot,
                 aliases: Vec::new(),
             })
             .collect();
-        self.messages = messages;
+        self.messages = kept;
         Ok(Listing {
             items,
-            skipped: Vec::new(),
-            complete: true,
+            complete: skipped.is_empty(),
+            skipped,
         })
     }
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
-        if self.config.take != Take::Eml {
+        if self.config.mail.extract.take != Take::Eml {
             self.attachments(&message, &mut documents)?;
+            if let Some(limits) = &self.config.mail.extract.unzip {
+                documents = mail::unzip(documents, limits).map_err(ItemError::failed)?;
+            }
         }
-        if self.config.take != Take::Attachments {
+        if self.config.mail.extract.take != Take::Attachments {
             let url = format!("{}/$value", self.message_url(&message.id));
             let (path, _) = self
                 .graph
@@ -448,6 +491,74 @@ impl Source for O365Source {
             })
             .collect()
     }
+
+    fn leave_unmatched(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
+        items
+            .iter()
+            .map(|item| {
+                if !self.config.unmatched_read {
+                    return Ok(());
+                }
+                let url = self.message_url(&self.messages[item.slot].id);
+                self.graph
+                    .call(Method::Patch, &url, Some(&json!({ "isRead": true })))
+                    .context("cannot mark it read")
+                    .map_err(for_item)
+            })
+            .collect()
+    }
+
+    /// Keeps the whole mail (`$value`) under the state folder, then moves it to `--set-aside-to`
+    /// or leaves it where it is (the journal keeps it from being taken again).
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let message = self.messages[item.slot].clone();
+        let url = format!("{}/$value", self.message_url(&message.id));
+        match self.graph.download(&url, keep) {
+            Ok((path, _)) => {
+                path.persist(keep.join("message.eml"))
+                    .map_err(|err| ItemError::stop(Failure::Cold, anyhow::anyhow!(err.error)))?;
+            }
+            Err(err) => match for_item(err) {
+                ItemError::Stop(failure, err) => return Err(ItemError::Stop(failure, err)),
+                other => log::warn!("cannot keep a copy of {}: {other}", item.label),
+            },
+        }
+        let Some(destination) = self.set_aside_to.clone() else {
+            return Ok(Aside::left_in_place());
+        };
+        self.graph
+            .call(
+                Method::Post,
+                &format!("{}/move", self.message_url(&message.id)),
+                Some(&json!({ "destinationId": destination })),
+            )
+            .context("cannot move it to --set-aside-to")
+            .map_err(for_item)?;
+        Ok(Aside {
+            how: format!(
+                "moved to {}",
+                self.config.set_aside_to.as_deref().unwrap_or_default()
+            ),
+            place: Some(destination),
+        })
+    }
+
+    /// Moves a mail set aside back into the folder read; its immutable id did not change.
+    fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
+        if place.is_none() {
+            return Ok(());
+        }
+        let id = key.0.strip_prefix("o365:").unwrap_or(&key.0);
+        let url = format!("{}/move", self.message_url(id));
+        let folder = self.folder.clone();
+        self.graph
+            .call(
+                Method::Post,
+                &url,
+                Some(&json!({ "destinationId": folder })),
+            )
+            .context("cannot move it back")
+    }
 }
 
 pub(super) fn root(graph: &Graph, mailbox: &Mailbox) -> String {
@@ -460,7 +571,7 @@ pub(super) fn root(graph: &Graph, mailbox: &Mailbox) -> String {
 /// Removes what a killed run left in the state folder: downloads (the cycle holds the launcher's
 /// lock, so none is in use) and token cache drafts older than a minute (a login, which takes no
 /// lock, may be writing a fresh one).
-fn sweep_downloads(dir: &Path) {
+fn sweep_downloads(dir: &Path, cache_file: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -469,7 +580,7 @@ fn sweep_downloads(dir: &Path) {
         let name = name.to_string_lossy();
         let download =
             name.starts_with(graph::DOWNLOAD_PREFIX) && name.ends_with(graph::DOWNLOAD_SUFFIX);
-        let draft = cache::is_draft(&name)
+        let draft = cache::is_draft(&name, cache_file)
             && entry
                 .metadata()
                 .and_then(|m| m.modified())

@@ -204,33 +204,57 @@ impl<S: Read + Write> Client<S> {
         Ok(())
     }
 
-    /// `AUTH XOAUTH2` with an OAuth2 access token (RFC 5034 exchange, Google's and Microsoft's
-    /// XOAUTH2 message). The token travels as a continuation line, since an initial response would
-    /// overflow the 255 octets RFC 5034 allows a command. A refused token comes back as a
-    /// continuation holding a JSON error, which the client must answer with an empty line before
-    /// the server sends its `-ERR`.
+    /// `AUTH XOAUTH2` with an OAuth2 access token (Google's and Microsoft's XOAUTH2 message).
     pub fn auth_xoauth2(&mut self, user: &str, token: &str) -> Result<()> {
         check_argument(user, "AUTH XOAUTH2")?;
         check_argument(token, "AUTH XOAUTH2")?;
-        const DOING: &str = "authenticating (AUTH XOAUTH2)";
-        self.send("AUTH XOAUTH2", "AUTH XOAUTH2")?;
-        let line = self.line(DOING)?;
+        let message = format!("user={user}\x01auth=Bearer {token}\x01\x01");
+        self.auth_bearer("XOAUTH2", &message, "")
+    }
+
+    /// `AUTH OAUTHBEARER` (RFC 7628) with an OAuth 2 access token. Dovecot 2.3 wants the `a=`
+    /// authorization identity, which the RFC leaves optional.
+    pub fn auth_oauthbearer(
+        &mut self,
+        user: &str,
+        host: &str,
+        port: u16,
+        token: &str,
+    ) -> Result<()> {
+        check_argument(user, "AUTH OAUTHBEARER")?;
+        check_argument(token, "AUTH OAUTHBEARER")?;
+        let user = user.replace('=', "=3D").replace(',', "=2C");
+        let message =
+            format!("n,a={user},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01");
+        // RFC 7628 §3.2.3: the error challenge is answered with %x01.
+        self.auth_bearer("OAUTHBEARER", &message, &base64(b"\x01"))
+    }
+
+    /// The RFC 5034 exchange of a bearer-token mechanism. The message travels as a continuation
+    /// line, since an initial response would overflow the 255 octets RFC 5034 allows a command.
+    /// A refused token comes back as a continuation holding a JSON error, which the client answers
+    /// with `after_error` before the server sends its `-ERR`. A `+ ` continuation is told apart
+    /// from `+OK`: a client that took the error challenge for a success would carry on unlogged.
+    fn auth_bearer(&mut self, mechanism: &str, message: &str, after_error: &str) -> Result<()> {
+        let command = format!("AUTH {mechanism}");
+        let doing = format!("authenticating ({command})");
+        self.send(&command, &command)?;
+        let line = self.line(&doing)?;
         if !line.starts_with(b"+") || line.starts_with(b"+OK") {
-            return Err(self.refusal_or_garbage("AUTH XOAUTH2", DOING, &line));
+            return Err(self.refusal_or_garbage(&command, &doing, &line));
         }
-        let answer = base64(format!("user={user}\x01auth=Bearer {token}\x01\x01").as_bytes());
-        self.send(&answer, "AUTH XOAUTH2")?;
-        let line = self.line(DOING)?;
+        self.send(&base64(message.as_bytes()), &command)?;
+        let line = self.line(&doing)?;
         if starts_with_ignore_case(&line, b"+OK") {
             return Ok(());
         }
         if line.starts_with(b"+") {
-            // The error challenge: answer it empty, then the final -ERR follows.
-            self.send("", "AUTH XOAUTH2")?;
-            let last = self.line(DOING)?;
-            return Err(self.refusal_or_garbage("AUTH XOAUTH2", DOING, &last));
+            // The error challenge: answer it, then the final -ERR follows.
+            self.send(after_error, &command)?;
+            let last = self.line(&doing)?;
+            return Err(self.refusal_or_garbage(&command, &doing, &last));
         }
-        Err(self.refusal_or_garbage("AUTH XOAUTH2", DOING, &line))
+        Err(self.refusal_or_garbage(&command, &doing, &line))
     }
 
     /// `STAT`: number of messages and their total size.
@@ -315,6 +339,32 @@ impl<S: Read + Write> Client<S> {
     pub fn read_retr(&mut self, number: u32, expected: u64, limit: u64) -> Result<Vec<u8>> {
         let doing = format!("receiving message {number} (RETR)");
         self.status(&format!("RETR {number}"), &doing)?;
+        self.read_message(&doing, expected, limit)
+    }
+
+    /// `TOP n 0` for each number (the header blocks), pipelined when the server allows it, in
+    /// groups of 64. One result per number; a refusal of one is its own `Err`.
+    pub fn top_headers(&mut self, numbers: &[u32], limit: u64) -> Result<Vec<Result<Vec<u8>>>> {
+        let group = if self.pipelining() { 64 } else { 1 };
+        let mut out = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(group) {
+            let commands: String = chunk.iter().map(|n| format!("TOP {n} 0\r\n")).collect();
+            self.write_all(commands.as_bytes(), "asking for headers (TOP)")?;
+            for &number in chunk {
+                let doing = format!("receiving the header of message {number} (TOP)");
+                match self.status(&format!("TOP {number} 0"), &doing) {
+                    Ok(_) => out.push(Ok(self.read_message(&doing, 0, limit)?)),
+                    Err(err @ Error::Refused { .. }) => out.push(Err(err)),
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A multi-line answer whose status line was read: dot-unstuffed, at most `limit` bytes.
+    fn read_message(&mut self, doing: &str, expected: u64, limit: u64) -> Result<Vec<u8>> {
+        let doing = doing.to_string();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let expected = usize::try_from(expected).unwrap_or(0);
         let mut message = Vec::with_capacity(expected.min(limit).min(256 << 20));

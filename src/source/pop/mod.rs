@@ -22,20 +22,31 @@
 //!   noted (durably) in the source's own file (`kept.rs`), and `tidy` deletes kept mails older
 //!   than `--delete-after DAYS`, as getmail's `delete_after` does.
 //!
+//! A mail set aside (it failed `--set-aside-after` runs in a row) stays on the server, since POP3
+//! has nowhere else to put it; its raw bytes are kept under the state folder and the journal stops
+//! it being downloaded again. A mail none of whose documents pass the filters is left on the
+//! server too, never deleted.
+//!
 //! Errors: a refused login is `Failure::Auth` (exit 3), unless the server says the refusal is
 //! temporary (`[IN-USE]`, `[SYS/TEMP]`); a host that does not answer, a TLS failure, a lost
 //! connection or an answer that is not POP3 is `Failure::Source` (exit 4). The server's `-ERR`
 //! line is quoted verbatim. A mail that the server will not send or that cannot be read is an
-//! item failure: it stays on the server and the others go on.
+//! item failure: it stays on the server and the others go on. So is a mail during which the server
+//! drops the connection, when a new session opens (a server that crashes on one mail must not
+//! block the maildrop); a timeout, or a new session that does not open, stops the run.
 
 mod ahead;
 mod client;
 mod kept;
+mod login;
+mod rules;
+
+pub use login::check_login;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 use self::ahead::Ahead;
 use self::client::{Client, Error as PopError};
@@ -44,14 +55,18 @@ use super::Source;
 use crate::clock::now_unix_seconds;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Skipped};
 use crate::names::short_tag;
+use crate::oauth::Tokens;
 use crate::settings::{Auth, PopAfter, PopConfig};
-use crate::tls::{Connector, Stream, TlsMode};
+use crate::tls::{Connector, Stream};
 
 /// Bytes a message may exceed its listed size by before it is refused (servers count line ends
 /// differently, and some only estimate).
 const SIZE_SLACK: u64 = 16 << 20;
+
+/// Connections the server may drop in the middle of a mail in one run before the run stops.
+const MAX_DROPS: u32 = 8;
 
 pub struct PopSource {
     config: PopConfig,
@@ -63,6 +78,12 @@ pub struct PopSource {
     kept_path: PathBuf,
     kept: Option<Kept>,
     ahead: Ahead,
+    /// Connections dropped in the middle of a mail, in this run.
+    drops: u32,
+    /// The OAuth tokens of `--oauth`, kept for the reconnections after each batch's QUIT.
+    tokens: Option<Tokens>,
+    /// Expiry warnings of an OAuth sign-in, for the cycle to report.
+    notices: Vec<String>,
 }
 
 struct Session {
@@ -85,6 +106,11 @@ impl PopSource {
             server.account, server.tls.host, server.tls.port
         );
         let connector = Connector::new(&server.tls)?;
+        let tokens = match &server.auth {
+            Auth::OAuth(oauth) => Some(Tokens::open(oauth, state_dir)?),
+            _ => None,
+        };
+        let notices = tokens.as_ref().map(Tokens::warnings).unwrap_or_default();
         let mut source = PopSource {
             label,
             connector,
@@ -93,6 +119,9 @@ impl PopSource {
             kept_path: state_dir.join("pop-kept"),
             kept: None,
             ahead: Ahead::default(),
+            drops: 0,
+            tokens,
+            notices,
             config,
         };
         // Log in now, so that a wrong password or an unreachable server stops the run at once.
@@ -146,99 +175,8 @@ impl PopSource {
         Ok(self.session.as_mut().expect("just opened"))
     }
 
-    fn connect(&self) -> Result<Client<Stream>> {
-        let address = self.address();
-        let stream = self.connector.connect()?;
-        let mut client = if self.config.server.tls.mode == TlsMode::Starttls {
-            let Stream::Plain(tcp) = stream else {
-                unreachable!("STLS starts in plaintext")
-            };
-            let mut plain =
-                Client::new(tcp).map_err(|err| lost(err, &address, "waiting for the greeting"))?;
-            let capabilities = plain
-                .capa()
-                .map_err(|err| lost(err, &address, "asking for capabilities"))?;
-            if capabilities != Default::default() && !capabilities.has("STLS") {
-                return Err(anyhow!(
-                    "{address} does not offer STLS; use --tls implicit (port 995), or a local \
-                     stunnel with --tls none"
-                ))
-                .context(Failure::Source);
-            }
-            let tcp = plain.stls().map_err(|err| match err {
-                PopError::Refused { line, .. } => {
-                    anyhow!("{address} refused STLS: {line}; use --tls implicit (port 995)")
-                        .context(Failure::Source)
-                }
-                err => lost(err, &address, "asking for TLS"),
-            })?;
-            // No new greeting after STLS (RFC 2595 §4).
-            Client::resumed(self.connector.upgrade(tcp)?)
-        } else {
-            Client::new(stream).map_err(|err| lost(err, &address, "waiting for the greeting"))?
-        };
-        // After STLS the capabilities may differ (RFC 2595); CAPA also turns on pipelining.
-        let capabilities = client
-            .capa()
-            .map_err(|err| lost(err, &address, "asking for capabilities"))?;
-        if matches!(self.config.server.auth, Auth::XOAuth2(_))
-            && capabilities.has("SASL")
-            && !capabilities.sasl().iter().any(|m| m == "XOAUTH2")
-        {
-            return Err(anyhow!(
-                "{address} does not offer XOAUTH2 (it offers SASL {}); log in with a password \
-                 (LANCEUR_PASSWORD or --password-file) instead of a token",
-                capabilities.sasl().join(" ")
-            ))
-            .context(Failure::Auth);
-        }
-        self.login(&mut client)?;
-        Ok(client)
-    }
-
-    fn login(&self, client: &mut Client<Stream>) -> Result<()> {
-        let server = &self.config.server;
-        let account = &server.account;
-        let address = self.address();
-        log::debug!("{address} greets: {}", client.greeting());
-        let result = match &server.auth {
-            Auth::Password(password) => client.login(account, password.expose()),
-            Auth::XOAuth2(token) => client.auth_xoauth2(account, token.expose()),
-        };
-        let err = match result {
-            Ok(()) => return Ok(()),
-            Err(err) => err,
-        };
-        let PopError::Refused { line, .. } = &err else {
-            return Err(lost(err, &address, "logging in"));
-        };
-        match err.response_code().map(str::to_ascii_uppercase).as_deref() {
-            Some("IN-USE") => Err(anyhow!(
-                "{address} says the maildrop of {account} is in use: {line}; another POP3 \
-                 client is connected, the next run will try again"
-            ))
-            .context(Failure::Source),
-            Some("SYS/TEMP") => Err(anyhow!(
-                "{address} cannot open the maildrop of {account} for now: {line}"
-            ))
-            .context(Failure::Source),
-            _ => {
-                let lower = line.to_ascii_lowercase();
-                let remedy = if lower.contains("plaintext") || lower.contains("ssl/tls") {
-                    "the server will not log in without encryption; use --tls implicit or --tls \
-                     starttls"
-                } else if matches!(server.auth, Auth::XOAuth2(_)) {
-                    "check --account and that the token is fresh and allows POP"
-                } else {
-                    "check --account and the password (Gmail: an app password, and POP enabled \
-                     in its settings)"
-                };
-                Err(anyhow!(
-                    "{address} refused the login of {account}: {line}; {remedy}"
-                ))
-                .context(Failure::Auth)
-            }
-        }
+    fn connect(&mut self) -> Result<Client<Stream>> {
+        login::connect(&self.connector, &self.config.server, self.tokens.as_mut())
     }
 
     fn kept(&mut self) -> Result<&mut Kept> {
@@ -333,9 +271,36 @@ impl PopSource {
     }
 }
 
+impl PopSource {
+    /// The connection failed in the middle of one mail. A server that crashes on a mail does that
+    /// on every run, so it must not block the others: when a new session opens, this mail fails
+    /// alone (it stays on the server, reported) and the run goes on. When none opens, or after
+    /// `MAX_DROPS` such failures, the run stops.
+    fn dropped_on_one(&mut self, err: anyhow::Error) -> ItemError {
+        self.drops += 1;
+        if self.drops > MAX_DROPS {
+            return ItemError::from_run(err);
+        }
+        if let Err(again) = self.session() {
+            return ItemError::from_run(
+                again.context(format!("{err:#}; opening a new session failed")),
+            );
+        }
+        ItemError::failed(anyhow!(
+            "the server dropped the connection while sending this mail ({err:#}); the other \
+             mails are taken. If this happens on every run, ask the mail administrator to repair \
+             or remove it"
+        ))
+    }
+}
+
 impl Source for PopSource {
     fn label(&self) -> &str {
         &self.label
+    }
+
+    fn notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
 
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
@@ -362,13 +327,13 @@ impl Source for PopSource {
         ordered.sort_by_key(|(n, _)| *n);
         for (number, uidl) in ordered {
             if !seen.insert(uidl) {
-                listing.skipped.push(Skipped {
-                    label: format!("mail {number}"),
-                    reason: format!(
+                listing.skipped.push(Skipped::routine(
+                    format!("mail {number}"),
+                    format!(
                         "its UIDL {uidl} is also another mail's; the server's UIDLs are not \
                          unique, so lanceur cannot tell these mails apart"
                     ),
-                });
+                ));
                 continue;
             }
             let size = sizes.get(number).copied().unwrap_or(0);
@@ -386,6 +351,9 @@ impl Source for PopSource {
             });
         }
         self.listed = listed;
+        if !self.config.mail.rules.is_empty() {
+            self.apply_rules(&mut listing)?;
+        }
         log::debug!("{}: {} mails on the server", self.label, self.listed.len());
         Ok(listing)
     }
@@ -425,8 +393,15 @@ impl Source for PopSource {
                 )))
             }
             Err(err) => {
+                // A server that stopped answering is no crash on this mail: the run stops.
+                let timeout = err.is_timeout();
                 self.drop_session();
-                return Err(ItemError::from_run(lost(err, &address, "receiving a mail")));
+                let err = lost(err, &address, "receiving a mail");
+                return Err(if timeout {
+                    ItemError::from_run(err)
+                } else {
+                    self.dropped_on_one(err)
+                });
             }
         };
         let origin = Origin {
@@ -434,7 +409,9 @@ impl Source for PopSource {
             id: short_id(&uidl),
             fields: vec![("uidl".into(), uidl)],
         };
-        mail::documents(raw, self.config.take, &origin).map_err(ItemError::failed)
+        let label = format!("{}: {}", self.label, item.label);
+        mail::documents_noted(raw, &self.config.mail.extract, &origin, &label)
+            .map_err(ItemError::failed)
     }
 
     fn acknowledge(&mut self, items: &[&Item]) -> Vec<Result<(), ItemError>> {
@@ -445,6 +422,36 @@ impl Source for PopSource {
             PopAfter::Delete => self.delete(items),
             PopAfter::Keep { .. } => self.keep(items),
         }
+    }
+
+    fn set_aside(&mut self, item: &Item, keep: &Path) -> Result<Aside, ItemError> {
+        let address = self.address();
+        let Listed { uidl, size } = self.listed[item.slot].clone();
+        let session = self.quiet_session().map_err(ItemError::from_run)?;
+        let how = Aside {
+            how: "left on the server, no longer downloaded".into(),
+            place: None,
+        };
+        let Some(&number) = session.numbers.get(&uidl) else {
+            return Ok(how);
+        };
+        let bound = size.saturating_mul(2).saturating_add(SIZE_SLACK);
+        match session.client.retr(number, size, bound) {
+            Ok(raw) => std::fs::write(keep.join("message.eml"), raw)
+                .map_err(|err| ItemError::stop(Failure::Cold, anyhow!(err)))?,
+            Err(PopError::Refused { line, .. }) => {
+                log::warn!("the server refused to send {} again: {line}", item.label);
+            }
+            Err(err) => {
+                self.drop_session();
+                return Err(ItemError::from_run(lost(
+                    err,
+                    &address,
+                    "receiving a mail to keep",
+                )));
+            }
+        }
+        Ok(how)
     }
 
     fn tidy(&mut self) -> Result<()> {

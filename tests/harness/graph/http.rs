@@ -169,6 +169,7 @@ pub(super) fn write_response(writer: &mut TcpStream, response: &Response) -> std
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -1,8 +1,13 @@
 //! The fake's routing and its identity platform: `devicecode` and `token` (device code polling with
-//! interval checks, refresh-token rotation, client credentials).
+//! interval checks, refresh-token rotation, client credentials with a secret or a certificate
+//! assertion, the authorization code with PKCE); `oauth.rs` has the rest.
 
 use super::http::*;
 use super::mail::graph;
+use super::oauth::{
+    authorize, check_client_assertion, exchange_code, google_token, introspect, issue_code,
+    register,
+};
 use super::*;
 
 pub(super) fn route(state: &Arc<Mutex<State>>, request: &Request) -> Response {
@@ -37,6 +42,10 @@ pub(super) fn route(state: &Arc<Mutex<State>>, request: &Request) -> Response {
     match (request.method.as_str(), segments.as_slice()) {
         ("POST", [_tenant, "oauth2", "v2.0", "devicecode"]) => device_code(&mut state, request),
         ("POST", [_tenant, "oauth2", "v2.0", "token"]) => token(&mut state, request),
+        ("GET", [_tenant, "oauth2", "v2.0", "authorize"]) => authorize(&mut state, request, false),
+        ("GET", ["o", "oauth2", "v2", "auth"]) => authorize(&mut state, request, true),
+        ("POST", ["token"]) => google_token(&mut state, request),
+        ("POST", ["introspect"]) => introspect(request),
         _ => graph_error(404, "NotFound", "No such endpoint on the fake."),
     }
 }
@@ -77,8 +86,18 @@ pub(super) fn device_code(state: &mut State, request: &Request) -> Response {
 }
 
 pub(super) fn issue(state: &mut State, scope: &str, app_only: bool) -> Value {
+    let user = if app_only {
+        state.app_mailbox.clone().unwrap_or_default()
+    } else {
+        state.signed_in_user.clone()
+    };
+    issue_for(state, scope, app_only, &user)
+}
+
+/// Tokens for `user`, registered for introspection.
+pub(super) fn issue_for(state: &mut State, scope: &str, app_only: bool, user: &str) -> Value {
     state.counter += 1;
-    let access = format!("eyJ0.access.{}", state.counter);
+    let access = format!("eyJ0.access.{}.{}", state.addr.port(), state.counter);
     state.access.insert(
         access.clone(),
         Grant {
@@ -86,11 +105,16 @@ pub(super) fn issue(state: &mut State, scope: &str, app_only: bool) -> Value {
             scope: scope.to_string(),
         },
     );
+    register(&access, user, scope);
+    state.issued.push(access.clone());
     if app_only {
         return json!({"token_type": "Bearer", "expires_in": state.access_expires_in, "access_token": access});
     }
-    let refresh = format!("AwABAAAA.refresh.{}", state.counter);
-    state.refresh.insert(refresh.clone(), scope.to_string());
+    let refresh = format!("AwABAAAA.refresh.{}.{}", state.addr.port(), state.counter);
+    state
+        .refresh
+        .insert(refresh.clone(), (scope.to_string(), user.to_string()));
+    state.issued.push(refresh.clone());
     state.latest_refresh_token = Some(refresh.clone());
     json!({"token_type": "Bearer", "scope": scope, "expires_in": state.access_expires_in,
            "access_token": access, "refresh_token": refresh})
@@ -168,7 +192,7 @@ pub(super) fn token(state: &mut State, request: &Request) -> Response {
                     "The refresh token was already used.",
                 );
             }
-            let Some(scope) = state.refresh.remove(&token) else {
+            let Some((scope, user)) = state.refresh.remove(&token) else {
                 return identity_error(
                     "invalid_grant",
                     9002313,
@@ -176,10 +200,18 @@ pub(super) fn token(state: &mut State, request: &Request) -> Response {
                 );
             };
             state.used_refresh.insert(token);
-            Response::json(200, issue(state, &scope, false))
+            Response::json(200, issue_for(state, &scope, false, &user))
         }
+        Some("authorization_code") => match exchange_code(state, &form) {
+            Ok(pending) => issue_code(state, pending),
+            Err(response) => response,
+        },
         Some("client_credentials") => {
-            if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+            if form.contains_key("client_assertion") {
+                if let Err(response) = check_client_assertion(state, request) {
+                    return response;
+                }
+            } else if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
                 return identity_error(
                     "invalid_client",
                     7000215,

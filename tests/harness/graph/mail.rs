@@ -292,6 +292,16 @@ pub(super) fn list_messages(
         .param("$skip")
         .map_or(0, |s| s.parse().expect("$skip is a number"));
     let select: Option<Vec<&str>> = request.param("$select").map(|s| s.split(',').collect());
+    // The message size is the MAPI property PR_MESSAGE_SIZE, which Graph serves as an extended
+    // property on request (singlevaluelegacyextendedproperty-get.md): the id comes back in
+    // Exchange's normalised spelling and the value as a string.
+    let size_wanted = match request.param("$expand") {
+        None => false,
+        Some("singleValueExtendedProperties($filter=id eq 'Integer 0x0E08')") => true,
+        Some(other) => {
+            return graph_error(400, "BadRequest", &format!("Unsupported $expand {other}"))
+        }
+    };
     let end = (skip + top.min(page_cap)).min(messages.len());
     let value: Vec<Value> = messages[skip.min(end)..end]
         .iter()
@@ -301,7 +311,12 @@ pub(super) fn list_messages(
             } else {
                 m.rest_id.clone()
             };
-            message_json(m, id, select.as_deref())
+            let mut value = message_json(m, id, select.as_deref());
+            if size_wanted {
+                value["singleValueExtendedProperties"] =
+                    json!([{"id": "Integer 0xe08", "value": m.mime.len().to_string()}]);
+            }
+            value
         })
         .collect();
     let mut body = json!({

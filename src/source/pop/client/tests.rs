@@ -347,6 +347,26 @@ fn xoauth2_success_and_refusal() {
 }
 
 #[test]
+fn oauthbearer_success_and_refusal() {
+    let mut c = client(b"+OK\r\n+ \r\n+OK Logged in.\r\n");
+    c.auth_oauthbearer("a@b.c", "pop.test", 995, "tok").unwrap();
+    let expected = format!(
+        "AUTH OAUTHBEARER\r\n{}\r\n",
+        base64(b"n,a=a@b.c,\x01host=pop.test\x01port=995\x01auth=Bearer tok\x01\x01")
+    );
+    assert_eq!(written(c), expected);
+    // Refused: the error challenge is answered with %x01 (RFC 7628 §3.2.3), never taken for +OK.
+    let mut c = client(
+        b"+OK\r\n+ \r\n+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n-ERR [AUTH] Authentication failed.\r\n",
+    );
+    let err = c
+        .auth_oauthbearer("a@b.c", "pop.test", 995, "tok")
+        .unwrap_err();
+    assert_eq!(err.response_code(), Some("AUTH"));
+    assert!(written(c).ends_with("\r\nAQ==\r\n"));
+}
+
+#[test]
 fn deletions_are_pipelined_when_allowed() {
     let mut c = client(b"+OK\r\n+OK\r\nPIPELINING\r\n.\r\n+OK\r\n-ERR no such message\r\n+OK\r\n");
     c.capa().unwrap();
