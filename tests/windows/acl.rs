@@ -87,6 +87,26 @@ fn a_state_folder_made_by_a_run_is_owner_only_under_a_shared_root() {
     }
 }
 
+// A `--log-file` lanceur creates names items and attachments: owner-only, even in a folder others
+// may read, as on Unix (0600). Wine gives a new file none of its folder's entries (its mode comes
+// from the umask), so under Wine this passes either way; on a real Windows machine a file created
+// in such a folder takes Everyone's read access from it, and this fails without the narrowing.
+#[test]
+fn a_log_file_made_by_a_run_is_owner_only_in_a_shared_folder() {
+    let env = TestEnv::new();
+    let logs = env.dir("logs");
+    open_to_everyone(&logs);
+    let log = logs.join("lanceur.log");
+    env.source_file("facture-0042.pdf", b"%PDF");
+    env.run_dir(&["--log-file", log.to_str().unwrap()])
+        .expect_code(0)
+        .expect_quiet();
+    assert!(fs::read_to_string(&log)
+        .unwrap()
+        .contains("facture-0042.pdf"));
+    assert_owner_only(&log);
+}
+
 /// `lanceur imap` from a launcher file holding its password, against a port nobody listens on:
 /// the warnings come first, then the run fails to connect (exit 4).
 fn run_imap_file(env: &TestEnv, file: &Path, extra: &[&str]) -> crate::harness::Ran {

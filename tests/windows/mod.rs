@@ -5,7 +5,8 @@
 //!   rename interrupted by an older lanceur (two names, one file) is recognised; journal
 //!   compaction works over an open journal; `.idx` sidecars keep LF line ends; links and
 //!   junctions are refused (real Windows only).
-//! - `acl.rs`: owner-only state folders, and the warning for secrets other users can read.
+//! - `acl.rs`: owner-only state folders and log files, and the warning for secrets other users
+//!   can read.
 //! - `volume.rs`: `lanceur check` names the volume and its free space, on one drive or two.
 //! - `tls.rs`: SChannel's refusals of a certificate, in lanceur's words.
 //!
