@@ -44,9 +44,7 @@ use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
 
 fn main() -> ExitCode {
-    let code = run(std::env::args_os().collect()).say();
-    stop::ended();
-    ExitCode::from(code)
+    ExitCode::from(run(std::env::args_os().collect()).say())
 }
 
 /// How a command ended, for `main` to say. Every command ends in one, so there is one way out.

@@ -52,3 +52,6 @@ mod unreadable;
 // What only Windows does: sharing violations, ACLs, SChannel, volumes by drive letter.
 #[cfg(windows)]
 mod windows;
+// lanceur.exe under Wine, signalled from Linux (scripts/test-windows runs it).
+#[cfg(unix)]
+mod wine;

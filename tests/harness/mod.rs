@@ -226,6 +226,56 @@ pub fn write_old(path: &Path, content: &[u8]) {
     file.set_modified(old).unwrap();
 }
 
+/// Waits for `child`, a `lanceur … --json` run with both outputs piped, to be mid-work (documents
+/// in the COLD folder), sends it `kill -SIGNAL`, and checks that it ended as a signal ends a run:
+/// exit 7, one line on stderr holding `line`, the `--json` summary saying 7, no temporary file
+/// left in the COLD folder. Returns how many documents (`.pdf`) it had deposited, fewer than
+/// `total`, or the signal interrupted nothing.
+#[cfg(unix)]
+pub fn interrupt_mid_work(
+    env: &TestEnv,
+    mut child: std::process::Child,
+    signal: &str,
+    line: &str,
+    total: usize,
+) -> usize {
+    while env.cold_count(".pdf") == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the signal"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(&pid)
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains(line), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["exit_code"], 7);
+    let interrupted = env.cold_count(".pdf");
+    assert!(interrupted < total, "the signal interrupted nothing");
+    assert!(
+        names(&env.cold).iter().all(|n| !n.starts_with('.')),
+        "temporary file left\n{}",
+        env.listing()
+    );
+    interrupted
+}
+
 /// Sets the modification time of the folder `path`, as the last file arriving in it would.
 pub fn set_folder_modified(path: &Path, when: SystemTime) {
     let mut options = fs::OpenOptions::new();

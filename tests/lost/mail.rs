@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::mail::{damaged_mail, mail, pdf_mail, Part};
-use crate::harness::{kill_loop, names, sha256, Ran, Random, TestEnv};
+use crate::harness::{interrupt_mid_work, kill_loop, names, sha256, Ran, Random, TestEnv};
 
 fn imap_command(env: &TestEnv, user: &User, port: Option<u16>, extra: &[&str]) -> Command {
     let mut args = user.imap_args("INBOX");
@@ -441,46 +441,17 @@ fn sigterm_ends_a_run_cleanly_with_exit_7_and_the_next_run_finishes() {
     }
     let env = TestEnv::new();
     let mut command = imap_command(&env, &user, None, &["--name", "term", "--json"]);
-    let mut child = command
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once documents land, the run is mid-work.
-    while env.cold_count(".pdf") == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the signal"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(7), "{stderr}");
-    assert!(
-        stderr.contains("lanceur: term: interrupted: stopped by SIGTERM"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    let summary: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(summary["exit_code"], 7);
-    let interrupted = env.cold_count(".pdf");
-    assert!(interrupted < known.len(), "the signal interrupted nothing");
-    assert!(
-        names(&env.cold).iter().all(|n| !n.starts_with('.')),
-        "temporary file left"
+    let interrupted = interrupt_mid_work(
+        &env,
+        child,
+        "TERM",
+        "lanceur: term: interrupted: stopped by SIGTERM",
+        known.len(),
     );
     let seen = user.messages("INBOX").iter().filter(|m| m.seen()).count();
     assert_eq!(

@@ -10,6 +10,7 @@
 //! - `volume.rs`: `lanceur check` names the volume and its free space, on one drive or two.
 //! - `tls.rs`: SChannel's refusals of a certificate, in lanceur's words.
 //!
+//! Ctrl-C comes from the Linux side, as the SIGINT that Wine turns into it: `tests/wine.rs`.
 //! `processprng.c` beside this file is test equipment, not a test: see its header.
 
 use std::fs::{self, File};
