@@ -13,20 +13,24 @@
 //! check exits as the run would have; the report still tells every problem found.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::aside::{Record, Store};
 use crate::cycle::{self, Inspection, SurveyPlan};
 use crate::deposit;
-use crate::exit::{self, Failure};
+use crate::exit;
 use crate::item::Pass;
 use crate::report::printable;
 use crate::settings::{Launcher, SourceConfig};
 
+mod access;
 mod volume;
+mod watchdogs;
+
+use access::{may_append, state_section};
 
 use volume::Volume;
 
@@ -67,6 +71,9 @@ struct Report {
     /// Items set aside by earlier runs (`lanceur retry` takes them again).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     set_aside: Vec<Record>,
+    /// The runs recorded and the watchdogs' verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<watchdogs::WatchSection>,
 }
 
 /// An error of a step, with the exit code a run would end with.
@@ -104,6 +111,9 @@ struct StateSection {
     /// Items an interrupted run staged and the next run finishes.
     #[serde(skip_serializing_if = "Option::is_none")]
     unfinished: Option<usize>,
+    /// Who holds the launcher's lock, when a run is working now (`pid 4242 since …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_in_progress: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Problem>,
 }
@@ -235,23 +245,34 @@ impl Report {
         .into_iter()
         .flatten()
         .map(|p| p.exit_code)
-        .next()
-        .unwrap_or(exit::OK);
+        .next();
+        // A launcher that can run, but whose watchdog would speak: the run's exit code too.
+        let watch = watchdogs::section(launcher);
+        let ready = exit_code.is_none();
+        let exit_code = exit_code
+            .or_else(|| watch.as_ref().and_then(|w| w.exit_code()))
+            .unwrap_or(exit::OK);
         Report {
             launcher: launcher.name.clone(),
-            ready: exit_code == exit::OK,
+            ready,
             exit_code,
             log_file,
             state,
             cold,
             source,
             set_aside: Store::new(&launcher.state_dir).list(),
+            watch,
         }
     }
 
     fn render(&self) -> String {
         let mut out = String::new();
-        let verdict = if self.ready {
+        let verdict = if self.ready && self.exit_code != exit::OK {
+            format!(
+                "ready, but a watchdog speaks (exit code {})",
+                self.exit_code
+            )
+        } else if self.ready {
             "ready".to_string()
         } else {
             format!("NOT READY (exit code {})", self.exit_code)
@@ -380,6 +401,15 @@ impl Report {
             }
         }
 
+        if let Some(holder) = &state.run_in_progress {
+            line(
+                "",
+                &format!(
+                    "a run is in progress ({holder}): what it takes now is counted above as new"
+                ),
+            );
+        }
+
         if !self.set_aside.is_empty() {
             line(
                 "aside",
@@ -397,6 +427,12 @@ impl Report {
                     "",
                     &format!("  … and {} more", self.set_aside.len() - MAX_LISTED),
                 );
+            }
+        }
+
+        if let Some(watch) = &self.watch {
+            for (n, text) in watch.lines().iter().enumerate() {
+                line(if n == 0 { "watch" } else { "" }, text);
             }
         }
 
@@ -515,116 +551,6 @@ fn cold_section(launcher: &Launcher, probe: Result<()>) -> ColdSection {
     }
 }
 
-/// The state folder: there and writable, or creatable by this user. Judged by permissions, so that
-/// checking creates nothing.
-fn state_section(launcher: &Launcher) -> StateSection {
-    let path = &launcher.state_dir;
-    let exists = path.is_dir();
-    let error = if exists {
-        writable_folder(path).map_err(|err| {
-            anyhow!(
-                "state folder {} is not writable by this user ({err}); give --state-dir a \
-                 writable folder",
-                path.display()
-            )
-        })
-    } else {
-        let ancestor = path.ancestors().skip(1).find(|p| p.exists());
-        match ancestor {
-            Some(ancestor) => writable_folder(ancestor).map_err(|err| {
-                anyhow!(
-                    "cannot create state folder {}: {} is not writable by this user ({err}); \
-                     give --state-dir a writable folder",
-                    path.display(),
-                    ancestor.display()
-                )
-            }),
-            None => Err(anyhow!("no folder above state folder {}", path.display())),
-        }
-    };
-    StateSection {
-        path: path.clone(),
-        exists,
-        journal_entries: None,
-        unfinished: None,
-        error: error
-            .map_err(|err| err.context(Failure::Cold))
-            .err()
-            .map(|err| Problem::new(&err)),
-    }
-}
-
-/// Whether a run could open `path` for appending (it exists and is writable, or its folder lets it
-/// be created), without opening it.
-fn may_append(path: &Path) -> Result<()> {
-    let verdict = if path.exists() {
-        if path.is_dir() {
-            Err(anyhow!("it is a folder"))
-        } else {
-            writable(path)
-        }
-    } else {
-        match path.parent().filter(|p| p.is_dir()) {
-            Some(folder) => writable_folder(folder),
-            None => Err(anyhow!("its folder does not exist")),
-        }
-    };
-    verdict.map_err(|err| {
-        anyhow!(
-            "cannot open --log-file {} for appending ({err}); give a file in a folder this user \
-             can write to",
-            path.display()
-        )
-        .context(Failure::Usage)
-    })
-}
-
-#[cfg(unix)]
-fn writable(path: &Path) -> Result<()> {
-    use rustix::fs::{access, Access};
-    Ok(access(path, Access::WRITE_OK)?)
-}
-
-#[cfg(unix)]
-fn writable_folder(path: &Path) -> Result<()> {
-    use rustix::fs::{access, Access};
-    Ok(access(path, Access::WRITE_OK | Access::EXEC_OK)?)
-}
-
-#[cfg(not(unix))]
-fn writable(path: &Path) -> Result<()> {
-    std::fs::OpenOptions::new().append(true).open(path)?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn writable_folder(path: &Path) -> Result<()> {
-    let modified = std::fs::metadata(path)?.modified().ok();
-    // Removed when dropped.
-    tempfile::Builder::new()
-        .prefix(".lanceur-check-")
-        .suffix(".tmp")
-        .tempfile_in(path)?;
-    // A file created and removed moves the folder's time, which a check must not change: it is
-    // put back when this user may.
-    #[cfg(windows)]
-    if let Some(modified) = modified {
-        use std::os::windows::fs::OpenOptionsExt;
-        const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
-        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
-        let folder = std::fs::OpenOptions::new()
-            .access_mode(FILE_WRITE_ATTRIBUTES)
-            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
-            .open(path);
-        if let Ok(folder) = folder {
-            let _ = folder.set_modified(modified);
-        }
-    }
-    #[cfg(not(windows))]
-    let _ = modified;
-    Ok(())
-}
-
 fn describe_volume(volume: &Volume) -> String {
     let free = format!(
         "{} free of {}",
@@ -679,16 +605,5 @@ mod tests {
         assert_eq!(count(Some(1), "item"), "1 item");
         assert_eq!(count(Some(2), "new item"), "2 new items");
         assert_eq!(count(Some(2), "entry"), "2 entries");
-    }
-
-    #[test]
-    fn a_log_file_is_judged_without_being_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let fresh = dir.path().join("run.jsonl");
-        may_append(&fresh).unwrap();
-        assert!(!fresh.exists());
-        let err = may_append(&dir.path().join("missing/run.jsonl")).unwrap_err();
-        assert_eq!(exit::code_for(&err), exit::USAGE);
-        assert!(may_append(dir.path()).is_err(), "a folder is no log file");
     }
 }

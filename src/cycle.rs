@@ -30,29 +30,34 @@
 //!
 //! `check` (for `lanceur check`) takes the same steps up to the listing and the journal's verdict,
 //! with none of their effects, and says what it found instead of going on.
+//!
+//! Beside this file: `prepare.rs` (the steps before the source opens), `plan.rs` (listing and
+//! caps), `setaside.rs` (failures, items set aside, `lanceur retry`), `inspect.rs` (`check`). After
+//! a run that held the lock, `watch.rs` records it and judges the watchdogs.
 
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::aside::{Record, Store};
 use crate::deposit::{Deposit, Staged};
 use crate::exit::{self, Failure};
-use crate::item::{total_size, Item, ItemError, ItemKey, Pass, Skipped};
+use crate::item::{total_size, Item, ItemError, ItemKey, Pass};
 use crate::journal::Journal;
-use crate::lock;
 use crate::report::{Reporter, Summary};
 use crate::settings::Launcher;
 use crate::source::{self, Source};
 
 mod inspect;
 mod plan;
+mod prepare;
+mod setaside;
 #[cfg(test)]
 mod tests;
 
 pub use inspect::{check, Inspection, SurveyPlan};
-use plan::{list, plan, Listed, Plan};
+use plan::{describe, list, plan, Listed, Nothing, Plan};
+use prepare::prepare;
 
 /// Most items in one batch.
 const BATCH_ITEMS: usize = 256;
@@ -64,14 +69,24 @@ const BATCH_BYTES: u64 = 64 << 20;
 pub struct Outcome {
     pub summary: Summary,
     pub error: Option<anyhow::Error>,
+    /// A watchdog's exit code (`watch.rs`), for a run that otherwise went well.
+    pub watchdog: Option<u8>,
 }
 
 impl Outcome {
-    pub fn exit_code(&self) -> u8 {
-        match &self.error {
+    /// The code of a run that ended with `error` and `summary`, before the watchdogs' verdicts.
+    fn code_without_watchdogs(error: &Option<anyhow::Error>, summary: &Summary) -> u8 {
+        match error {
             Some(err) => exit::code_for(err),
-            None if self.summary.failed > 0 => exit::ITEM_FAILED,
+            None if summary.failed > 0 => exit::ITEM_FAILED,
             None => exit::OK,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match Outcome::code_without_watchdogs(&self.error, &self.summary) {
+            exit::OK => self.watchdog.unwrap_or(exit::OK),
+            code => code,
         }
     }
 }
@@ -89,12 +104,16 @@ fn run_with(
     open: impl FnOnce(&Launcher) -> Result<Box<dyn Source>>,
 ) -> Outcome {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     crate::stop::start_run(launcher.run_timeout);
     let mut summary = Summary::new(&launcher.name, launcher.dry_run);
+    let mut watchdog = None;
     let error = match prepare(launcher, reporter) {
         Ok((lock, journal, deposit)) => {
             reporter.progress_status("connecting");
-            match open(launcher) {
+            let mut deposited = Vec::new();
+            let mut expiries = Vec::new();
+            let error = match open(launcher) {
                 Ok(mut source) => {
                     for notice in source.notices() {
                         reporter.problem(&notice);
@@ -105,6 +124,7 @@ fn run_with(
                         journal,
                         deposit,
                         summary,
+                        deposited: Vec::new(),
                     };
                     let mut error = match &launcher.retry {
                         Some(retry) => run.retry(source.as_mut(), retry).err(),
@@ -113,120 +133,52 @@ fn run_with(
                     if error.is_none() {
                         error = run.cycle(source.as_mut()).err();
                     }
+                    expiries = source.expiries();
                     if error.is_none() {
                         error = source.finish().err();
                     }
                     summary = run.summary;
-                    drop(lock);
+                    deposited = run.deposited;
                     error
                 }
                 Err(err) => Some(err),
+            };
+            let error = interrupted(error);
+            if !launcher.dry_run {
+                // While the lock is held: the status is this run's to write.
+                let record = crate::watch::Record {
+                    started: started_at,
+                    error: error.as_ref().map(exit::message_for),
+                    code: Outcome::code_without_watchdogs(&error, &summary),
+                    summary: &summary,
+                    deposited: &deposited,
+                    expiries,
+                };
+                watchdog = crate::watch::after_run(launcher, record, reporter);
             }
+            drop(lock);
+            error
         }
-        Err(err) => Some(err),
+        Err(err) => interrupted(Some(err)),
     };
-    // Whatever a signal or the deadline interrupted (a read, a fetch), the run ends for that
-    // reason, said as such.
-    let error = match (error, crate::stop::reason()) {
+    summary.set_duration(started.elapsed());
+    Outcome {
+        summary,
+        error,
+        watchdog,
+    }
+}
+
+/// Whatever a signal or the deadline interrupted (a read, a fetch), the run ends for that reason,
+/// said as such.
+fn interrupted(error: Option<anyhow::Error>) -> Option<anyhow::Error> {
+    match (error, crate::stop::reason()) {
         (Some(err), Some(reason)) => {
             log::debug!("interrupted while: {err:#}");
             Some(reason.error())
         }
         (error, _) => error,
-    };
-    summary.set_duration(started.elapsed());
-    Outcome { summary, error }
-}
-
-/// The steps before the source is opened: state folder, lock, journal, COLD folder, and the work an
-/// interrupted run left. A dry run takes no lock and changes nothing.
-fn prepare(
-    launcher: &Launcher,
-    reporter: &Reporter,
-) -> Result<(Option<lock::Lock>, Journal, Deposit)> {
-    let dry_run = launcher.dry_run;
-    // A dry run creates nothing, not even the state folder, and takes no lock.
-    let lock = if dry_run {
-        None
-    } else {
-        // The journal, the lock and a token cache are nobody else's business: a state folder
-        // created here is readable by its owner only, and so is everything put in it.
-        let exposed = crate::private::create_dir(&launcher.state_dir)
-            .with_context(|| {
-                format!(
-                    "cannot create state folder {}; give --state-dir a writable folder",
-                    launcher.state_dir.display()
-                )
-            })
-            .context(Failure::Cold)?;
-        if let Some(err) = exposed {
-            reporter.problem(&format!(
-                "state folder {} could not be made readable by this account only ({err}); {}",
-                launcher.state_dir.display(),
-                crate::private::remedy(&launcher.state_dir)
-            ));
-        }
-        Some(lock::acquire(&launcher.state_dir)?)
-    };
-    let mut journal = Journal::open(&launcher.state_dir.join("journal"), !dry_run)?;
-    let mut deposit = Deposit::open(&launcher.dest, launcher.index, &launcher.name, dry_run)?;
-    if dry_run {
-        reporter.output(&format!(
-            "dry run of launcher {} (state in {}); nothing will change",
-            launcher.name,
-            launcher.state_dir.display()
-        ));
-        let unfinished = journal.unfinished().len();
-        if unfinished > 0 {
-            reporter.output(&format!(
-                "an interrupted run left {unfinished} item(s) to finish; the next run completes them"
-            ));
-        }
-    } else {
-        finish_interrupted(&mut journal, &mut deposit, reporter)?;
     }
-    Ok((lock, journal, deposit))
-}
-
-/// Commits what an interrupted run staged and journaled, then removes temporary files nobody knows.
-fn finish_interrupted(
-    journal: &mut Journal,
-    deposit: &mut Deposit,
-    reporter: &Reporter,
-) -> Result<()> {
-    let unfinished = journal.unfinished();
-    if !unfinished.is_empty() {
-        finish_staged(journal, deposit, unfinished, reporter)?;
-    }
-    let removed = deposit.sweep(&HashSet::new())?;
-    if removed > 0 {
-        log::info!("removed {removed} temporary file(s) left by an interrupted run");
-    }
-    Ok(())
-}
-
-fn finish_staged(
-    journal: &mut Journal,
-    deposit: &mut Deposit,
-    unfinished: Vec<(ItemKey, Vec<Staged>)>,
-    reporter: &Reporter,
-) -> Result<()> {
-    let mut finished = Vec::with_capacity(unfinished.len());
-    for (key, mut files) in unfinished {
-        log::info!("finishing {key}, staged by an interrupted run");
-        for staged in &mut files {
-            deposit.commit(staged)?;
-        }
-        journal.record_done(&key)?;
-        finished.push((key, files));
-    }
-    deposit.finish_commit()?;
-    journal.flush(true)?;
-    // The interrupted run never knew the item's label: its key stands in.
-    for (key, files) in &finished {
-        reporter.log_deposited(&key.0, &key.0, files);
-    }
-    Ok(())
 }
 
 struct Run<'a> {
@@ -235,6 +187,8 @@ struct Run<'a> {
     journal: Journal,
     deposit: Deposit,
     summary: Summary,
+    /// The names this run gave documents in the COLD folder, for `--expect-pickup-within`.
+    deposited: Vec<String>,
 }
 
 /// An item whose documents are staged, waiting for the batch's commit.
@@ -244,51 +198,19 @@ struct Pending<'i> {
 }
 
 impl Run<'_> {
-    /// `lanceur retry`: puts the chosen items set aside back at the source and makes the journal
-    /// forget them, so that the cycle that follows takes them like new ones. An item the source
-    /// cannot put back stays set aside, and is counted as failed.
-    fn retry(&mut self, source: &mut dyn Source, retry: &crate::settings::Retry) -> Result<()> {
-        let store = Store::new(&self.launcher.state_dir);
-        let records = store.list();
-        for key in &retry.keys {
-            if !records.iter().any(|r| &r.key == key) {
-                return Err(anyhow!(
-                    "no item set aside has the key {key}; `lanceur retry` without --key or \
-                     --all lists them"
-                ))
-                .context(Failure::Usage);
-            }
-        }
-        let chosen = records
-            .into_iter()
-            .filter(|r| retry.all || retry.keys.contains(&r.key));
-        for record in chosen {
-            let key = ItemKey(record.key.clone());
-            match source.restore(&key, record.place.as_deref()) {
-                Ok(()) => {
-                    self.journal.record_retry(&key)?;
-                    self.journal.flush(true)?;
-                    store.remove(&record)?;
-                    self.reporter
-                        .output(&format!("retrying {} ({})", record.label, record.key));
-                }
-                Err(err) => {
-                    self.summary.failed += 1;
-                    self.reporter.problem(&format!(
-                        "{}: cannot be put back at the source ({}); it stays set aside",
-                        record.label,
-                        exit::message_for(&err)
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn cycle(&mut self, source: &mut dyn Source) -> Result<()> {
         self.reporter
             .progress_status(&format!("listing {}", source.label()));
         let Listed { listing, rejected } = list(source, &self.launcher.filter)?;
+        if self.journal.len() == 0 {
+            if let Some(traces) = source.traces(&listing.items)? {
+                self.reporter.problem(&plan::traces_warning(
+                    self.launcher,
+                    listing.items.len(),
+                    &traces,
+                ));
+            }
+        }
         self.summary.seen = listing.items.len() + listing.skipped.len() + rejected.len();
         self.summary.skipped = rejected.len();
         for (name, reason) in &rejected {
@@ -377,7 +299,7 @@ impl Run<'_> {
             }
         }
         let mut pending: Vec<Pending> = Vec::new();
-        let mut unmatched: Vec<&Item> = Vec::new();
+        let mut unmatched: Vec<(&Item, Nothing)> = Vec::new();
         let mut stop: Option<anyhow::Error> = None;
         for item in items {
             // A signal or the deadline: no new item, but what the batch staged is finished.
@@ -388,8 +310,10 @@ impl Run<'_> {
             let taken = self.take(source, item);
             self.reporter.progress_advance(item.size);
             match taken {
-                Ok(Some(staged)) if staged.is_empty() => unmatched.push(item),
-                Ok(Some(staged)) => pending.push(Pending { item, staged }),
+                Ok(Some((staged, filtered))) if staged.is_empty() => {
+                    unmatched.push((item, Nothing::of(filtered)));
+                }
+                Ok(Some((staged, _))) => pending.push(Pending { item, staged }),
                 Ok(None) => {}
                 Err(err) => {
                     stop = Some(err);
@@ -415,7 +339,8 @@ impl Run<'_> {
             }
         }
         if !unmatched.is_empty() {
-            let left = self.leave_unmatched(source, &unmatched);
+            let items: Vec<&Item> = unmatched.iter().map(|(item, _)| *item).collect();
+            let left = self.leave_unmatched(source, &items);
             if stop.is_none() {
                 left?;
             }
@@ -441,9 +366,14 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Fetches one item and stages its kept documents. `Ok(None)`: the item failed or is not ready and
-    /// stays at the source. `Ok(Some(empty))`: the item is taken but none of its documents was kept.
-    fn take(&mut self, source: &mut dyn Source, item: &Item) -> Result<Option<Vec<Staged>>> {
+    /// Fetches one item and stages its kept documents, with how many the filters dropped.
+    /// `Ok(None)`: the item failed or is not ready and stays at the source. `Ok(Some((empty, _)))`:
+    /// none of its documents was kept.
+    fn take(
+        &mut self,
+        source: &mut dyn Source,
+        item: &Item,
+    ) -> Result<Option<(Vec<Staged>, usize)>> {
         let documents = match source.fetch(item) {
             Ok(documents) => documents,
             Err(err) => {
@@ -454,9 +384,11 @@ impl Run<'_> {
         let common_fields = self.common_fields(item);
         let mut staged: Vec<Staged> = Vec::new();
         let mut kept = 0usize;
+        let mut filtered = 0usize;
         for document in documents {
             let verdict = self.launcher.filter.judge(&document.name);
             if !verdict.is_keep() {
+                filtered += 1;
                 self.summary.documents_filtered += 1;
                 self.note_skip(
                     &format!("{} / {}", item.label, document.name),
@@ -496,8 +428,9 @@ impl Run<'_> {
             if kept == 0 {
                 self.summary.unmatched += 1;
                 self.reporter.output(&format!(
-                    "unmatched {}  (no document passed the filters; left at the source{})",
+                    "unmatched {}  ({}; left at the source{})",
                     item.label,
+                    Nothing::of(filtered).reason(),
                     self.unmatched_mark()
                 ));
             } else {
@@ -505,7 +438,7 @@ impl Run<'_> {
                 self.summary.documents += kept;
             }
         }
-        Ok(Some(staged))
+        Ok(Some((staged, filtered)))
     }
 
     /// What `--unmatched` does besides leaving the item, for messages.
@@ -520,7 +453,7 @@ impl Run<'_> {
 
     /// Makes the batch's staged documents visible and journals every item of the batch as done,
     /// or as unmatched.
-    fn commit(&mut self, pending: &mut [Pending], unmatched: &[&Item]) -> Result<()> {
+    fn commit(&mut self, pending: &mut [Pending], unmatched: &[(&Item, Nothing)]) -> Result<()> {
         if !pending.is_empty() {
             if let Err(err) = self.deposit.sync() {
                 for p in pending.iter() {
@@ -550,17 +483,22 @@ impl Run<'_> {
             for staged in &p.staged {
                 log::info!("deposited {} as {}", p.item.label, staged.name);
             }
+            if self.launcher.watch.expect_pickup_within.is_some() {
+                self.deposited
+                    .extend(p.staged.iter().map(|staged| staged.name.clone()));
+            }
         }
         let fingerprint = self.launcher.filter.fingerprint();
-        for item in unmatched {
+        for (item, nothing) in unmatched {
             for key in std::iter::once(&item.key).chain(&item.aliases) {
                 self.journal.record_unmatched(key, &fingerprint)?;
             }
             self.summary.unmatched += 1;
             log::info!(
-                "left {} at the source{}: no document passed the filters",
+                "left {} at the source{}: {}",
                 crate::report::printable(&item.label),
-                self.unmatched_mark()
+                self.unmatched_mark(),
+                nothing.reason()
             );
         }
         self.journal.flush(true)?;
@@ -569,7 +507,7 @@ impl Run<'_> {
             self.reporter
                 .log_deposited(&p.item.label, &p.item.key.0, &p.staged);
         }
-        for item in unmatched {
+        for (item, _) in unmatched {
             self.reporter.log_unmatched(item);
         }
         Ok(())
@@ -633,133 +571,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// What becomes of an item that was not taken, as `err` says: the run stops (`Err`, with
-    /// `doing` and the item named), or the item is counted, said and logged as it deserves, and
-    /// set aside once it failed `--set-aside-after` runs in a row.
-    fn not_taken(
-        &mut self,
-        source: &mut dyn Source,
-        item: &Item,
-        err: ItemError,
-        doing: &str,
-    ) -> Result<()> {
-        match err {
-            ItemError::Stop(failure, error) => {
-                Err(crate::item::tagged(error, failure).context(format!("{doing} {}", item.label)))
-            }
-            ItemError::NotReady(error) => {
-                self.summary.skipped += 1;
-                self.note_skip(&item.label, &exit::message_for(&error));
-                Ok(())
-            }
-            ItemError::Failed(error) if self.launcher.dry_run => {
-                self.item_failed(item, &error, "; left at the source for the next run");
-                Ok(())
-            }
-            ItemError::Failed(error) => {
-                let message = exit::message_for(&error);
-                let failures = self.journal.record_failed(&item.key, &message)?;
-                let limit = self.launcher.set_aside_after;
-                if limit == 0 || failures < limit {
-                    self.item_failed(item, &error, "; left at the source for the next run");
-                    return Ok(());
-                }
-                self.set_aside(source, item, &error, failures)
-            }
-            ItemError::SetAside(error) if self.launcher.dry_run => {
-                self.item_failed(item, &error, "; a run sets it aside");
-                Ok(())
-            }
-            ItemError::SetAside(error) => self.set_aside(source, item, &error, 0),
-        }
-    }
-
-    /// Sets `item` aside after `failures` runs in a row failed (0: at once): the source puts it
-    /// out of its way and keeps its raw bytes in the store, the store records it, the journal stops
-    /// offering it. Said in one line, counted as failed. Should the source fail to, the item stays
-    /// a plain failure, tried again on the next run.
-    fn set_aside(
-        &mut self,
-        source: &mut dyn Source,
-        item: &Item,
-        err: &anyhow::Error,
-        failures: u32,
-    ) -> Result<()> {
-        let store = Store::new(&self.launcher.state_dir);
-        let folder = store.prepare(&item.key)?;
-        let aside = match source.set_aside(item, &folder) {
-            Ok(aside) => aside,
-            Err(why) => {
-                let _ = std::fs::remove_dir_all(&folder);
-                let why = match why.into_stop() {
-                    Ok(stop) => {
-                        return Err(stop.context(format!("while setting {} aside", item.label)))
-                    }
-                    Err(why) => exit::message_for(why.error()),
-                };
-                let tail = format!(
-                    "; it could not be set aside ({why}): left at the source for the next run"
-                );
-                self.item_failed(item, err, &tail);
-                return Ok(());
-            }
-        };
-        let error = exit::message_for(err);
-        let mut record = Record {
-            key: item.key.0.clone(),
-            label: item.label.clone(),
-            error: error.clone(),
-            failures,
-            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            how: aside.how.clone(),
-            place: aside.place,
-            kept: Vec::new(),
-            folder,
-        };
-        store.write(&mut record)?;
-        self.journal.record_aside(&item.key)?;
-        self.journal.flush(true)?;
-        self.summary.failed += 1;
-        self.summary.set_aside += 1;
-        let why = if failures == 0 {
-            String::new()
-        } else {
-            format!("failed {failures} runs in a row; ")
-        };
-        let kept = if record.kept.is_empty() {
-            "no copy could be kept".to_string()
-        } else {
-            format!("a copy kept in {}", record.folder.display())
-        };
-        self.reporter.problem(&format!(
-            "{}: {error}; {why}set aside: {}, {kept}; later runs leave it alone until `lanceur \
-             retry`",
-            item.label, aside.how
-        ));
-        self.reporter.log_set_aside(item, &error);
-        Ok(())
-    }
-
-    /// Counts, reports and logs an item that failed; `where_it_is` ends the line.
-    fn item_failed(&mut self, item: &Item, err: &anyhow::Error, where_it_is: &str) {
-        self.summary.failed += 1;
-        let error = exit::message_for(err);
-        self.reporter
-            .problem(&format!("{}: {error}{where_it_is}", item.label));
-        self.reporter.log_failed(item, &error);
-    }
-
-    /// What the source left untaken for longer than its grace period: said, counted as failed (so
-    /// the run exits 1), logged, on every run until someone sees to it.
-    fn left_untaken(&mut self, skipped: &Skipped) {
-        self.summary.failed += 1;
-        self.reporter.problem(&format!(
-            "{}: {}; left at the source",
-            skipped.label, skipped.reason
-        ));
-        self.reporter.log_not_taken(&skipped.label, &skipped.reason);
-    }
-
     fn common_fields(&self, item: &Item) -> Vec<(String, String)> {
         vec![
             ("launcher".to_string(), self.launcher.name.clone()),
@@ -778,13 +589,5 @@ impl Run<'_> {
         } else {
             log::info!("skipped {}: {reason}", crate::report::printable(label));
         }
-    }
-}
-
-fn describe(item: &Item, document: &str) -> String {
-    if item.name.as_deref() == Some(document) {
-        item.label.clone()
-    } else {
-        format!("{} / {document}", item.label)
     }
 }

@@ -303,6 +303,33 @@ pub fn is_out_of_space(err: &io::Error) -> bool {
     )
 }
 
+/// What a failed write says about its folder, in words an administrator acts on: a full disk, a
+/// file system mounted read-only (EROFS: a permission would not help), or a permission. `None`
+/// for anything else, whose own text then says it.
+pub fn write_problem(err: &io::Error) -> Option<&'static str> {
+    if is_out_of_space(err) {
+        Some("the disk is full; free space, then run again")
+    } else if err.kind() == io::ErrorKind::ReadOnlyFilesystem {
+        Some(
+            "it is on a read-only file system: remount it read-write, or give a folder on a \
+             writable volume",
+        )
+    } else if err.kind() == io::ErrorKind::PermissionDenied {
+        Some("permission denied; give this user write access")
+    } else {
+        None
+    }
+}
+
+/// `what` (`cannot create state folder /x`), with the problem `err` is when it is one of
+/// `write_problem`'s; the error itself follows as the cause.
+pub fn write_context(what: String, err: &io::Error) -> String {
+    match write_problem(err) {
+        Some(problem) => format!("{what}: {problem}"),
+        None => what,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,11 @@ pub const COLD: u8 = 5;
 pub const LOCKED: u8 = 6;
 /// Stopped by a signal (SIGINT, SIGTERM, SIGHUP; Ctrl-C, Ctrl-Break, console close on Windows).
 pub const INTERRUPTED: u8 = 7;
+/// The run went well, but nothing was deposited for longer than `--expect-within`.
+pub const NOTHING_NEW: u8 = 8;
+/// The run went well, but documents deposited earlier are still in the COLD folder after
+/// `--expect-pickup-within`: the COLD is not taking them.
+pub const COLD_IDLE: u8 = 9;
 
 /// Kinds of whole-run failure. Attach one as context where the failure is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,23 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The launcher an error belongs to, attached where its name is known although the launcher is
+/// not complete yet (a configuration mistake), so that the error's line starts `lanceur: NAME:`
+/// like every other problem of that launcher. It prints nothing in the chain itself.
+#[derive(Debug, Clone)]
+pub struct Named(pub String);
+
+impl fmt::Display for Named {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// The launcher `err` was attached to with `Named`, if any.
+pub fn launcher_of(err: &anyhow::Error) -> Option<&str> {
+    err.downcast_ref::<Named>().map(|named| named.0.as_str())
+}
+
 /// The failure kind an error was tagged with, if any. The outermost tag wins.
 pub fn failure_of(err: &anyhow::Error) -> Option<Failure> {
     // anyhow's downcast looks through every context layer, outermost first.
@@ -79,12 +101,39 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 }
 
 /// The one-line message for an error: its causes joined by ": ", as `{:#}` prints them, with a
-/// cause that merely repeats the one before it printed once.
+/// cause that merely repeats the one before it printed once, and silent ones (`Named`) left out.
 pub fn message_for(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if parts.last().is_none_or(|last| *last != text) {
+        if !text.is_empty() && parts.last().is_none_or(|last| *last != text) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// `message_for` without the failure tags' words ("source unavailable"), for an error that is
+/// copied and tagged again.
+pub fn message_without_tags(err: &anyhow::Error) -> String {
+    // A tag is a context layer, which anyhow's chain shows only as its text.
+    let tags: Vec<String> = [
+        Failure::Usage,
+        Failure::Auth,
+        Failure::Source,
+        Failure::Cold,
+        Failure::Locked,
+    ]
+    .iter()
+    .map(Failure::to_string)
+    .collect();
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !text.is_empty()
+            && !tags.contains(&text)
+            && parts.last().is_none_or(|last| *last != text)
+        {
             parts.push(text);
         }
     }
@@ -112,6 +161,20 @@ mod tests {
             message_for(&err),
             "imap alice@localhost:993: source unavailable: connection refused"
         );
+    }
+
+    #[test]
+    fn a_named_error_keeps_its_message_and_tells_its_launcher() {
+        let err = Err::<(), _>(anyhow!("invalid filter pattern"))
+            .context(Named("factures".into()))
+            .context(Failure::Usage)
+            .unwrap_err();
+        assert_eq!(launcher_of(&err), Some("factures"));
+        assert_eq!(
+            message_for(&err),
+            "invalid configuration: invalid filter pattern"
+        );
+        assert_eq!(code_for(&err), USAGE);
     }
 
     #[test]

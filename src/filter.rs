@@ -39,19 +39,52 @@ impl Pattern {
             }
         }
         let translated = translate_python_escapes(body);
+        let flags = if inline.is_empty() {
+            String::new()
+        } else {
+            format!("(?{inline})")
+        };
+        // The user's pattern alone first, so that a mistake is told where they made it: inside the
+        // wrapper below, an unbalanced `)` would close the wrapper's group instead.
+        if let Err(err) = Regex::new(&format!("{flags}{translated}")) {
+            bail!("{}", Self::explain(written, body, flags.len(), &err));
+        }
         // `\A(?:…)` is Python's re.match: anchored at the start, free at the end. The group keeps a
         // top-level alternation `a|b` inside the anchor.
-        let source = if inline.is_empty() {
-            format!(r"\A(?:{translated})")
-        } else {
-            format!(r"(?{inline})\A(?:{translated})")
-        };
+        let source = format!(r"{flags}\A(?:{translated})");
         match Regex::new(&source) {
             Ok(regex) => Ok(Pattern {
                 written: written.to_string(),
                 regex,
             }),
             Err(err) => bail!("invalid filter pattern {written:?}: {err}"),
+        }
+    }
+
+    /// "invalid filter pattern "*.pdf": target of repeat operator is invalid at position 0; …":
+    /// the position counts in what the user typed (the engine counts from the start of what it was
+    /// given: the flags, and not the opening slash; the escape translation keeps lengths).
+    fn explain(written: &str, body: &str, flags: usize, err: &fancy_regex::Error) -> String {
+        let why = match err {
+            fancy_regex::Error::ParseError(at, kind) => {
+                // The engine notices these at the end; the mistake is where they open.
+                let at = match kind {
+                    fancy_regex::ParseError::UnclosedOpenParen => left_open(body).0,
+                    fancy_regex::ParseError::InvalidClass => left_open(body).1,
+                    _ => None,
+                }
+                .unwrap_or_else(|| at.saturating_sub(flags).min(body.len()));
+                let at = at + usize::from(written.starts_with('/'));
+                format!("{} at position {at}", lowercase_first(&kind.to_string()))
+            }
+            other => lowercase_first(&other.to_string()),
+        };
+        match glob_as_regex(body) {
+            Some(suggested) => format!(
+                "invalid filter pattern {written:?}: {why}; patterns are regular expressions, not \
+                 wildcards: for {body} write {suggested}"
+            ),
+            None => format!("invalid filter pattern {written:?}: {why}"),
         }
     }
 
@@ -91,6 +124,64 @@ fn split_delimiters(written: &str) -> Result<(&str, &str)> {
         );
     }
     Ok((body, flags))
+}
+
+/// The regular expression for `text` read as a shell wildcard (`*.pdf` → `/.*\.pdf$/i`), when it
+/// looks like one: it starts with `*` or `?`, which no regular expression can.
+fn glob_as_regex(text: &str) -> Option<String> {
+    if !text.starts_with(['*', '?']) {
+        return None;
+    }
+    let mut regex = String::from("/");
+    for c in text.chars() {
+        match c {
+            '*' => regex.push_str(".*"),
+            '?' => regex.push('.'),
+            c if c.is_alphanumeric() || c == ' ' || c == '_' || c == '-' => regex.push(c),
+            c => {
+                regex.push('\\');
+                regex.push(c);
+            }
+        }
+    }
+    regex.push_str("$/i");
+    Some(regex)
+}
+
+/// Where the mistake the engine notices only at the end begins: the last parenthesis never
+/// closed, or a character class never closed (outside escapes).
+fn left_open(body: &str) -> (Option<usize>, Option<usize>) {
+    let mut parens: Vec<usize> = Vec::new();
+    let mut class: Option<usize> = None;
+    let mut chars = body.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if class.is_none() => {
+                class = Some(at);
+                // A `]` right after `[` or `[^` is a member, not the end.
+                chars.next_if(|(_, c)| *c == '^');
+                chars.next_if(|(_, c)| *c == ']');
+            }
+            ']' if class.is_some() => class = None,
+            '(' if class.is_none() => parens.push(at),
+            ')' if class.is_none() => {
+                parens.pop();
+            }
+            _ => {}
+        }
+    }
+    (parens.last().copied(), class)
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// Rewrites the few Python escapes whose spelling differs in Rust's syntax: `\Z` (end of text) is `\z`.
@@ -258,6 +349,38 @@ mod tests {
         assert!(err.contains("unknown flag 'q'"), "{err}");
         let err = Pattern::parse("/x").unwrap_err().to_string();
         assert!(err.contains("no closing"), "{err}");
+    }
+
+    #[test]
+    fn a_wildcard_is_answered_with_the_regular_expression_it_meant() {
+        // See: issue 16.
+        let err = Pattern::parse("*.pdf").unwrap_err().to_string();
+        assert!(err.contains("at position 0"), "{err}");
+        assert!(
+            err.contains(r"not wildcards: for *.pdf write /.*\.pdf$/i"),
+            "{err}"
+        );
+        let err = Pattern::parse("/*.PDF/i").unwrap_err().to_string();
+        assert!(
+            err.starts_with(r#"invalid filter pattern "/*.PDF/i""#),
+            "{err}"
+        );
+        assert!(err.contains("at position 1"), "{err}");
+        assert!(err.contains(r"write /.*\.PDF$/i"), "{err}");
+        // The suggestion is itself a pattern that keeps what the wildcard meant.
+        let suggested = Pattern::parse(r"/.*\.pdf$/i").unwrap();
+        assert!(suggested.matches("Scan 1.PDF").unwrap());
+        assert!(!suggested.matches("scan.pdf.part").unwrap());
+        // Positions count in what was typed, the slash included.
+        let err = Pattern::parse("/ab(c/").unwrap_err().to_string();
+        assert!(!err.contains("wildcards"), "{err}");
+        assert!(err.contains("at position 3"), "{err}");
+        let err = Pattern::parse("a)").unwrap_err().to_string();
+        assert!(err.contains("at position 1"), "{err}");
+        let err = Pattern::parse("/x/i")
+            .map(|_| ())
+            .and(Pattern::parse("/[a/i").map(|_| ()));
+        assert!(err.unwrap_err().to_string().contains("at position"));
     }
 
     #[test]

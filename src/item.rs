@@ -61,6 +61,29 @@ pub struct Listing {
     pub complete: bool,
 }
 
+/// What a source shows of an earlier lanceur's work among the items it listed: mails carrying the
+/// keyword lanceur sets on what it takes, or, where no such mark can be set, mails a run with
+/// `--select all` would take although they are already read. Asked only when the journal is empty,
+/// so that a launcher that is starting over by mistake (another name, state folder or user than
+/// the runs before) says so before depositing everything again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traces {
+    pub count: usize,
+    /// What those items show, after their count: "carry the keyword $Lanceur, which lanceur sets
+    /// on the mails it takes".
+    pub what: String,
+}
+
+/// A date after which a launcher stops working unless someone acts: a sign-in left unused, a
+/// client secret, a certificate. Recorded after each run for `lanceur status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Expiry {
+    /// What expires: "the Microsoft sign-in, unless a run uses it", "the client secret".
+    pub what: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Skipped {
     pub label: String,
@@ -259,7 +282,9 @@ impl ItemError {
     /// One error per item for a batch that failed as a whole (an IMAP STORE for many UIDs, a POP3
     /// QUIT after many DELEs): the same variant and message for each.
     pub fn for_each(count: usize, error: &ItemError) -> Vec<Result<(), ItemError>> {
-        let message = exit::message_for(error.error());
+        // Copied without its failure tag's words: `into_stop` tags the copy again, and the run's
+        // last line then says "source unavailable" once.
+        let message = exit::message_without_tags(error.error());
         (0..count)
             .map(|_| {
                 let copy = anyhow::anyhow!("{message}");
@@ -347,6 +372,23 @@ mod tests {
         assert!(results
             .iter()
             .all(|r| matches!(r, Err(ItemError::Failed(_)))));
+    }
+
+    #[test]
+    fn a_stop_copied_per_item_says_its_failure_once() {
+        // See: issue 16. "source unavailable: source unavailable: …" was the batch's last line.
+        let lost = anyhow!("reset")
+            .context("the connection was lost while moving mails")
+            .context(Failure::Source);
+        let results = ItemError::for_each(2, &ItemError::stop(Failure::Source, lost));
+        for result in results {
+            let err = result.unwrap_err().into_stop().unwrap();
+            assert_eq!(exit::code_for(&err), exit::SOURCE);
+            assert_eq!(
+                exit::message_for(&err),
+                "source unavailable: the connection was lost while moving mails: reset"
+            );
+        }
     }
 
     #[test]

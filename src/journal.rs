@@ -141,7 +141,11 @@ impl Journal {
                 .write(true)
                 .truncate(false)
                 .open(path)
-                .with_context(|| format!("cannot open journal {} for writing", path.display()))
+                .map_err(|err| {
+                    let what = format!("cannot open journal {} for writing", path.display());
+                    let message = crate::durable::write_context(what, &err);
+                    anyhow::Error::new(err).context(message)
+                })
                 .context(Failure::Cold)?;
             let length = file.metadata().map(|m| m.len()).unwrap_or(0);
             if length != good_length {

@@ -32,7 +32,13 @@ pub fn acquire(state_dir: &Path) -> Result<Lock> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))
+        .map_err(|err| {
+            let message = crate::durable::write_context(
+                format!("cannot open lock file {}", path.display()),
+                &err,
+            );
+            anyhow::Error::new(err).context(message)
+        })
         .context(Failure::Cold)?;
     match file.try_lock() {
         Ok(()) => {}
@@ -63,6 +69,30 @@ pub fn acquire(state_dir: &Path) -> Result<Lock> {
     Ok(Lock { _file: file })
 }
 
+/// Whether a run of the launcher whose state folder is `state_dir` holds its lock now, and who
+/// (`pid 4242 since …`), for `lanceur check`: asked with a shared lock, taken and let go at once,
+/// on the lock file opened read-only, so that asking creates and changes nothing.
+pub fn holder(state_dir: &Path) -> Option<String> {
+    let mut file = File::open(state_dir.join("lock")).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            Some(if holder.is_empty() {
+                "another run".to_string()
+            } else {
+                holder.to_string()
+            })
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            log::debug!("cannot tell whether a run holds the lock: {err}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,7 +104,13 @@ mod tests {
         let err = acquire(dir.path()).unwrap_err();
         assert_eq!(crate::exit::code_for(&err), crate::exit::LOCKED);
         assert!(format!("{err:#}").contains(&format!("pid {}", std::process::id())));
+        let held = holder(dir.path()).expect("the lock is held");
+        assert!(
+            held.starts_with(&format!("pid {} since ", std::process::id())),
+            "{held}"
+        );
         drop(first);
+        assert_eq!(holder(dir.path()), None);
         acquire(dir.path()).unwrap();
     }
 }

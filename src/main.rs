@@ -37,8 +37,10 @@ mod report;
 mod secret;
 mod settings;
 mod source;
+mod status;
 mod stop;
 mod tls;
+mod watch;
 
 use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
@@ -57,16 +59,19 @@ struct Ended {
     error: Option<anyhow::Error>,
     /// The exit code when nothing stopped it: 0, 1 when items failed, or `check`'s verdict.
     code: u8,
+    /// `-v`: say even what cron need not hear (another run still working).
+    verbose: u8,
 }
 
 impl Ended {
     /// A command that stopped before any launcher was known (a bad launcher file or option).
     fn early(error: anyhow::Error) -> Ended {
         Ended {
-            reporter: None,
+            reporter: exit::launcher_of(&error).map(Reporter::new),
             json: None,
             error: Some(error),
             code: exit::OK,
+            verbose: 0,
         }
     }
 
@@ -74,7 +79,11 @@ impl Ended {
     fn say(self) -> u8 {
         let code = self.error.as_ref().map_or(self.code, exit::code_for);
         let message = self.error.as_ref().map(exit::message_for);
-        if let Some(message) = &message {
+        // cron runs a launcher every minute and mails whatever it prints: a run that finds the
+        // previous one still working did nothing wrong, and says so only when asked (-v). Its
+        // exit code and its --json line still tell.
+        let quiet = code == exit::LOCKED && self.verbose == 0;
+        if let Some(message) = message.as_ref().filter(|_| !quiet) {
             match &self.reporter {
                 Some(reporter) => reporter.problem(message),
                 None => report::problem_without_launcher(message),
@@ -94,6 +103,18 @@ fn run(argv: Vec<OsString>) -> Ended {
     };
     for warning in &parsed.warnings {
         report::problem_without_launcher(warning);
+    }
+    if let cli::Command::Status(args) = &parsed.cli.command {
+        return match config::status(&args.dir) {
+            Ok(launchers) => Ended {
+                reporter: None,
+                json: None,
+                error: None,
+                code: status::run(&args.dir, launchers, args.json),
+                verbose: 0,
+            },
+            Err(err) => Ended::early(err),
+        };
     }
     if let Some(login) = config::login(&parsed.cli.command, &parsed.secrets) {
         return match login {
@@ -115,16 +136,18 @@ fn run(argv: Vec<OsString>) -> Ended {
             json: None,
             error: None,
             code: check::list_set_aside(&launcher),
+            verbose: launcher.verbose,
         };
     }
     if launcher.check {
-        start_logging(launcher.verbose, None);
+        start_logging(&launcher.name, launcher.verbose, None);
         log::debug!("{launcher:#?}");
         return Ended {
             reporter: None,
             json: None,
             error: None,
             code: check::run(&launcher),
+            verbose: launcher.verbose,
         };
     }
     cycle_run(&launcher)
@@ -138,7 +161,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
     } else {
         Progress::if_watched(launcher.verbose)
     };
-    start_logging(launcher.verbose, progress.as_ref());
+    start_logging(&launcher.name, launcher.verbose, progress.as_ref());
     log::debug!("{launcher:#?}");
     stop::install();
     let reporter = Reporter::new(&launcher.name).with_progress(progress);
@@ -159,6 +182,7 @@ fn cycle_run(launcher: &Launcher) -> Ended {
                 reporter: Some(reporter),
                 error: Some(err),
                 code: exit::OK,
+                verbose: launcher.verbose,
             }
         }
     };
@@ -169,25 +193,30 @@ fn cycle_run(launcher: &Launcher) -> Ended {
         json: json(outcome.summary),
         reporter: Some(reporter),
         error: outcome.error,
+        verbose: launcher.verbose,
     }
 }
 
 /// `lanceur imap|pop|o365 login`: an interactive step with no cycle; it prints the provider's
 /// instructions.
 fn sign_in(config: &settings::oauth::LoginConfig) -> Ended {
-    start_logging(0, None);
+    start_logging(&config.launcher, 0, None);
     let mut stdout = std::io::stdout();
     Ended {
         reporter: Some(Reporter::new(&config.launcher)),
         json: None,
         error: source::login(config, &mut stdout).err(),
         code: exit::OK,
+        verbose: 0,
     }
 }
 
 /// `RUST_LOG` wins; otherwise warnings only, `-v` info, `-vv` debug, for lanceur's own messages.
-/// While a progress display is shown, log lines (warnings) are written around it.
-fn start_logging(verbose: u8, progress: Option<&Progress>) {
+/// Every line starts as the launcher's problems do, `lanceur: NAME: `, so that a warning from deep
+/// inside (a certificate check turned off, a link that is not an attachment) reads like the rest
+/// and a shared log tells launchers apart; the lines of a multi-line record are indented.
+/// While a progress display is shown, log lines are written around it.
+fn start_logging(launcher: &str, verbose: u8, progress: Option<&Progress>) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -196,7 +225,20 @@ fn start_logging(verbose: u8, progress: Option<&Progress>) {
     let mut builder = env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or(format!("lanceur={level}")),
     );
-    builder.format_target(false);
+    let launcher = launcher.to_string();
+    builder.format(move |out, record| {
+        use std::io::Write;
+        let level = match record.level() {
+            log::Level::Error => "error: ",
+            log::Level::Warn => "warning: ",
+            log::Level::Info => "",
+            log::Level::Debug => "debug: ",
+            log::Level::Trace => "trace: ",
+        };
+        let text = record.args().to_string();
+        let lines: Vec<String> = text.lines().map(report::printable).collect();
+        writeln!(out, "lanceur: {launcher}: {level}{}", lines.join("\n    "))
+    });
     if let Some(progress) = progress {
         builder.target(env_logger::Target::Pipe(Box::new(progress.writer())));
     }

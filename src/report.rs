@@ -212,30 +212,43 @@ impl Reporter {
     }
 }
 
-/// What one run did. Counts are items (files, mails, envelopes) unless named otherwise.
+/// What one run did, for `--json`. Items (files, mails, envelopes: what the source lists and the
+/// journal remembers) and documents (what lands in the COLD folder: a mail's attachments, an
+/// envelope's files) are counted apart, and each JSON name says which it counts; the README lists
+/// them all.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     pub launcher: String,
     /// Items the source listed.
+    #[serde(rename = "items_seen")]
     pub seen: usize,
     /// Items deposited (or, in a dry run, that would be) and journaled in this run.
+    #[serde(rename = "items_deposited")]
     pub deposited: usize,
     /// Items skipped: filtered out, too young, temporary names, left for a later run by a cap.
+    #[serde(rename = "items_skipped")]
     pub skipped: usize,
     /// Items that failed and were left at the source, and files a folder source left untaken for
     /// longer than `--grace-period`.
+    #[serde(rename = "items_failed")]
     pub failed: usize,
     /// Items fetched whose documents the filters all rejected (or that had none): left at the
     /// source, never deleted or moved, and remembered by the journal until the filters change.
+    #[serde(rename = "items_unmatched")]
     pub unmatched: usize,
     /// Items set aside by this run after failing too often; counted in `failed` too.
+    #[serde(rename = "items_set_aside")]
     pub set_aside: usize,
     /// Items deposited by an earlier run and acknowledged again now.
+    #[serde(rename = "items_reacknowledged")]
     pub reacknowledged: usize,
     /// Documents written to the COLD folder.
+    #[serde(rename = "documents_deposited")]
     pub documents: usize,
     /// Documents dropped by the filters inside items that were taken.
     pub documents_filtered: usize,
+    /// Bytes of the documents written to the COLD folder.
+    #[serde(rename = "bytes_deposited")]
     pub bytes: u64,
     pub duration_ms: u64,
     pub dry_run: bool,

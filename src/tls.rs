@@ -32,7 +32,10 @@ use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 
 use crate::exit::Failure;
 
+mod diagnose;
 pub mod schannel;
+
+pub use diagnose::Service;
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -47,8 +50,10 @@ pub enum TlsMode {
 }
 
 /// Where and how to connect; checked by `config` before any socket opens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TlsConfig {
+    /// The protocol spoken over the connection, for the diagnoses of `diagnose.rs`.
+    pub service: Service,
     pub host: String,
     pub port: u16,
     pub mode: TlsMode,
@@ -150,6 +155,30 @@ impl Write for Paced {
 
     fn flush(&mut self) -> io::Result<()> {
         self.tcp.flush()
+    }
+}
+
+/// `-vv` dumps the launcher: the CA file's certificates would come out as one number per byte, a
+/// few thousand lines saying nothing the file's name does not.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("service", &self.service)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("mode", &self.mode)
+            .field(
+                "ca_pem",
+                &self
+                    .ca_pem
+                    .as_ref()
+                    .map(|pem| format!("{} bytes", pem.len())),
+            )
+            .field("ca_file", &self.ca_file)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("timeout", &self.timeout)
+            .field("answer_timeout", &self.answer_timeout)
+            .finish()
     }
 }
 
@@ -273,32 +302,7 @@ impl Connector {
         let host = self.config.host.as_str();
         match self.tls.connect(host, tcp) {
             Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
-            Err(HandshakeError::Failure(err)) => {
-                if let Some(known) = schannel::known_code(&err) {
-                    log::debug!("TLS handshake with {}: {err}", self.address());
-                    let trust = match &self.config.ca_file {
-                        Some(ca) => format!(
-                            "check that {} holds the authority that signed the server's \
-                             certificate",
-                            ca.display()
-                        ),
-                        None => format!(
-                            "give a private CA with --ca-file, or {}",
-                            schannel::TRUST_STORE
-                        ),
-                    };
-                    return Err(anyhow!(
-                        "{}: {}; {}",
-                        self.handshake_failed(),
-                        known.describe(host),
-                        known.remedy(&trust)
-                    ))
-                    .context(Failure::Source);
-                }
-                Err(anyhow!(err))
-                    .with_context(|| self.handshake_advice())
-                    .context(Failure::Source)
-            }
+            Err(HandshakeError::Failure(err)) => Err(self.handshake_failed(&err)),
             Err(HandshakeError::WouldBlock(_)) => Err(anyhow!(
                 "TLS handshake with {} timed out after {}",
                 self.address(),
@@ -306,35 +310,6 @@ impl Connector {
             ))
             .context(Failure::Source),
         }
-    }
-
-    fn handshake_failed(&self) -> String {
-        format!("TLS handshake with {} failed", self.address())
-    }
-
-    fn handshake_advice(&self) -> String {
-        let mut advice = self.handshake_failed();
-        match (&self.config.ca_file, self.config.mode) {
-            (_, TlsMode::Implicit) if self.looks_like_plain_port() => advice.push_str(
-                "; this port usually speaks plaintext: use --tls starttls, or the TLS port",
-            ),
-            (Some(ca), _) => advice.push_str(&format!(
-                "; the server's certificate is not signed by {} nor trusted by the system, or \
-                 does not name {}",
-                ca.display(),
-                self.config.host
-            )),
-            (None, _) => advice.push_str(&format!(
-                "; if the server's certificate comes from a private CA, give it with --ca-file; \
-                 check that the certificate names {}",
-                self.config.host
-            )),
-        }
-        advice
-    }
-
-    fn looks_like_plain_port(&self) -> bool {
-        matches!(self.config.port, 143 | 110)
     }
 
     fn connect_tcp(&self) -> Result<Paced> {
@@ -423,6 +398,7 @@ mod tests {
 
     fn config(port: u16, mode: TlsMode) -> TlsConfig {
         TlsConfig {
+            service: Service::Imap,
             host: "127.0.0.1".into(),
             port,
             mode,

@@ -100,3 +100,81 @@ fn json_summary_survives_a_closed_stdout() {
     );
     assert_eq!(env.cold_names(), vec!["a.pdf"]);
 }
+
+#[test]
+fn help_puts_what_cron_runs_first_and_explains_launcher_files() {
+    // See: issue 16.
+    let env = TestEnv::new();
+    let ran = env.run(&["--help"]);
+    ran.expect_code(0);
+    let commands: Vec<&str> = ran
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        &commands[..3],
+        ["run", "login", "check"],
+        "{}",
+        ran.explain()
+    );
+    for protocol in ["dir", "imap", "pop", "o365", "adullact"] {
+        assert!(commands.contains(&protocol), "{protocol}: {commands:?}");
+    }
+    for (argv, says) in [
+        (&["login", "--help"][..], "lanceur login FILE.toml"),
+        (&["check", "--help"], "lanceur check FILE.toml"),
+        (&["run", "--help"], "lanceur run FILE.toml"),
+    ] {
+        let ran = env.run(argv);
+        ran.expect_code(0).expect_stdout_contains(says);
+    }
+    // `lanceur login FILE` still runs the login of the launcher file.
+    let ran = env.run(&["login", env.root().join("none.toml").to_str().unwrap()]);
+    ran.expect_code(2)
+        .expect_stderr_contains("cannot read launcher file");
+}
+
+#[test]
+fn check_shows_only_the_options_it_uses_and_still_accepts_a_runs() {
+    // See: issue 16. A check is a dry run that deposits and fetches nothing.
+    let env = TestEnv::new();
+    for (protocol, hidden) in [
+        ("dir", &["--dry-run", "--index"][..]),
+        ("imap", &["--dry-run", "--index", "--take"]),
+        ("pop", &["--dry-run", "--take", "--delete-after"]),
+        ("o365", &["--dry-run", "--take"]),
+        ("adullact", &["--dry-run", "--failed"]),
+    ] {
+        let run = env.run(&[protocol, "--help"]);
+        let check = env.run(&["check", protocol, "--help"]);
+        check.expect_code(0).expect_stdout_contains("--dest");
+        for option in hidden {
+            assert!(run.stdout.contains(option), "{protocol} {option}");
+            // An option's own line is indented less than the help text wrapped below it.
+            let shown = check.stdout.lines().any(|l| {
+                let text = l.trim_start();
+                l.len() - text.len() <= 6 && text.split([' ', ',']).any(|w| w == *option)
+            });
+            assert!(!shown, "check {protocol} shows {option}\n{}", check.stdout);
+        }
+    }
+    env.source_file("a.pdf", b"a");
+    let ran = env.run(&[
+        "check",
+        "dir",
+        "--source",
+        env.source.to_str().unwrap(),
+        "--dest",
+        env.cold.to_str().unwrap(),
+        "--index",
+        "idx",
+        "--dry-run",
+    ]);
+    ran.expect_code(0);
+    assert!(env.cold_visible().is_empty());
+}

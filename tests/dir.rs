@@ -245,11 +245,11 @@ fn json_sidecar_and_summary() {
     let ran = env.run_dir(&["--index", "json", "--json", "--exclude", r"/.*\.db/"]);
     ran.expect_code(0);
     let summary = ran.summary();
-    assert_eq!(summary["seen"], 2);
-    assert_eq!(summary["deposited"], 1);
-    assert_eq!(summary["skipped"], 1);
-    assert_eq!(summary["failed"], 0);
-    assert_eq!(summary["bytes"], 4);
+    assert_eq!(summary["items_seen"], 2);
+    assert_eq!(summary["items_deposited"], 1);
+    assert_eq!(summary["items_skipped"], 1);
+    assert_eq!(summary["items_failed"], 0);
+    assert_eq!(summary["bytes_deposited"], 4);
     assert_eq!(summary["exit_code"], 0);
     assert!(summary["duration_ms"].is_u64());
     let sidecar: serde_json::Value = serde_json::from_slice(&env.cold_read("a.pdf.json")).unwrap();
@@ -418,10 +418,20 @@ fn a_held_lock_makes_the_second_run_exit_6_at_once() {
     fs::create_dir_all(&state).unwrap();
     let lock = fs::File::create(state.join("lock")).unwrap();
     lock.try_lock().unwrap();
-    let ran = env.run_dir(&["--name", "locked"]);
-    ran.expect_code(6)
-        .expect_stderr_contains("another run of this launcher is still working");
+    // cron would mail a line every minute for a run that did nothing wrong: only -v says it.
+    // See: issue 16.
+    env.run_dir(&["--name", "locked"])
+        .expect_code(6)
+        .expect_quiet();
+    let ran = env.run_dir(&["--name", "locked", "-v"]);
+    ran.expect_code(6).expect_stderr_contains(
+        "lanceur: locked: already running: another run of this launcher is still working",
+    );
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    let ran = env.run_dir(&["--name", "locked", "--json"]);
+    ran.expect_code(6);
+    assert_eq!(ran.summary()["exit_code"], 6, "{}", ran.explain());
+    assert!(ran.stderr.is_empty(), "{}", ran.explain());
     assert_eq!(names(&env.source), vec!["a.pdf"]);
     drop(lock);
     env.run_dir(&["--name", "locked"]).expect_code(0);

@@ -94,3 +94,100 @@ fn every_crontab_line_runs_an_example_launcher_file() {
     }
     assert!(jobs >= 3, "{jobs} jobs");
 }
+
+#[test]
+fn scripts_demo_deposits_the_sample_and_installs_what_a_build_needs() {
+    // See: issue 16. The demo is the first command a new administrator runs.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().unwrap();
+    let output = Command::new(root.join("scripts/demo"))
+        .arg(scratch.path())
+        .env("LANCEUR_BIN", env!("CARGO_BIN_EXE_lanceur"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut cold: Vec<String> = fs::read_dir(scratch.path().join("cold"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    cold.sort();
+    assert_eq!(
+        cold,
+        [
+            "Facture 2024-0117 Dupont SARL.idx",
+            "Facture 2024-0117 Dupont SARL.pdf",
+            "Facture 2024-0118 Dupont SARL.idx",
+            "Facture 2024-0118 Dupont SARL.pdf",
+            "courrier-prefecture.idx",
+            "courrier-prefecture.pdf",
+            "releve.csv",
+            "releve.idx",
+        ]
+    );
+    assert!(stdout.contains("\"documents_deposited\":4"), "{stdout}");
+    // Without LANCEUR_BIN it builds, so it first installs OpenSSL's headers and says the build
+    // is slow the first time.
+    let script = fs::read_to_string(root.join("scripts/demo")).unwrap();
+    assert!(script.contains("scripts/install-needed libssl-dev pkg-config"));
+    assert!(script.contains("the first build takes a couple of minutes"));
+    assert!(script.contains("Rust 1.89 or later through rustup"));
+}
+
+#[test]
+fn systemd_counts_as_success_only_the_codes_where_nothing_went_wrong() {
+    // See: issue 16. Exit code 1 means items failed: systemd must show it.
+    let service = fs::read_to_string(examples().join("scheduling/lanceur@.service")).unwrap();
+    let success: Vec<&str> = service
+        .lines()
+        .filter_map(|l| l.strip_prefix("SuccessExitStatus="))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let help = Command::new(env!("CARGO_BIN_EXE_lanceur"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    // The codes whose meaning is that nothing went wrong with the work: 0, "this one did
+    // nothing", and a stop asked for by a signal (systemctl stop) after the batch was finished.
+    let harmless: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Exit codes:"))
+        .filter_map(|l| {
+            let (code, meaning) = l.trim().split_once("  ")?;
+            let harmless =
+                meaning.contains("this one did nothing") || meaning.contains("stopped by a signal");
+            (code != "0" && harmless).then(|| code.to_string())
+        })
+        .collect();
+    assert_eq!(harmless, ["6", "7"], "{help}");
+    assert_eq!(success, harmless, "{service}");
+}
+
+#[test]
+fn every_example_launcher_file_pins_its_name_and_state_folder() {
+    // See: issue 16. Renaming factures.toml, or running it as another user, must not start an
+    // empty journal.
+    let mut seen = 0;
+    for entry in fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        seen += 1;
+        let table: toml::Table = fs::read_to_string(&path).unwrap().parse().unwrap();
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(table["name"].as_str(), Some(stem), "{}", path.display());
+        assert_eq!(
+            table["state-dir"].as_str(),
+            Some("/var/lib/lanceur"),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(seen >= 5);
+}

@@ -42,6 +42,24 @@ const PATTERNS: &[&str] = &[
     r"/\w+\.pdf/",
 ];
 
+/// Runs `script` with python3, `input` as JSON on its standard input; its JSON output.
+fn python<T: serde::de::DeserializeOwned>(script: &str, input: &impl serde::Serialize) -> T {
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect(
+            "python3 is needed to check filters against Python's re (scripts/test installs it)",
+        );
+    let input = serde_json::to_vec(input).unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &input).unwrap();
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python3 failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Python's verdict for every pattern and name, as one set of (pattern index, name) that match.
 fn python_matches() -> BTreeSet<(usize, String)> {
     let script = r#"
@@ -59,18 +77,7 @@ for i, written in enumerate(patterns):
     out.extend([i, n] for n in names if rx.match(n))
 json.dump(out, sys.stdout)
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed to check filters against Python's re.match (the test script installs it)");
-    let input = serde_json::to_vec(&(PATTERNS, NAMES)).unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &input).unwrap();
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "python3 failed");
-    let pairs: Vec<(usize, String)> = serde_json::from_slice(&output.stdout).unwrap();
+    let pairs: Vec<(usize, String)> = python(script, &(PATTERNS, NAMES));
     pairs.into_iter().collect()
 }
 
@@ -139,4 +146,46 @@ fn seed_examples_deposit_exactly_what_the_documentation_says() {
         "{}",
         env.listing()
     );
+}
+
+#[test]
+fn a_bad_pattern_is_told_where_python_would_tell_it_with_the_launchers_name() {
+    // See: issue 16. Python's re.compile is the oracle for the position of the mistake.
+    let bad = [
+        "*.pdf", "/ab(c/", "a)", "/?x/i", r"/x\/", "+1", "[a", "/x[^]y/", "(a(b)",
+    ];
+    let script = r#"
+import json, re, sys
+out = []
+for written in json.load(sys.stdin):
+    body = written[1:written.rindex('/')] if written.startswith('/') else written
+    try:
+        re.compile(body)
+        out.append(None)
+    except re.error as e:
+        out.append(e.pos + (1 if written.startswith('/') else 0))
+json.dump(out, sys.stdout)
+"#;
+    let positions: Vec<Option<usize>> = python(script, &bad);
+    let env = TestEnv::new();
+    let mut disagree = Vec::new();
+    for (pattern, position) in bad.iter().zip(positions) {
+        let position = position.unwrap_or_else(|| panic!("Python accepts {pattern}"));
+        let ran = env.run_dir(&["--name", "factures", "--filter", pattern]);
+        ran.expect_code(2).expect_stderr_contains(&format!(
+            "lanceur: factures: invalid configuration: invalid filter pattern {pattern:?}: "
+        ));
+        assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+        if !ran.stderr.contains(&format!(" at position {position}")) {
+            disagree.push(format!("{pattern}: Python says {position}: {}", ran.stderr));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}");
+    env.source_file("scan.pdf", b"%PDF-1.4");
+    env.run_dir(&["--filter", "*.pdf"])
+        .expect_code(2)
+        .expect_stderr_contains(
+            r"patterns are regular expressions, not wildcards: for *.pdf write /.*\.pdf$/i",
+        );
+    assert!(env.source.join("scan.pdf").exists() && env.cold_visible().is_empty());
 }

@@ -101,9 +101,7 @@ fn the_certificate_is_refused_without_the_ca_and_accepted_with_it() {
     let (raw, pdf) = pdf_mail(2, 5000);
     user.deliver(&raw);
     let env = TestEnv::new();
-    let mut args = user.imap_args("INBOX");
-    let at = args.iter().position(|a| a == "--ca-file").unwrap();
-    args.drain(at..at + 2);
+    let args = user.imap_args_without_ca("INBOX");
     let mut command = env.command();
     command
         .env("LANCEUR_PASSWORD", &user.password)
@@ -360,8 +358,8 @@ fn a_mail_whose_documents_are_all_filtered_out_is_left_untouched() {
     let env = TestEnv::new();
     let ran = run(&env, &user, &["--filter", r"/.*\.pdf$/i", "--json"]);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 1, "{}", ran.explain());
-    assert_eq!(ran.summary()["unmatched"], 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_deposited"], 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_unmatched"], 1, "{}", ran.explain());
     assert_eq!(env.cold_visible(), vec!["facture-0095.pdf"]);
     let seen: Vec<bool> = user.messages("INBOX").iter().map(|m| m.seen()).collect();
     assert_eq!(seen, vec![false, true]);
@@ -380,7 +378,7 @@ fn a_mail_whose_documents_are_all_filtered_out_is_left_untouched() {
         ],
     );
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_deposited"], 1, "{}", ran.explain());
     assert!(user.messages("INBOX").is_empty() || user.messages("INBOX").iter().all(|m| m.seen()));
 }
 

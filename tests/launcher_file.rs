@@ -13,6 +13,8 @@ use crate::harness::mail::{fake_pdf, mail, Part};
 use crate::harness::names;
 use crate::harness::TestEnv;
 
+mod errors;
+
 /// The `Launcher` a run parsed, as `-vv` logs it (secrets redacted), without the log prefix.
 fn parsed_launcher(stderr: &str) -> String {
     let start = stderr

@@ -194,6 +194,21 @@ fn failed_logins_exit_3_with_a_plain_reason() {
 }
 
 #[test]
+fn a_short_lived_code_says_its_lifetime_in_seconds() {
+    // See: issue 16. "within 0 minutes" told the administrator nothing.
+    let t = O365::new();
+    {
+        let mut state = t.fake.state();
+        state.device_expires_in = 45;
+        state.device_script = ["expired_token"].into();
+    }
+    let ran = t.login(&[]);
+    ran.expect_code(3)
+        .expect_stderr_contains("enter the new code within 45 seconds");
+    assert!(!ran.stderr.contains("minutes"), "{}", ran.explain());
+}
+
+#[test]
 fn a_run_before_any_login_exits_3_and_says_how_to_sign_in() {
     let t = O365::new();
     t.fake.add_mail("me", "inbox", Mail::new("x"));
@@ -271,6 +286,46 @@ fn an_expired_sign_in_exits_3_with_one_line_saying_to_log_in_again() {
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
     assert!(t.env.cold_names().is_empty());
     assert!(!t.fake.mail("me", &id).unwrap().is_read);
+}
+
+#[test]
+fn the_printed_login_command_signs_in_where_the_runs_look_even_from_another_shell() {
+    // See: issue 16. The runs find their state folder in LANCEUR_STATE_DIR; the shell where the
+    // administrator pastes the command has no such variable.
+    let t = O365::new();
+    t.fake.state().access_expires_in = 60;
+    t.login(&[]).expect_code(0);
+    t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("x").file("x.pdf", "application/pdf", b"%PDF x"),
+    );
+    t.fake.state().refresh_error = Some(("invalid_grant", 700082));
+    let ran = t.run(&[]);
+    ran.expect_code(3);
+    let command = ran
+        .stderr
+        .split("run `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no login command\n{}", ran.explain()))
+        .to_string();
+    assert!(
+        command.contains(&format!("--state-dir {}", t.env.state.display())),
+        "{command}"
+    );
+    t.fake.state().refresh_error = None;
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[0], "lanceur", "{command}");
+    let mut login = t.env.command();
+    login
+        .env_remove("LANCEUR_STATE_DIR")
+        .env("HOME", t.env.dir("elsewhere"))
+        .args(&words[1..]);
+    t.env.run_command(login).expect_code(0);
+    assert!(crate::harness::names(&t.env.dir("elsewhere")).is_empty());
+    t.run(&[]).expect_code(0).expect_quiet();
+    assert_eq!(t.env.cold_read("x.pdf"), b"%PDF x");
 }
 
 #[test]

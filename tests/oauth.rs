@@ -304,7 +304,12 @@ fn an_expired_or_revoked_sign_in_exits_3_with_the_login_command() {
             t.user.dovecot.imaps_port, t.user.name
         ))
         .expect_stderr_contains("--oauth microsoft --client-id")
-        .expect_stderr_contains("--name box`");
+        // The state folder too, so that the command works from a shell without
+        // LANCEUR_STATE_DIR. See: issue 16.
+        .expect_stderr_contains(&format!(
+            "--name box --state-dir {}`",
+            t.env.state.display()
+        ));
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
     assert!(t.env.cold_visible().is_empty());
     assert!(!t.user.messages("INBOX")[0].seen(), "nothing touched");

@@ -282,7 +282,7 @@ fn keep_mode_deposits_nothing_on_the_second_run() {
     assert_eq!(on_server(&user), before, "--keep changed the server");
     let ran = run(&env, &user, &["--keep", "--json"]);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 0, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_deposited"], 0, "{}", ran.explain());
     assert_eq!(env.cold_visible().len(), 3);
     // A new mail is taken, the old ones still not.
     user.deliver(&pdf_mail(63, 2000).0);

@@ -204,3 +204,31 @@ fn a_log_file_that_cannot_be_opened_stops_the_run_before_any_work() {
         .expect_quiet();
     assert_eq!(fs::read(&log).unwrap(), b"");
 }
+
+#[test]
+fn every_field_of_the_json_summary_and_the_log_file_is_in_the_readme() {
+    // See: issue 16. Items and documents are counted apart, and each name is explained.
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let env = TestEnv::new();
+    write_old(&env.source.join("a.pdf"), b"%PDF a");
+    let log = env.root().join("run.jsonl");
+    let ran = env.run_dir(&["--json", "--log-file", log.to_str().unwrap()]);
+    ran.expect_code(0);
+    let summary = ran.summary();
+    let mut fields: Vec<String> = summary.as_object().unwrap().keys().cloned().collect();
+    assert!(fields.contains(&"items_deposited".to_string()));
+    assert!(fields.contains(&"documents_deposited".to_string()));
+    fields.push("error".into());
+    let line: serde_json::Value =
+        serde_json::from_str(fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
+    fields.extend(line.as_object().unwrap().keys().cloned());
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|f| !readme.contains(&format!("| `{f}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in the README's tables: {missing:?}"
+    );
+}

@@ -21,12 +21,21 @@ mod adullact;
 mod check;
 mod cli;
 mod crash;
+// Against the harness's Dovecot, a Linux program.
+#[cfg(unix)]
+mod cron;
+// Against Dovecot and openssl s_server (TLS 1.0, resets), and tmpfs for read-only folders.
+#[cfg(unix)]
+mod diagnoses;
 mod dir;
 mod examples;
 mod filter;
 // Against the harness's Dovecot, a Linux program.
 #[cfg(unix)]
 mod imap;
+// kubernetes-validate in a Python venv that scripts/test installs.
+#[cfg(unix)]
+mod kubernetes;
 mod launcher_file;
 // The folder sources' poison items everywhere; its mail part against Dovecot.
 mod lost;
@@ -49,6 +58,11 @@ mod run_log;
 // a file from lanceur (another program holding it open) is in `windows`.
 #[cfg(unix)]
 mod unreadable;
+// Linux accounts and HOME, and a Dovecot for the traces of earlier runs; the Windows default
+// (%ProgramData%) is unit-tested in config/state.rs.
+#[cfg(unix)]
+mod state;
+mod watchdogs;
 // What only Windows does: sharing violations, ACLs, SChannel, volumes by drive letter.
 #[cfg(windows)]
 mod windows;

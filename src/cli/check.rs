@@ -16,8 +16,10 @@ pub(super) const ABOUT: &str =
 
 pub(super) const LONG_ABOUT: &str = "\
 Checks a launcher the way the \"Ajouter\" button of the original form did, and says what a run \
-would do now. Put `check` in front of the launcher's command line: `lanceur check imap --server … \
---dest …` takes the same options as `lanceur imap --server … --dest …`.
+would do now. For a launcher file, `lanceur check FILE.toml` checks the launcher that `lanceur run \
+FILE.toml` runs (options given with it override the file's, as for run). Otherwise put `check` in \
+front of the launcher's command line: `lanceur check imap --server … --dest …` takes the same \
+options as `lanceur imap --server … --dest …`.
 
 It connects and logs in, finds the folder or mailbox, lists what is there, tells new items from \
 those the journal already knows, probes the COLD folder (a hidden temporary file is created and \
@@ -31,6 +33,8 @@ of the first problem found, in the order a run meets them.";
 
 pub(super) const AFTER_HELP: &str = "\
 Examples:
+  lanceur check /etc/lanceur/factures.toml
+  lanceur check /etc/lanceur/factures.toml --json
   lanceur check dir --source /srv/scans --dest /srv/ezged/cold/scans
   LANCEUR_PASSWORD=… lanceur check imap --server imap.gmail.com --account factures@example.fr \\
       --folder INBOX --dest /srv/ezged/cold/mail
@@ -53,24 +57,56 @@ pub struct CheckArgs {
     pub launcher: Checked,
 }
 
-/// The launchers `check` knows: every protocol's run.
+/// The launchers `check` knows: every protocol's run. The options a check has no use for (it is a
+/// dry run, deposits nothing, fetches nothing, tidies nothing) are hidden from its help; they are
+/// still accepted, so that `check` takes a run's command line or launcher file as it is.
 #[derive(Debug, Subcommand)]
 pub enum Checked {
     /// Check a folder launcher (the options of `lanceur dir`)
-    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    #[command(
+        after_help = PROTOCOL_AFTER_HELP,
+        mut_arg("dry_run", hidden),
+        mut_arg("index", hidden)
+    )]
     Dir(DirArgs),
     /// Check an Adullact launcher (the options of `lanceur adullact`)
-    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    #[command(
+        after_help = PROTOCOL_AFTER_HELP,
+        mut_arg("dry_run", hidden),
+        mut_arg("index", hidden),
+        mut_arg("failed", hidden)
+    )]
     Adullact(AdullactArgs),
     /// Check an Office 365 launcher (the options of `lanceur o365`, after `login`)
-    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    #[command(
+        after_help = PROTOCOL_AFTER_HELP,
+        mut_arg("dry_run", hidden),
+        mut_arg("index", hidden),
+        mut_arg("take", hidden)
+    )]
     O365(O365Args),
     /// Check an IMAP launcher (the options of `lanceur imap`)
-    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    #[command(
+        after_help = PROTOCOL_AFTER_HELP,
+        mut_arg("dry_run", hidden),
+        mut_arg("index", hidden),
+        mut_arg("take", hidden)
+    )]
     Imap(ImapArgs),
     /// Check a POP3 launcher (the options of `lanceur pop`)
-    #[command(after_help = PROTOCOL_AFTER_HELP)]
+    #[command(
+        after_help = PROTOCOL_AFTER_HELP,
+        mut_arg("dry_run", hidden),
+        mut_arg("index", hidden),
+        mut_arg("take", hidden),
+        mut_arg("delete_after", hidden)
+    )]
     Pop(PopArgs),
+}
+
+/// `mut_arg`'s change: the option stays, out of the help.
+fn hidden(arg: clap::Arg) -> clap::Arg {
+    arg.hide(true)
 }
 
 pub(super) const RETRY_ABOUT: &str =

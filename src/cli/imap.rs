@@ -24,15 +24,18 @@ with a Workspace service account. A token obtained elsewhere still works with LA
 pub(super) const AFTER_HELP: &str = "\
 Examples:
   LANCEUR_PASSWORD='abcd efgh ijkl mnop' lanceur imap --server imap.gmail.com \\
-      --account factures@example.fr --folder INBOX --dest /srv/ezged/cold/factures --filter '/.*\\.pdf/i'
+      --account factures@example.fr --folder INBOX --dest /srv/ezged/cold/factures \\
+      --filter '/.*\\.pdf/i'
   lanceur imap --server mail.example.fr --account scan --password-file /etc/lanceur/scan.pw \\
-      --folder 'Reçus' --select all --since 2025-01-01 --after move --move-to Archivé --dest /srv/cold/in
+      --folder 'Reçus' --select all --since 2025-01-01 --after move --move-to Archivé \\
+      --dest /srv/cold/in
   lanceur imap login --server outlook.office365.com --account factures@example.fr \\
       --oauth microsoft --client-id 3f6c…e1          # once: device code sign-in
   lanceur imap --server outlook.office365.com --account factures@example.fr \\
       --oauth microsoft --client-id 3f6c…e1 --dest /srv/ezged/cold/factures
   lanceur imap --server outlook.office365.com --account factures@example.fr --oauth microsoft \\
-      --tenant example.fr --client-id 3f6c…e1 --client-certificate /etc/lanceur/app.pem -d /srv/cold
+      --tenant example.fr --client-id 3f6c…e1 --client-certificate /etc/lanceur/app.pem \\
+      -d /srv/cold
 
 crontab line (every 5 minutes; overlapping runs exit with code 6 and do nothing):
   */5 * * * *  lanceur imap --server imap.gmail.com --account f@example.fr \\
@@ -88,8 +91,8 @@ Examples:
   lanceur imap login --server outlook.office365.com --account factures@example.fr \\
       --oauth microsoft --client-id 3f6c…e1
   lanceur imap login --server imap.gmail.com --account factures@example.fr --oauth google \\
-      --client-id 1234….apps.googleusercontent.com --client-secret-file /etc/lanceur/google.secret \\
-      --flow browser
+      --client-id 1234….apps.googleusercontent.com \\
+      --client-secret-file /etc/lanceur/google.secret --flow browser
   lanceur login /etc/lanceur/factures.toml            # the same, from a launcher file
 
 Exit codes: 0 signed in, 2 usage, 3 sign-in refused, declined or timed out, 4 provider or server \

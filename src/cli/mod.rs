@@ -8,20 +8,23 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::IndexFormat;
-
 mod adullact;
 pub mod check;
+mod common;
 mod dir;
 pub mod file;
+#[cfg(test)]
+mod help_examples;
 pub mod imap;
 pub mod o365;
 pub mod oauth;
 pub mod pop;
 mod server;
+pub mod status;
 
 pub use crate::tls::TlsMode;
 pub use adullact::{AdullactArgs, EnvelopeType};
+pub use common::CommonArgs;
 pub use dir::DirArgs;
 pub use imap::{After, ImapArgs, ImapCommand, Select, Since};
 pub use pop::{PopArgs, PopCommand};
@@ -38,7 +41,10 @@ Exit codes:
      or --run-timeout / --answer-timeout reached
   5  the COLD folder (or the state folder) is missing, not writable or full
   6  another run of the same launcher is still working; this one did nothing
-  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished";
+  7  stopped by a signal (SIGINT, SIGTERM, SIGHUP, Ctrl-C); the batch in progress was finished
+  8  the cycle ran, but nothing was deposited for longer than --expect-within
+  9  the cycle ran, but documents deposited earlier are still in the COLD folder after
+     --expect-pickup-within: the COLD is not taking them";
 
 const ABOUT_LONG: &str = "\
 Fetches new documents from one source, keeps those whose names pass the filters, deposits them \
@@ -66,8 +72,48 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands, in the order `lanceur --help` lists them: what cron and the Task Scheduler run
+/// first, then checking, then each protocol.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the launcher described in a TOML launcher file (what cron and the Task Scheduler run)
+    #[command(
+        long_about = file::RUN_LONG_ABOUT,
+        after_help = file::RUN_AFTER_HELP,
+        override_usage = "lanceur run FILE.toml [OPTIONS…]"
+    )]
+    Run(RunArgs),
+
+    /// Sign a launcher file's launcher in, once (o365, and imap or pop with --oauth)
+    #[command(
+        long_about = file::LOGIN_LONG_ABOUT,
+        after_help = file::LOGIN_AFTER_HELP,
+        override_usage = "lanceur login FILE.toml"
+    )]
+    Login(LoginArgs),
+
+    #[command(
+        about = check::ABOUT,
+        long_about = check::LONG_ABOUT,
+        after_help = check::AFTER_HELP,
+        override_usage = "lanceur check FILE.toml [OPTIONS…]\n       lanceur check PROTOCOL OPTIONS…"
+    )]
+    Check(check::CheckArgs),
+
+    #[command(
+        about = check::RETRY_ABOUT,
+        long_about = check::RETRY_LONG_ABOUT,
+        after_help = check::RETRY_AFTER_HELP
+    )]
+    Retry(check::RetryArgs),
+
+    /// One line per launcher file of a folder: last run, last deposit, set-aside items, next expiry
+    #[command(
+        long_about = status::LONG_ABOUT,
+        after_help = status::AFTER_HELP,
+    )]
+    Status(status::StatusArgs),
+
     /// Deposit the files of a local or network folder
     #[command(
         long_about = "Deposits the files of a folder (a scanner's output, an SMB share, an FTP \
@@ -79,6 +125,24 @@ being written (*.part, *.filepart, *.crdownload, *.tmp, ~$*, hidden files) or sy
         after_help = dir::AFTER_HELP
     )]
     Dir(DirArgs),
+
+    /// Deposit the attachments of the mails of an IMAP mailbox (Gmail, Outlook, Dovecot…)
+    #[command(
+        long_about = imap::LONG_ABOUT,
+        after_help = imap::AFTER_HELP
+    )]
+    Imap(ImapCommand),
+
+    /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
+    #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
+    Pop(PopCommand),
+
+    #[command(
+        about = o365::O365_ABOUT,
+        long_about = o365::O365_LONG_ABOUT,
+        after_help = o365::O365_AFTER_HELP
+    )]
+    O365(o365::O365Command),
 
     /// Deposit the documents of Adullact envelopes: Actes, PES V2 (Hélios), Chorus Pro
     #[command(
@@ -108,41 +172,6 @@ reported and left where it is, or moved to --failed; the other envelopes go on."
         after_help = adullact::AFTER_HELP
     )]
     Adullact(AdullactArgs),
-    #[command(
-        about = o365::O365_ABOUT,
-        long_about = o365::O365_LONG_ABOUT,
-        after_help = o365::O365_AFTER_HELP
-    )]
-    O365(o365::O365Command),
-
-    /// Deposit the attachments of the mails of an IMAP mailbox (Gmail, Outlook, Dovecot…)
-    #[command(
-        long_about = imap::LONG_ABOUT,
-        after_help = imap::AFTER_HELP
-    )]
-    Imap(ImapCommand),
-
-    /// Run the launcher described in a TOML launcher file; options after it override the file
-    #[command(long_about = file::RUN_LONG_ABOUT, after_help = file::RUN_AFTER_HELP)]
-    Run(RunArgs),
-
-    /// Deposit the attachments of the mails of a POP3 mailbox (over TLS, STLS or a local stunnel)
-    #[command(long_about = pop::LONG_ABOUT, after_help = pop::AFTER_HELP)]
-    Pop(PopCommand),
-
-    #[command(
-        about = check::ABOUT,
-        long_about = check::LONG_ABOUT,
-        after_help = check::AFTER_HELP
-    )]
-    Check(check::CheckArgs),
-
-    #[command(
-        about = check::RETRY_ABOUT,
-        long_about = check::RETRY_LONG_ABOUT,
-        after_help = check::RETRY_AFTER_HELP
-    )]
-    Retry(check::RetryArgs),
 }
 
 /// `lanceur run FILE [OPTIONS…]`. `main` expands the file before clap sees the arguments
@@ -160,6 +189,15 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub overrides: Vec<std::ffi::OsString>,
+}
+
+/// `lanceur login FILE`. Like `run`, expanded before clap sees the arguments; this is only reached
+/// for `lanceur login --help` and mistakes.
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    /// The launcher file (TOML) of an o365 launcher, or of an imap or pop one with --oauth
+    #[arg(value_hint = clap::ValueHint::FilePath, value_name = "FILE.toml")]
+    pub file: PathBuf,
 }
 
 /// The long help of `--grace-period`.
@@ -183,189 +221,6 @@ pub struct GraceArgs {
         long_help = GRACE_PERIOD_HELP
     )]
     pub grace_period: Duration,
-}
-
-/// Options every launcher has: where to deposit, which names to keep, how to index, run limits.
-#[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Deposit options")]
-pub struct CommonArgs {
-    /// The COLD's input folder, where documents are deposited
-    #[arg(
-        value_hint = clap::ValueHint::DirPath,
-        short = 'd',
-        long,
-        value_name = "COLD_FOLDER",
-        env = "LANCEUR_DEST",
-        long_help = "The input (\"wait\") folder of the EzGED COLD that indexes the documents. \
-It must exist: lanceur never creates it, because a missing folder usually means a network share \
-that is not mounted. Documents appear there atomically, under names made safe for Windows and \
-Linux; a name already present gets a number (scan_2.pdf) and nothing is ever overwritten."
-    )]
-    pub dest: PathBuf,
-
-    /// Keep only names matching this pattern (repeatable: any may match)
-    #[arg(
-        short = 'f',
-        long = "filter",
-        value_name = "PATTERN",
-        long_help = "Keep only documents whose name matches PATTERN. Patterns are Python regular \
-expressions matched like Python's re.match: anchored at the start of the name, not at its end. \
-They may be written between slashes with flags after the closing one (i: ignore case). Lookahead \
-and lookbehind work. Repeat the option to allow several patterns; without it, every name is kept.
-
-Examples from the EzGED documentation:
-  --filter '/.*\\.(?!db).*/'              skip files whose extension starts with db
-  --filter '/(?!debut_nom_fichier).*\\..*/'  skip files whose name starts with debut_nom_fichier
-  --filter '/.*\\.pdf$/i'                 PDF files only, whatever the case"
-    )]
-    pub filter: Vec<String>,
-
-    /// Drop names matching this pattern (repeatable), even if --filter keeps them
-    #[arg(
-        short = 'x',
-        long = "exclude",
-        value_name = "PATTERN",
-        long_help = "Drop documents whose name matches PATTERN, matched like --filter. Applied \
-after --filter: a name must match some --filter (if any) and no --exclude.
-
-Example: --exclude '/.*\\.(exe|bat|js)$/i'"
-    )]
-    pub exclude: Vec<String>,
-
-    /// Write an index sidecar beside each document: idx (EzGED) or json
-    #[arg(
-        long,
-        value_enum,
-        default_value_t = IndexFormat::None,
-        value_name = "FORMAT",
-        long_help = "Write an index file beside each document, after the document, so its presence \
-means the document is complete. idx: EzGED's convention, NAME.idx with FIELD = value lines \
-(scan.pdf gets scan.idx). json: NAME.ext.json holding one object. The fields depend on the source \
-(for a folder: original name, source path, size, modification time, SHA-256, launcher, deposit \
-time)."
-    )]
-    pub index: IndexFormat,
-
-    /// Launcher name: keys its state (lock, journal) and appears in messages
-    #[arg(
-        short = 'n',
-        long,
-        value_name = "NAME",
-        long_help = "Names this launcher. Its lock and journal live in STATE_DIR/NAME, and every \
-message starts with it. Default: derived from the source (e.g. dir-scans-1f3a9c0e), which is \
-fine until you move the source; give a name to keep the journal across such changes. Letters, \
-digits, '.', '_' and '-' only."
-    )]
-    pub name: Option<String>,
-
-    /// Folder holding each launcher's lock and journal
-    #[arg(
-        value_hint = clap::ValueHint::DirPath,
-        long,
-        value_name = "DIR",
-        env = "LANCEUR_STATE_DIR",
-        long_help = "Where launchers keep their state, one subfolder per launcher name. Default: \
-$XDG_STATE_HOME/lanceur or ~/.local/state/lanceur on Linux, %LOCALAPPDATA%\\lanceur on Windows. \
-Deleting a launcher's subfolder makes it forget what it has deposited."
-    )]
-    pub state_dir: Option<PathBuf>,
-
-    /// Take at most N items in this run; the rest wait for the next run
-    #[arg(
-        long,
-        value_name = "N",
-        long_help = "Stop after N new items (files, mails, envelopes). Items are taken oldest \
-first, so a backlog drains over several runs instead of one run that lasts all night."
-    )]
-    pub max_items: Option<usize>,
-
-    /// Take at most this many bytes in this run (e.g. 500M, 2G)
-    #[arg(
-        long,
-        value_name = "SIZE",
-        value_parser = parse_size,
-        long_help = "Stop taking new items once their sizes add up to SIZE (suffixes K, M, G; \
-powers of 1024). One item larger than SIZE is still taken, alone, so it cannot block the queue."
-    )]
-    pub max_bytes: Option<u64>,
-
-    /// Set an item aside after it failed this many runs in a row (default 3; 0: never)
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 3,
-        long_help = "An item that fails the same way in N runs in a row (a damaged mail, a file \
-this user cannot read, an envelope that cannot be decoded) is set aside, so that cron does not \
-report it every run: a mailbox flags it with the keyword $LanceurSetAside or moves it to \
---set-aside-to, POP3 leaves it on the server and stops downloading it, a folder source moves it \
-to --failed (or leaves it there). Its raw bytes are kept in STATE_DIR/NAME/set-aside/. The run \
-that sets it aside says so in one line and exits 1; later runs say nothing of it. Until then each \
-failure is reported as usual. `lanceur check` lists the items set aside, `lanceur retry` takes \
-them again. 0 never sets an item aside. Default: 3."
-    )]
-    pub set_aside_after: u32,
-
-    /// End the run after this long, finishing the batch in progress (default 1h)
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "1h",
-        value_parser = parse_duration,
-        long_help = "The longest a run may last: past it, the run takes no new item, finishes \
-what it has staged (documents and journal), and ends with exit code 4 and a line that says so; \
-what it had not taken waits for the next run, so a backlog drains over several runs. A connection \
-waiting on a server is cut at this deadline too. It keeps a stuck run from holding the lock for \
-ever, making every later cron run exit 6. Examples: 1h (default), 20m, 6h."
-    )]
-    pub run_timeout: Duration,
-
-    /// Show what would be deposited and why the rest is skipped; change nothing
-    #[arg(
-        long,
-        long_help = "Lists each document that would be deposited, with the name it would get, and \
-each item that would be skipped, with the reason. Nothing is deposited, acknowledged or \
-journaled, and no state folder is created. Mail sources still connect and read (without marking \
-anything read)."
-    )]
-    pub dry_run: bool,
-
-    /// Print a one-line JSON summary on standard output at the end
-    #[arg(
-        long,
-        long_help = "At the end of the run, print one JSON object on standard output: launcher, \
-items seen, deposited, skipped, failed, documents, bytes, duration in milliseconds, exit code, \
-and the error that stopped the run, if any. Handy for monitoring; cron mails it to you, so \
-redirect it to a log."
-    )]
-    pub json: bool,
-
-    /// Append one JSON line per deposited or failed item to FILE
-    #[arg(
-        value_hint = clap::ValueHint::FilePath,
-        long,
-        value_name = "FILE",
-        env = "LANCEUR_LOG_FILE",
-        long_help = "Append to FILE one JSON line per item deposited and per item that failed, for \
-monitoring: time (RFC 3339, UTC), launcher, event (deposited, failed, acknowledge_failed), item, \
-key (the journal's identity of the item), documents (the names given in the COLD folder), bytes \
-and error. The file is created if needed and never truncated; several launchers may share it. A \
-file that cannot be opened stops the run before it starts (exit 2). `lanceur check` does not \
-write to it.
-
-Example: --log-file /var/log/lanceur/factures.jsonl"
-    )]
-    pub log_file: Option<PathBuf>,
-
-    /// More detail on standard error: -v each deposit, -vv debugging
-    #[arg(
-        short = 'v',
-        long = "verbose",
-        action = clap::ArgAction::Count,
-        long_help = "Without it, lanceur prints nothing unless something needs attention, which \
-is what cron wants. -v logs each deposited document and skipped item, -vv adds debugging detail. \
-RUST_LOG (e.g. RUST_LOG=lanceur=debug) overrides it."
-    )]
-    pub verbose: u8,
 }
 
 /// What to deposit from a mail; defined beside the code that does it.

@@ -60,8 +60,9 @@ Signs this launcher in to Microsoft 365 with the device code flow: prints a link
 while you open the link on any device, enter the code, sign in with the mailbox's account and \
 accept the permissions, then saves the tokens in the launcher's state folder (readable by its \
 owner only). Where Conditional Access blocks the device code, --flow browser prints a link to \
-open in a browser on this machine instead, which comes back to http://localhost:PORT. Give the same --mailbox, --client-id, --tenant, --name and --state-dir as the runs, \
-so that both use the same state folder. Run it again whenever a run exits with code 3 and asks \
+open in a browser on this machine instead, which comes back to http://localhost:PORT. Give the \
+same --mailbox, --client-id, --tenant, --name and --state-dir as the runs, so that both use the \
+same state folder. Run it again whenever a run exits with code 3 and asks \
 for it. Not needed with app-only authentication (client secret or certificate).";
 
 const LOGIN_AFTER_HELP: &str = "\

@@ -12,6 +12,7 @@ use crate::cli::imap::ImapLoginArgs;
 use crate::cli::{After, ImapArgs, Select, Since};
 use crate::settings::oauth::{LoginConfig, LoginTarget};
 use crate::settings::{ImapAfter, ImapConfig, Launcher, ServerConfig, SourceConfig};
+use crate::tls::Service;
 
 pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher> {
     let oauth = MailOAuth {
@@ -22,7 +23,7 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
     }
     .config()?;
     let auth = mail_auth(&args.password, secrets, oauth)?;
-    let mut server = server_config(&args.server, auth, 993, 143)?;
+    let mut server = server_config(&args.server, auth, Service::Imap)?;
     let mailbox = mailbox(&args.folder)?;
     let after = match (args.after, args.move_to) {
         (Some(After::Move) | None, Some(target)) => {
@@ -52,12 +53,14 @@ pub(super) fn launcher(args: ImapArgs, secrets: &FileSecrets) -> Result<Launcher
     });
     let derived = derived(&server, &mailbox);
     let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
+    let root = super::state_root(args.common.state_dir.as_deref())?;
     with_login_command(
         &mut server,
         "imap",
         &args.oauth,
         &folder_words(&mailbox),
         &name,
+        &root,
         secrets,
     );
     let dest = absolute(&args.common.dest)?;
@@ -81,7 +84,7 @@ pub fn login(args: ImapLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> 
         LoginArgs {
             protocol: "imap",
             args: &args.login,
-            ports: (993, 143),
+            service: Service::Imap,
             extra: folder_words(&mailbox),
         },
         secrets,

@@ -12,13 +12,13 @@ use crate::cli::file::FileSecrets;
 use crate::cli::o365::O365Command;
 use crate::cli::oauth::LoginStateArgs;
 use crate::cli::{Command, CommonArgs, ImapCommand, PopCommand};
-use crate::exit::Failure;
+use crate::exit::{Failure, Named};
 use crate::extract::archive::Limits;
 use crate::extract::mail;
 use crate::filter::{Filter, Pattern};
 use crate::names;
 use crate::settings::oauth::LoginConfig;
-use crate::settings::{Launcher, MailSettings, Rules, SourceConfig};
+use crate::settings::{Launcher, MailSettings, Rules, SourceConfig, Watch};
 
 mod adullact;
 mod dir;
@@ -27,6 +27,9 @@ pub mod o365;
 mod oauth;
 mod pop;
 mod server;
+mod state;
+
+use state::default_state_root;
 
 /// Checks what the user typed (a subcommand's arguments, and the secrets of its launcher file)
 /// into a launcher.
@@ -38,7 +41,12 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
         Command::Imap(ImapCommand::Run(args)) => imap::launcher(args, secrets),
         Command::Pop(PopCommand::Run(args)) => pop::launcher(args, secrets),
         Command::Run(args) => bail!(
-            "cannot read launcher file {}: give the file right after `run`, options after it",
+            "cannot read launcher file {}: give the launcher file after `run`",
+            args.file.display()
+        ),
+        Command::Status(_) => bail!("lanceur status has no launcher to run (main reads it)"),
+        Command::Login(args) => bail!(
+            "cannot read launcher file {}: give the launcher file after `login`",
             args.file.display()
         ),
         Command::O365(O365Command::Login(_))
@@ -63,7 +71,33 @@ pub fn launcher(command: Command, secrets: &FileSecrets) -> Result<Launcher> {
             return Ok(launcher);
         }
     }
+    .with_context(|| match &secrets.launcher_file {
+        Some(file) => format!("launcher file {}", file.display()),
+        None => String::new(),
+    })
     .context(Failure::Usage)
+}
+
+/// `lanceur status DIR`: each launcher file of `dir` (`*.toml`, by name), with its launcher as a
+/// run of it would have it, or why it cannot be read.
+pub fn status(dir: &Path) -> Result<Vec<(PathBuf, Result<Launcher>)>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder of launcher files {}", dir.display()))
+        .context(Failure::Usage)?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml") && path.is_file())
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|file| {
+            let launcher = crate::cli::file::read(&file)
+                .and_then(|parsed| launcher(parsed.cli.command, &parsed.secrets));
+            (file, launcher)
+        })
+        .collect())
 }
 
 /// Checks what the user typed for a `login` step (`lanceur imap|pop|o365 login`), or `None` when
@@ -87,42 +121,59 @@ fn login_state(args: &LoginStateArgs, derived: &str) -> Result<(String, PathBuf)
         }
         None => derived.to_string(),
     };
-    let root = match &args.state_dir {
-        Some(dir) => absolute(dir)?,
-        None => default_state_root()?,
-    };
+    let root = state_root(args.state_dir.as_deref())?;
     Ok((name.clone(), root.join(name)))
 }
 
+/// The folder holding every launcher's state: `--state-dir` (or `LANCEUR_STATE_DIR`), absolute,
+/// or the default for this account.
+pub(crate) fn state_root(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => absolute(dir),
+        None => default_state_root(),
+    }
+}
+
 /// An https URL, or plain http to this machine only (tests, a local proxy); without trailing slash.
+/// The host is read as an HTTP client reads it (`http::Uri`), so that `http://127.0.0.1:1@host/`
+/// is judged on `host`; a user name or password in the URL is refused outright, since lanceur never
+/// means to send one there.
 pub(crate) fn check_url(url: &str, option: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
-    let lower = url.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = if let Some(bracketed) = authority.strip_prefix('[') {
-            bracketed.split(']').next().unwrap_or("")
-        } else {
-            authority.split(':').next().unwrap_or("")
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            bail!(
-                "{option} {url}: plain http:// would send tokens unencrypted; use https:// (http \
-                 is only accepted to this machine)"
-            );
+    let invalid = || anyhow!("{option} {url} is not a valid base URL");
+    if url.contains(['?', '#', ' ', '\\']) {
+        return Err(invalid());
+    }
+    let uri: ureq::http::Uri = url.parse().map_err(|_| invalid())?;
+    let authority = uri.authority().ok_or_else(invalid)?;
+    if authority.as_str().contains('@') {
+        bail!(
+            "{option} {url}: a base URL holds no user name or password (the part before '@'); \
+             give only https://HOST/PATH"
+        );
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => {}
+        Some("http") => {
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                bail!(
+                    "{option} {url}: plain http:// would send tokens unencrypted; use https:// \
+                     (http is only accepted to this machine)"
+                );
+            }
         }
-        rest
-    } else {
-        bail!("{option} {url}: give an https:// URL");
-    };
-    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
-        bail!("{option} {url} is not a valid base URL");
+        _ => bail!("{option} {url}: give an https:// URL"),
     }
     Ok(url.to_string())
 }
@@ -219,17 +270,30 @@ pub(crate) fn common(
         }
         None => derived.to_string(),
     };
-    let filter = Filter::new(&args.filter, &args.exclude)?;
+    // From here on, a mistake is told as the launcher's.
+    let named = |err: anyhow::Error| err.context(Named(name.clone()));
+    let filter = Filter::new(&args.filter, &args.exclude).map_err(named)?;
     if args.max_items == Some(0) {
-        bail!("--max-items 0 would never take anything; leave it out for no limit");
+        return Err(named(anyhow!(
+            "--max-items 0 would never take anything; leave it out for no limit"
+        )));
     }
     if args.max_bytes == Some(0) {
-        bail!("--max-bytes 0 would never take anything; leave it out for no limit");
+        return Err(named(anyhow!(
+            "--max-bytes 0 would never take anything; leave it out for no limit"
+        )));
     }
-    let root = match args.state_dir {
-        Some(dir) => absolute(&dir)?,
-        None => default_state_root()?,
-    };
+    for (flag, given) in [
+        ("--expect-within", args.expect_within),
+        ("--expect-pickup-within", args.expect_pickup_within),
+    ] {
+        if given == Some(std::time::Duration::ZERO) {
+            return Err(named(anyhow!(
+                "{flag} 0 would complain on every run; give a duration such as 1d, or leave it out"
+            )));
+        }
+    }
+    let root = state_root(args.state_dir.as_deref()).map_err(named)?;
     Ok(Launcher {
         state_dir: root.join(&name),
         name,
@@ -240,6 +304,10 @@ pub(crate) fn common(
         max_bytes: args.max_bytes,
         set_aside_after: args.set_aside_after,
         run_timeout: args.run_timeout,
+        watch: Watch {
+            expect_within: args.expect_within,
+            expect_pickup_within: args.expect_pickup_within,
+        },
         dry_run: args.dry_run,
         check: false,
         retry: None,
@@ -305,17 +373,6 @@ pub fn derived_name_from(
 
 pub(crate) fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("invalid path {}", path.display()))
-}
-
-fn default_state_root() -> Result<PathBuf> {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .map(|dir| dir.join("lanceur"))
-        .ok_or_else(|| {
-            anyhow!(
-                "cannot find a folder for lanceur's state; give --state-dir or LANCEUR_STATE_DIR"
-            )
-        })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Both derive the launcher's name, hence its state folder, from the same account options, so that
 //! `lanceur o365 login --mailbox X` saves the tokens where `lanceur o365 --mailbox X` looks for them.
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
@@ -41,7 +42,14 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
     }
     let derived = derived(&account);
     let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
-    let oauth = oauth(&account, app, args.expiry.warn_before, &name, secrets);
+    let root = super::state_root(args.common.state_dir.as_deref())?;
+    let oauth = oauth(
+        &account,
+        app,
+        args.expiry.warn_before,
+        (&name, &root),
+        secrets,
+    );
     let since = args.since.as_deref().map(parse_since).transpose()?;
     if args.select == Select::All && since.is_none() {
         bail!(
@@ -76,7 +84,8 @@ pub fn launcher(args: O365Args, secrets: &FileSecrets) -> Result<Launcher> {
 pub fn login(args: O365LoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
     let account = account(&args.account)?;
     let (launcher, state_dir) = login_state(&args.state, &derived(&account))?;
-    let oauth = oauth(&account, None, 14, &launcher, secrets);
+    let root = state_dir.parent().unwrap_or(&state_dir).to_path_buf();
+    let oauth = oauth(&account, None, 14, (&launcher, &root), secrets);
     let (flow, redirect_port) = flow(&args.flow, Provider::Microsoft)?;
     Ok(LoginConfig {
         launcher,
@@ -94,7 +103,7 @@ fn oauth(
     account: &AccountConfig,
     app: Option<Grant>,
     warn_days: u32,
-    launcher: &str,
+    (launcher, state_root): (&str, &Path),
     secrets: &FileSecrets,
 ) -> OAuthConfig {
     let scope = match app {
@@ -114,7 +123,7 @@ fn oauth(
         cache_file: CACHE_FILE,
         login_command: login_command(
             secrets.launcher_file.as_deref(),
-            &login_words(account, launcher),
+            &login_words(account, launcher, state_root),
         ),
         warn_days,
     }
@@ -130,8 +139,8 @@ pub fn scope(account: &AccountConfig) -> String {
     scope
 }
 
-/// The words of the command that signs this launcher in again.
-fn login_words(account: &AccountConfig, launcher: &str) -> Vec<String> {
+/// The words of the command that signs this launcher in again, into the same state folder.
+fn login_words(account: &AccountConfig, launcher: &str, state_root: &Path) -> Vec<String> {
     let mut words: Vec<String> = [
         "o365",
         "login",
@@ -148,7 +157,14 @@ fn login_words(account: &AccountConfig, launcher: &str) -> Vec<String> {
     if !account.folder.eq_ignore_ascii_case("inbox") {
         words.extend(["--folder".to_string(), account.folder.clone()]);
     }
-    words.extend(["--name".to_string(), launcher.to_string()]);
+    // The state folder always, even when the run found it in LANCEUR_STATE_DIR: the shell the
+    // command is pasted into may not have that variable, and the tokens would land elsewhere.
+    words.extend([
+        "--name".to_string(),
+        launcher.to_string(),
+        "--state-dir".to_string(),
+        state_root.display().to_string(),
+    ]);
     if account.login_url != MICROSOFT_LOGIN {
         words.extend(["--login-url".to_string(), account.login_url.clone()]);
     }
@@ -283,10 +299,13 @@ mod tests {
             graph_url: "https://graph.microsoft.us/v1.0".into(),
         };
         assert_eq!(
-            login_command(None, &login_words(&account, "box")),
+            login_command(
+                None,
+                &login_words(&account, "box", Path::new("/var/lib/lanceur"))
+            ),
             "lanceur o365 login --client-id c --tenant example.fr --mailbox factures@example.fr \
-             --folder 'Inbox/L'\\''été' --name box --login-url https://login.microsoftonline.us \
-             --graph-url https://graph.microsoft.us/v1.0"
+             --folder 'Inbox/L'\\''été' --name box --state-dir /var/lib/lanceur --login-url \
+             https://login.microsoftonline.us --graph-url https://graph.microsoft.us/v1.0"
         );
     }
 
@@ -302,6 +321,17 @@ mod tests {
         assert!(check_url("http://graph.example.com/v1.0", "x").is_err());
         assert!(check_url("ftp://x", "x").is_err());
         assert!(check_url("https://", "x").is_err());
+        // See: issue 16. The host is the part after the user information, as HTTP reads it.
+        for sneaky in [
+            "http://127.0.0.1:1@graph.example.com/v1.0",
+            "http://localhost@evil.example/",
+            "https://user:pw@graph.microsoft.com/v1.0",
+        ] {
+            let err = check_url(sneaky, "--graph-url").unwrap_err().to_string();
+            assert!(err.contains("user name or password"), "{sneaky}: {err}");
+        }
+        assert!(check_url("http://127.0.0.1\\@evil.example/", "x").is_err());
+        assert!(check_url("http://evil.example#@127.0.0.1/", "x").is_err());
     }
 
     #[test]

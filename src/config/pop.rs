@@ -10,6 +10,7 @@ use crate::cli::pop::PopLoginArgs;
 use crate::cli::PopArgs;
 use crate::settings::oauth::{LoginConfig, LoginTarget};
 use crate::settings::{Launcher, PopAfter, PopConfig, ServerConfig, SourceConfig};
+use crate::tls::Service;
 
 pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher> {
     let oauth = MailOAuth {
@@ -20,7 +21,7 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     }
     .config()?;
     let auth = mail_auth(&args.password, secrets, oauth)?;
-    let mut server = server_config(&args.server, auth, 995, 110)?;
+    let mut server = server_config(&args.server, auth, Service::Pop3)?;
     let after = if args.keep {
         PopAfter::Keep {
             delete_after_days: args.delete_after,
@@ -30,7 +31,8 @@ pub(super) fn launcher(args: PopArgs, secrets: &FileSecrets) -> Result<Launcher>
     };
     let derived = derived(&server);
     let name = args.common.name.clone().unwrap_or_else(|| derived.clone());
-    with_login_command(&mut server, "pop", &args.oauth, &[], &name, secrets);
+    let root = super::state_root(args.common.state_dir.as_deref())?;
+    with_login_command(&mut server, "pop", &args.oauth, &[], &name, &root, secrets);
     if args.mail.unmatched == crate::cli::Unmatched::Seen {
         anyhow::bail!(
             "--unmatched seen: POP3 has no seen mark; leave it out (a mail none of whose \
@@ -52,7 +54,7 @@ pub fn login(args: PopLoginArgs, secrets: &FileSecrets) -> Result<LoginConfig> {
         LoginArgs {
             protocol: "pop",
             args: &args.login,
-            ports: (995, 110),
+            service: Service::Pop3,
             extra: Vec::new(),
         },
         secrets,

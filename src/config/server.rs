@@ -1,6 +1,8 @@
 //! A mail server and how to log in to it: checking the options shared by `imap` and `pop`, and
 //! reading their secrets, so that a mistake exits 2 before any socket opens.
 
+use std::path::Path;
+
 use anyhow::{bail, Result};
 
 use super::absolute;
@@ -11,15 +13,11 @@ use crate::cli::{PasswordArgs, ServerArgs, TlsMode};
 use crate::secret;
 use crate::settings::oauth::{Grant, LoginConfig, LoginTarget, OAuthConfig};
 use crate::settings::{Auth, ServerConfig};
-use crate::tls::{self, TlsConfig};
+use crate::tls::{self, Service, TlsConfig};
 
-/// Checks the server options. `tls_port` and `plain_port` are the protocol's defaults.
-pub fn server_config(
-    args: &ServerArgs,
-    auth: Auth,
-    tls_port: u16,
-    plain_port: u16,
-) -> Result<ServerConfig> {
+/// Checks the server options of a `service` launcher (its ports are the defaults).
+pub fn server_config(args: &ServerArgs, auth: Auth, service: Service) -> Result<ServerConfig> {
+    let (tls_port, plain_port) = service.ports();
     let host = args.server.trim().to_string();
     if host.is_empty() || host.contains(['/', ' ']) {
         bail!(
@@ -47,6 +45,7 @@ pub fn server_config(
     }
     Ok(ServerConfig {
         tls: TlsConfig {
+            service,
             host,
             port,
             mode: args.tls,
@@ -128,8 +127,8 @@ pub struct LoginArgs<'a> {
     /// `imap` or `pop`.
     pub protocol: &'static str,
     pub args: &'a MailLoginArgs,
-    /// The protocol's TLS and plaintext ports.
-    pub ports: (u16, u16),
+    /// The protocol, for its ports.
+    pub service: Service,
     /// Options of the runs a login must repeat (the IMAP mailbox).
     pub extra: Vec<String>,
 }
@@ -168,12 +167,7 @@ pub fn mail_login(
         );
     }
     let (flow, redirect_port) = flow(&login.flow, oauth.provider)?;
-    let mut server = server_config(
-        &login.server,
-        Auth::OAuth(Box::new(oauth)),
-        args.ports.0,
-        args.ports.1,
-    )?;
+    let mut server = server_config(&login.server, Auth::OAuth(Box::new(oauth)), args.service)?;
     let (launcher, state_dir) = super::login_state(&login.state, &derived(&server))?;
     with_login_command(
         &mut server,
@@ -181,6 +175,7 @@ pub fn mail_login(
         &login.oauth,
         &args.extra,
         &launcher,
+        state_dir.parent().unwrap_or(&state_dir),
         secrets,
     );
     let Auth::OAuth(oauth) = &server.auth else {
@@ -203,6 +198,7 @@ pub fn with_login_command(
     oauth_args: &OAuthArgs,
     extra: &[String],
     name: &str,
+    state_root: &Path,
     secrets: &FileSecrets,
 ) {
     let mut words = vec![
@@ -224,11 +220,21 @@ pub fn with_login_command(
     if let Some(ca_file) = &server.tls.ca_file {
         words.extend(["--ca-file".to_string(), ca_file.display().to_string()]);
     }
+    if server.tls.accept_invalid_certs {
+        words.push("--danger-accept-invalid-certs".to_string());
+    }
     let Auth::OAuth(oauth) = &mut server.auth else {
         return;
     };
     words.extend(oauth_words(oauth_args, oauth));
     words.extend(extra.iter().cloned());
-    words.extend(["--name".to_string(), name.to_string()]);
+    // The state folder always, even when the run found it in LANCEUR_STATE_DIR: the shell the
+    // command is pasted into may not have that variable, and the tokens would land elsewhere.
+    words.extend([
+        "--name".to_string(),
+        name.to_string(),
+        "--state-dir".to_string(),
+        state_root.display().to_string(),
+    ]);
     oauth.login_command = login_command(secrets.launcher_file.as_deref(), &words);
 }

@@ -64,9 +64,18 @@ pub fn check(launcher: &Launcher) -> Inspection {
 
 fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
     let mut source = source::open(launcher)?;
-    let notices = source.notices();
+    let mut notices = source.notices();
     let label = source.label().to_string();
     let Listed { listing, rejected } = list(source.as_mut(), &launcher.filter)?;
+    if journal.is_some_and(|journal| journal.len() == 0) {
+        if let Some(traces) = source.traces(&listing.items)? {
+            notices.push(super::plan::traces_warning(
+                launcher,
+                listing.items.len(),
+                &traces,
+            ));
+        }
+    }
     let plan = journal.map(|journal| {
         let plan = plan(launcher, journal, &listing.items);
         SurveyPlan {

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 
 use crate::filter::Filter;
-use crate::item::{total_size, Item, Listing};
+use crate::item::{total_size, Item, Listing, Traces};
 use crate::journal::{Journal, State};
 use crate::settings::Launcher;
 use crate::source::Source;
@@ -104,4 +104,51 @@ fn known_state(journal: &Journal, item: &Item) -> Option<State> {
         .chain(&item.aliases)
         .find_map(|key| journal.state(key))
         .cloned()
+}
+
+/// The line for a launcher whose journal is empty although `traces` of an earlier lanceur's work
+/// are at its source: it may be starting over under another name, state folder or user.
+pub(crate) fn traces_warning(launcher: &Launcher, listed: usize, traces: &Traces) -> String {
+    format!(
+        "the journal {} is empty, but {} of the {listed} mails listed {}: if this launcher ran \
+         before under another name, state folder or user, stop it and give it that --name and \
+         --state-dir, or these mails are deposited again",
+        launcher.state_dir.join("journal").display(),
+        traces.count,
+        traces.what
+    )
+}
+
+/// Why a taken item left nothing in the COLD folder: the filters dropped its documents, or it had
+/// none (a mail without attachments, or whose only attachment is a link to a cloud file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nothing {
+    Filtered,
+    NoDocument,
+}
+
+impl Nothing {
+    pub(super) fn of(filtered: usize) -> Nothing {
+        if filtered > 0 {
+            Nothing::Filtered
+        } else {
+            Nothing::NoDocument
+        }
+    }
+
+    pub(super) fn reason(self) -> &'static str {
+        match self {
+            Nothing::Filtered => "no document passed the filters",
+            Nothing::NoDocument => "it holds no document to deposit",
+        }
+    }
+}
+
+/// How the dry-run listing names a document of `item`.
+pub(super) fn describe(item: &Item, document: &str) -> String {
+    if item.name.as_deref() == Some(document) {
+        item.label.clone()
+    } else {
+        format!("{} / {document}", item.label)
+    }
 }

@@ -159,6 +159,7 @@ impl Bench {
             max_bytes: None,
             set_aside_after: 3,
             run_timeout: std::time::Duration::from_secs(3600),
+            watch: Default::default(),
             dry_run: false,
             check: false,
             retry: None,
@@ -418,7 +419,7 @@ fn too_few_acknowledgement_results_stop_the_run_and_acknowledge_again_next_time(
 fn a_lock_held_by_another_run_ends_in_the_outcome() {
     let bench = Bench::new();
     std::fs::create_dir_all(&bench.launcher.state_dir).unwrap();
-    let _held = lock::acquire(&bench.launcher.state_dir).unwrap();
+    let _held = crate::lock::acquire(&bench.launcher.state_dir).unwrap();
     let (outcome, acknowledged) = bench.run(Scripted::new(&[("a", Script::Document)]));
     assert_eq!(code(&outcome), exit::LOCKED);
     assert!(acknowledged.is_empty());

@@ -100,12 +100,19 @@ impl Deposit {
             device: std::os::unix::fs::MetadataExt::dev(&metadata),
         };
         if !read_only {
-            let (probe, file) = deposit.create_tmp().with_context(|| {
-                format!(
-                    "COLD folder {} is not writable by this user",
-                    deposit.cold.display()
-                )
-            })?;
+            let (probe, file) = match deposit.create_tmp() {
+                Ok(created) => created,
+                Err(err) => {
+                    let what = format!("COLD folder {} is not writable", deposit.cold.display());
+                    let message = match err.root_cause().downcast_ref::<io::Error>() {
+                        Some(io) if durable::write_problem(io).is_some() => {
+                            durable::write_context(what, io)
+                        }
+                        _ => format!("{what} by this user"),
+                    };
+                    return Err(err.context(message));
+                }
+            };
             deposit.fresh_permissions = file.metadata().ok().map(|m| m.permissions());
             let _ = fs::remove_file(&probe);
         }
@@ -490,18 +497,10 @@ impl Deposit {
 
     /// A write-side error, tagged so that it stops the run, with a remedy when the disk is full.
     fn write_error(&self, err: io::Error, what: &str) -> anyhow::Error {
-        let folder = self.cold.display();
-        let message = if durable::is_out_of_space(&err) {
-            format!("{what} in COLD folder {folder}: the disk is full; free space, then run again")
-        } else if err.kind() == io::ErrorKind::PermissionDenied
-            || err.kind() == io::ErrorKind::ReadOnlyFilesystem
-        {
-            format!(
-                "{what} in COLD folder {folder}: permission denied; give this user write access"
-            )
-        } else {
-            format!("{what} in COLD folder {folder}")
-        };
+        let message = durable::write_context(
+            format!("{what} in COLD folder {}", self.cold.display()),
+            &err,
+        );
         anyhow::Error::new(err)
             .context(message)
             .context(Failure::Cold)

@@ -88,8 +88,8 @@ pub fn sign_in(agent: &Agent, config: &OAuthConfig, out: &mut dyn Write) -> Resu
     let expired = || {
         anyhow!(
             "the code expired before the sign-in was completed; run the login again and enter \
-             the new code within {} minutes",
-            code.expires_in / 60
+             the new code within {}",
+            lifetime(code.expires_in)
         )
         .context(Failure::Auth)
     };
@@ -141,5 +141,15 @@ pub fn sign_in(agent: &Agent, config: &OAuthConfig, out: &mut dyn Write) -> Resu
                 .context(Failure::Auth)
             }
         }
+    }
+}
+
+/// "15 minutes", or "90 seconds" for a code that lives less than two minutes: a provider may
+/// hand out short codes, and "within 0 minutes" tells nothing.
+fn lifetime(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".to_string(),
+        0..120 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds / 60),
     }
 }

@@ -41,6 +41,7 @@ use self::cache::{restrict, save, Cache};
 use self::http::{post_form, TokenError, TokenReply};
 use crate::clock::now_unix_seconds;
 use crate::exit::Failure;
+use crate::item::Expiry;
 use crate::secret::Secret;
 use crate::settings::oauth::{Flow, Grant, LoginConfig, OAuthConfig, Provider};
 
@@ -201,6 +202,47 @@ impl Tokens {
                         "upload a new certificate to the app registration and give it with \
                          --client-certificate",
                     );
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+impl Tokens {
+    /// What of this sign-in expires unless someone acts, and when, for `lanceur status`: a
+    /// delegated sign-in left unused (the provider's limit after its last renewal, which each run
+    /// moves on), a client secret whose date was given, a certificate.
+    pub fn expiries(&self) -> Vec<Expiry> {
+        let config = &self.config;
+        let provider = config.provider.name();
+        let at = |when: SystemTime| humantime::format_rfc3339_seconds(when).to_string();
+        let mut out = Vec::new();
+        if let State::Cached { cache, .. } = &self.state {
+            if cache.renewed_at > 0 {
+                let limit = config.provider.idle_limit_days() * 86_400;
+                let when = UNIX_EPOCH + Duration::from_secs(cache.renewed_at.saturating_add(limit));
+                out.push(Expiry {
+                    what: format!("the {provider} sign-in, unless a run uses it before"),
+                    at: at(when),
+                });
+            }
+        }
+        match &config.grant {
+            Grant::AppSecret {
+                expires: Some(when),
+                ..
+            } => out.push(Expiry {
+                what: "the client secret".to_string(),
+                at: at(*when),
+            }),
+            Grant::AppCertificate(certificate) => {
+                if let Some(when) = certificate.not_after {
+                    out.push(Expiry {
+                        what: format!("the certificate {}", certificate.path.display()),
+                        at: at(when),
+                    });
                 }
             }
             _ => {}

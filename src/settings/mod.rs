@@ -40,6 +40,8 @@ pub struct Launcher {
     pub set_aside_after: u32,
     /// `--run-timeout`: the longest a run may last.
     pub run_timeout: std::time::Duration,
+    /// `--expect-within` and `--expect-pickup-within`: the watchdogs (`watch.rs`).
+    pub watch: Watch,
     pub dry_run: bool,
     /// `lanceur check`: take a run's first steps without their effects (implies `dry_run`).
     pub check: bool,
@@ -50,6 +52,14 @@ pub struct Launcher {
     /// `--log-file`: where each deposited or failed item gets a JSON line.
     pub log_file: Option<PathBuf>,
     pub source: SourceConfig,
+}
+
+/// The watchdogs of a launcher: how long it may go without depositing, and how long a deposited
+/// document may wait in the COLD folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watch {
+    pub expect_within: Option<std::time::Duration>,
+    pub expect_pickup_within: Option<std::time::Duration>,
 }
 
 /// `lanceur retry`: the items set aside to take again; `All` false and no key lists them only.

@@ -33,6 +33,13 @@
 //! - `prefetch`: a hint with the items about to be fetched, so a protocol can fetch them in one round
 //!   trip; `fetch` must work without it. A `Stop` from it ends the run; any other error is only
 //!   logged, and `fetch` tries again item by item.
+//! - `traces`: what the listed items show of an earlier lanceur's work (IMAP: the `$Lanceur`
+//!   keyword set on acknowledged mails; read mails under `--select all` where no keyword can be
+//!   set; Office 365: read mails under `--select all`), asked only when the journal is empty. None
+//!   by default: a POP3 mail carries no mark, and a folder's or an envelope source's taken files
+//!   are gone from the source. An error stops the run.
+//! - `expiries`: what expires unless someone acts (a sign-in left unused, a client secret, a
+//!   certificate), for `lanceur status`; nothing by default.
 //! - `tidy`: the source's own housekeeping of items acknowledged by earlier runs, after this run's
 //!   batches (POP3 `--keep --delete-after DAYS` deletes kept mails once old enough). Not called in
 //!   dry runs, nor when the run stopped on an error; an error from it stops the run.
@@ -59,7 +66,7 @@ use std::io::Write;
 
 use std::path::Path;
 
-use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Traces};
 use crate::settings::oauth::{LoginConfig, LoginTarget};
 use crate::settings::{Launcher, SourceConfig};
 
@@ -92,6 +99,12 @@ pub trait Source {
     }
     fn tidy(&mut self) -> Result<()> {
         Ok(())
+    }
+    fn traces(&mut self, _listed: &[Item]) -> Result<Option<Traces>> {
+        Ok(None)
+    }
+    fn expiries(&self) -> Vec<Expiry> {
+        Vec::new()
     }
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())

@@ -66,7 +66,7 @@ fn loose_acte_with_its_pdf_and_acknowledgement_is_one_envelope() {
     }
     let ran = run(&env, &["--json"]);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_deposited"], 1, "{}", ran.explain());
     let docs = deposited(&env);
     assert_eq!(docs.len(), 3);
     for suffix in ["-1-1_0.xml", "-1-1_1.pdf", "-1-2.xml"] {

@@ -86,7 +86,12 @@ fn pastell_depot_metadata_in_xml_json_and_yaml() {
         }
         let ran = run(&env, &["--json"]);
         ran.expect_code(0);
-        assert_eq!(ran.summary()["deposited"], 1, "{shape}\n{}", ran.explain());
+        assert_eq!(
+            ran.summary()["items_deposited"],
+            1,
+            "{shape}\n{}",
+            ran.explain()
+        );
         let docs = deposited(&env);
         assert_eq!(docs.len(), 3, "{shape}: {docs:#?}");
         for (name, content) in &entries {

@@ -81,7 +81,7 @@ fn bare_pes_files_each_an_envelope() {
     }
     let ran = run(&env, &["--json"]);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 3);
+    assert_eq!(ran.summary()["items_deposited"], 3);
     let docs = deposited(&env);
     for name in files {
         let bytes = read_fixture(&format!("helios/{name}"));

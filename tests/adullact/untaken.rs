@@ -83,7 +83,7 @@ fn untaken_envelope_files_are_named_once_past_the_grace_period() {
         assert!(line.contains(what), "{line}");
         assert!(line.contains("longer than --grace-period 30s"), "{line}");
     }
-    assert_eq!(ran.summary()["failed"], expected.len());
+    assert_eq!(ran.summary()["items_failed"], expected.len());
     let logged = fs::read_to_string(&log).unwrap();
     assert_eq!(
         logged

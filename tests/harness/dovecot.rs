@@ -384,6 +384,14 @@ impl User {
         Some(out)
     }
 
+    /// `imap_args` without the test CA: the server's certificate is then unknown to lanceur.
+    pub fn imap_args_without_ca(&self, folder: &str) -> Vec<String> {
+        let mut args = self.imap_args(folder);
+        let at = args.iter().position(|a| a == "--ca-file").unwrap();
+        args.drain(at..at + 2);
+        args
+    }
+
     /// `lanceur imap` arguments reaching this user over implicit TLS, trusting the test CA.
     pub fn imap_args(&self, folder: &str) -> Vec<String> {
         vec![
@@ -540,6 +548,12 @@ fn free_ports(host: &str) -> [u16; 4] {
 }
 
 /// A self-signed certificate for localhost, 127.0.0.1 and 127.0.0.2, made once per process.
+/// The test certificate (PEM) and its key, for other TLS servers of the tests: a client given the
+/// Dovecot's `ca_file` trusts them too.
+pub fn certificate() -> &'static (Vec<u8>, Vec<u8>) {
+    CERT.get_or_init(make_certificate)
+}
+
 fn make_certificate() -> (Vec<u8>, Vec<u8>) {
     let dir = tempfile::Builder::new()
         .prefix("lanceur-cert-")

@@ -27,6 +27,9 @@ pub mod imap_proxy;
 pub mod mail;
 #[cfg(unix)]
 pub mod stunnel;
+// Servers that refuse TLS as old or broken ones do, with Dovecot's certificate: for diagnoses.rs.
+#[cfg(unix)]
+pub mod tls_faults;
 
 pub struct TestEnv {
     root: tempfile::TempDir,
@@ -391,6 +394,16 @@ impl Ran {
         assert!(
             self.stderr.contains(text),
             "stderr lacks {text:?}\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stdout_contains(&self, text: &str) -> &Ran {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n{}",
             self.explain()
         );
         self

@@ -156,8 +156,13 @@ fn a_corpus_of_real_world_mails_is_deposited_exactly() {
     let ran = run(&env, &user, &["--index", "json", "--json"]);
     ran.expect_code(0);
     let summary = ran.summary();
-    assert_eq!(summary["deposited"], 4, "{}", ran.explain());
-    assert_eq!(summary["documents"], expected.len(), "{}", ran.explain());
+    assert_eq!(summary["items_deposited"], 4, "{}", ran.explain());
+    assert_eq!(
+        summary["documents_deposited"],
+        expected.len(),
+        "{}",
+        ran.explain()
+    );
     let documents: BTreeSet<String> = env
         .cold_visible()
         .into_iter()

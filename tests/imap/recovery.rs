@@ -184,3 +184,136 @@ fn kill_9_at_random_instants_loses_nothing_and_takes_nothing_twice() {
         kills.rounds, kills.finished, kills.mid_work
     );
 }
+
+/// Forwards one plaintext connection to `upstream` and cuts it as soon as the client sends
+/// `command`. Returns whether it did.
+fn proxy_cutting_at(upstream: u16, command: &'static [u8]) -> (u16, std::thread::JoinHandle<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut server_in, mut client_out) =
+            (server.try_clone().unwrap(), client.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut server_in, &mut client_out);
+        });
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = match client.read(&mut buffer) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            seen.extend_from_slice(&buffer[..n]);
+            if seen.windows(command.len()).any(|w| w == command) {
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+                return true;
+            }
+            if server.write_all(&buffer[..n]).is_err() {
+                return false;
+            }
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_connection_lost_while_acknowledging_says_so_once_in_plain_words() {
+    // See: issue 16. The batch's line was "source unavailable: source unavailable: … while move
+    // mails".
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("cutack");
+    user.folder("Archive");
+    for n in 0..2 {
+        user.deliver(&pdf_mail(90 + n, 2000).0);
+    }
+    let env = TestEnv::new();
+    let (port, proxy) = proxy_cutting_at(dovecot.imap_port, b"UID MOVE");
+    let port = port.to_string();
+    let after = [
+        "--after",
+        "move",
+        "--move-to",
+        "Archive",
+        "--name",
+        "cutack",
+    ];
+    let mut args = vec!["--port", port.as_str(), "--tls", "none"];
+    args.extend(after);
+    let ran = run(&env, &user, &args);
+    assert!(
+        proxy.join().unwrap(),
+        "the proxy never saw UID MOVE\n{}",
+        ran.explain()
+    );
+    ran.expect_code(4)
+        .expect_stderr_contains("the connection was lost while moving mails");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.explain());
+    assert_eq!(
+        ran.stderr.matches("source unavailable").count(),
+        1,
+        "{}",
+        ran.explain()
+    );
+    assert_eq!(
+        env.cold_count(".pdf"),
+        2,
+        "deposited before the acknowledgement"
+    );
+    // The next run moves them and deposits nothing again.
+    run(&env, &user, &after).expect_code(0).expect_quiet();
+    assert_eq!(env.cold_count(".pdf"), 2);
+    assert!(user.messages("INBOX").is_empty());
+    assert_eq!(user.messages("Archive").len(), 2);
+}
+
+/// Forwards one plaintext IMAP connection to `upstream`, and puts before every `* SEARCH` answer
+/// the notice a server sends when another client changed a mail's flags meanwhile.
+fn flag_change_before_searches(upstream: u16) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (client, _) = listener.accept().unwrap();
+        let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let (mut client_in, mut server_out) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut server_out);
+            let _ = server_out.shutdown(Shutdown::Both);
+        });
+        let mut reader = BufReader::new(server);
+        let mut client = client;
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if line.starts_with(b"* SEARCH") {
+                let _ = client.write_all(b"* 1 FETCH (FLAGS (\\Flagged))\r\n");
+            }
+            if client.write_all(&line).is_err() {
+                break;
+            }
+            line.clear();
+        }
+        let _ = client.shutdown(Shutdown::Both);
+    });
+    port
+}
+
+#[test]
+fn another_clients_flag_change_during_a_search_changes_nothing() {
+    // The crate's search failed on this notice ("unexpected parse response"): a run of a busy
+    // mailbox then stopped with exit 4.
+    let dovecot = Dovecot::get();
+    let user = dovecot.user("flagnotice");
+    let (raw, pdf) = pdf_mail(97, 2000);
+    user.deliver(&raw);
+    let env = TestEnv::new();
+    let port = flag_change_before_searches(dovecot.imap_port).to_string();
+    run(&env, &user, &["--port", port.as_str(), "--tls", "none"])
+        .expect_code(0)
+        .expect_quiet();
+    assert_eq!(env.cold_read("facture-0097.pdf"), pdf);
+    assert!(user.messages("INBOX")[0].seen());
+}

@@ -97,7 +97,10 @@ fn a_filter_typo_deletes_nothing_and_fixing_it_takes_the_mails() {
     ran.expect_code(0);
     let summary = ran.summary();
     assert_eq!(
-        (summary["deposited"].as_u64(), summary["unmatched"].as_u64()),
+        (
+            summary["items_deposited"].as_u64(),
+            summary["items_unmatched"].as_u64()
+        ),
         (Some(0), Some(2))
     );
     assert_eq!(user.messages("INBOX").len(), 2, "a mail was deleted");
@@ -110,12 +113,12 @@ fn a_filter_typo_deletes_nothing_and_fixing_it_takes_the_mails() {
     );
     // Not downloaded again while the filters stay the same.
     let ran = imap(&env, &user, &args);
-    assert_eq!(ran.summary()["unmatched"], 0, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_unmatched"], 0, "{}", ran.explain());
     // The typo fixed: the invoice is taken (and deleted), the note stays.
     let fixed = ["--filter", r"/.*\.pdf$/i", "--after", "delete", "--json"];
     let ran = imap(&env, &user, &fixed);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["deposited"], 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_deposited"], 1, "{}", ran.explain());
     assert_eq!(env.cold_visible(), vec!["facture-0001.pdf"]);
     let left = message_ids(&user, "INBOX");
     assert_eq!(
@@ -147,7 +150,7 @@ fn pop_leaves_unmatched_mails_on_the_server_and_does_not_download_them_again() {
     };
     let ran = run(&[]);
     ran.expect_code(0);
-    assert_eq!(ran.summary()["unmatched"], 1, "{}", ran.explain());
+    assert_eq!(ran.summary()["items_unmatched"], 1, "{}", ran.explain());
     let left = message_ids(&user, "INBOX");
     assert_eq!(
         left.keys().collect::<Vec<_>>(),
@@ -156,7 +159,7 @@ fn pop_leaves_unmatched_mails_on_the_server_and_does_not_download_them_again() {
     let ran = run(&[]);
     ran.expect_code(0);
     assert_eq!(
-        ran.summary()["unmatched"],
+        ran.summary()["items_unmatched"],
         0,
         "downloaded again\n{}",
         ran.explain()

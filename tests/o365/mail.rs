@@ -170,6 +170,32 @@ fn attachments_of_each_kind_even_without_their_odata_type() {
     attachments_of_each_kind_when(true);
 }
 
+#[test]
+fn a_mail_whose_only_attachment_is_a_link_is_not_blamed_on_the_filters() {
+    // See: issue 16. No filter was given, so no filter dropped anything.
+    let t = O365::new();
+    t.login(&[]).expect_code(0);
+    t.fake.add_mail(
+        "me",
+        "inbox",
+        Mail::new("Shared file").reference("Budget 2025.xlsx"),
+    );
+    let dry = t.run(&["--dry-run"]);
+    dry.expect_code(0);
+    assert!(
+        dry.stdout
+            .contains("(it holds no document to deposit; left at the source"),
+        "{}",
+        dry.explain()
+    );
+    let ran = t.run(&["-v"]);
+    ran.expect_code(0)
+        .expect_stderr_contains("Budget 2025.xlsx")
+        .expect_stderr_contains(": it holds no document to deposit");
+    assert!(!ran.stderr.contains("filters"), "{}", ran.explain());
+    assert!(t.env.cold_visible().is_empty());
+}
+
 fn attachments_of_each_kind_when(untyped: bool) {
     let t = O365::new();
     t.fake.state().untyped_selected_attachments = untyped;
@@ -502,7 +528,13 @@ fn downloads_left_by_a_killed_run_are_removed() {
     t.run(&[]).expect_code(0).expect_quiet();
     assert_eq!(
         names(&state),
-        vec!["journal", "lock", "notes.txt", "o365-tokens.json"]
+        vec![
+            "journal",
+            "lock",
+            "notes.txt",
+            "o365-tokens.json",
+            "status.json"
+        ]
     );
 }
 

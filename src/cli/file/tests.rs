@@ -1,4 +1,7 @@
+//! Launcher files: expansion, errors, the forms of the command line.
+
 use super::*;
+use clap::ValueHint;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -10,7 +13,7 @@ fn args(expanded: &Expanded) -> Vec<String> {
     expanded
         .args
         .iter()
-        .map(|(_, a)| a.to_string_lossy().into_owned())
+        .map(|a| a.arg.to_string_lossy().into_owned())
         .collect()
 }
 
@@ -124,7 +127,7 @@ fn a_login_keeps_only_the_login_options() {
     let argv = {
         let expanded = expand(&path, true).unwrap();
         let mut argv: Vec<OsString> = vec!["lanceur".into(), "o365".into(), "login".into()];
-        argv.extend(expanded.args.into_iter().map(|(_, a)| a));
+        argv.extend(expanded.args.into_iter().map(|a| a.arg));
         argv
     };
     Cli::try_parse_from(argv).unwrap();
@@ -142,7 +145,7 @@ fn the_example_launcher_files_parse() {
         seen += 1;
         let expanded = expand(&path, false).unwrap();
         let mut argv: Vec<OsString> = vec!["lanceur".into(), expanded.protocol.into()];
-        argv.extend(expanded.args.into_iter().map(|(_, a)| a));
+        argv.extend(expanded.args.into_iter().map(|a| a.arg));
         if let Err(err) = Cli::try_parse_from(&argv) {
             panic!("{}: {err}", path.display());
         }

@@ -25,7 +25,11 @@ struct Moved {
 
 impl ImapSource {
     /// Runs `command`; a refusal fails the item(s), a lost connection stops the run.
-    pub(super) fn command(&mut self, command: &str, what: &str) -> Result<(), ItemError> {
+    pub(super) fn command(
+        &mut self,
+        command: &str,
+        (what, doing): (&str, &str),
+    ) -> Result<(), ItemError> {
         let address = self.address();
         self.session
             .run_command_and_check_ok(command)
@@ -33,7 +37,7 @@ impl ImapSource {
                 imap::Error::No(why) | imap::Error::Bad(why) => {
                     ItemError::failed(anyhow!("the server refused to {what}: {why}"))
                 }
-                err => stop(lost(err, &address, what)),
+                err => stop(lost(err, &address, doing)),
             })
     }
 
@@ -52,7 +56,10 @@ impl ImapSource {
         let set = uid_set(uids);
         let quoted = quote(&utf7::encode(target));
         if self.can_move {
-            return self.command(&format!("UID MOVE {set} {quoted}"), "move mails");
+            return self.command(
+                &format!("UID MOVE {set} {quoted}"),
+                ("move mails", "moving mails"),
+            );
         }
         let present = self.already_in(uids, selected, target)?;
         let to_copy: Vec<u32> = uids
@@ -68,11 +75,11 @@ impl ImapSource {
         }
         if !to_copy.is_empty() {
             let copy = format!("UID COPY {} {quoted}", uid_set(&to_copy));
-            self.command(&copy, "copy mails")?;
+            self.command(&copy, ("copy mails", "copying mails"))?;
         }
         self.command(
             &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
-            "flag moved mails deleted",
+            ("flag moved mails deleted", "flagging moved mails deleted"),
         )?;
         self.expunge(&set)
     }
@@ -161,7 +168,7 @@ impl ImapSource {
         }
         let uids: Vec<u32> = items.iter().map(|i| self.listed[i.slot].uid).collect();
         let command = format!("UID STORE {} +FLAGS.SILENT (\\Seen)", uid_set(&uids));
-        match self.command(&command, "mark mails seen") {
+        match self.command(&command, ("mark mails seen", "marking mails seen")) {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
             Err(err) => ItemError::for_each(items.len(), &err),
         }
@@ -190,7 +197,7 @@ impl ImapSource {
         let Some(target) = self.config.set_aside_to.clone() else {
             self.command(
                 &format!("UID STORE {uid} +FLAGS.SILENT ({KEYWORD})"),
-                "flag the mail",
+                ("flag the mail", "flagging the mail"),
             )?;
             return Ok(Aside {
                 how: format!("flagged {KEYWORD}"),
@@ -220,7 +227,7 @@ impl ImapSource {
             return self
                 .command(
                     &format!("UID STORE {uid} -FLAGS.SILENT ({KEYWORD})"),
-                    "unflag the mail",
+                    ("unflag the mail", "unflagging the mail"),
                 )
                 .map_err(ItemError::into_error);
         };

@@ -20,10 +20,14 @@ pub(super) struct Opened {
     pub(super) session: Session<Shared>,
     pub(super) wire: Shared,
     pub(super) notices: Vec<String>,
+    pub(super) expiries: Vec<crate::item::Expiry>,
     pub(super) address: String,
     pub(super) uidvalidity: u32,
     pub(super) can_move: bool,
     pub(super) uidplus: bool,
+    /// The mailbox lets clients set keywords of their own (`\*` in PERMANENTFLAGS), so that
+    /// acknowledged mails can carry `TAKEN`.
+    pub(super) can_mark: bool,
 }
 
 impl Opened {
@@ -35,6 +39,7 @@ impl Opened {
             mut session,
             wire,
             notices,
+            expiries,
         } = session::open(server, state_dir, false)?;
         wire.limit(Some(ANSWER_BUDGET));
         let capabilities = session
@@ -62,14 +67,20 @@ impl Opened {
             log::warn!("the server gave no UIDVALIDITY for {}", config.mailbox);
             0
         });
+        let can_mark = mailbox
+            .permanent_flags
+            .iter()
+            .any(|flag| matches!(flag, imap::types::Flag::MayCreate));
         Ok(Opened {
             session,
             wire,
             notices,
+            expiries,
             address,
             uidvalidity,
             can_move,
             uidplus,
+            can_mark,
         })
     }
 }

@@ -12,9 +12,9 @@ use anyhow::{anyhow, Result};
 
 use super::fetching::{trouble, Trouble};
 use super::session::lost;
-use super::{uid_set, ImapSource, Listed, ANSWER_BUDGET, LIST_CHUNK};
+use super::{uid_set, ImapSource, Listed, ANSWER_BUDGET, LIST_CHUNK, TAKEN};
 use crate::extract::mail;
-use crate::item::{Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Item, ItemError, ItemKey, Listing, Skipped, Traces};
 
 /// Mails the server fails on even alone, with its answer.
 type Broken = Vec<(u32, String)>;
@@ -30,13 +30,8 @@ struct Row {
 impl ImapSource {
     /// `Source::list`: the candidates, with `--from` and `--subject` applied.
     pub(super) fn listing(&mut self) -> Result<Listing> {
-        let address = self.address();
         let query = self.search_query();
-        self.wire.limit(Some(ANSWER_BUDGET));
-        let found = self
-            .session
-            .uid_search(&query)
-            .map_err(|err| lost(err, &address, "searching the mailbox"))?;
+        let found = self.search(&query)?;
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
         let mut listing = Listing {
@@ -114,6 +109,52 @@ impl ImapSource {
             listing.items.len()
         );
         Ok(listing)
+    }
+
+    /// `Source::traces`: the listed mails that carry `TAKEN`; where the mailbox takes no keyword
+    /// and `--select all` lists read mails too, the listed mails already read.
+    pub(super) fn taken_traces(&mut self, listed: &[Item]) -> Result<Option<Traces>> {
+        if listed.is_empty() {
+            return Ok(None);
+        }
+        let (query, what) = if self.can_mark {
+            (
+                format!("KEYWORD {TAKEN}"),
+                format!("carry the keyword {TAKEN}, which lanceur sets on the mails it takes"),
+            )
+        } else if !self.config.unseen_only {
+            (
+                "SEEN".to_string(),
+                "are already read, as lanceur leaves the mails it takes (this mailbox takes no \
+                 keyword lanceur could mark them with)"
+                    .to_string(),
+            )
+        } else {
+            return Ok(None);
+        };
+        let found = self.search(&query)?;
+        let listed: HashSet<u32> = listed.iter().map(|i| self.listed[i.slot].uid).collect();
+        let count = found.intersection(&listed).count();
+        Ok((count > 0).then_some(Traces { count, what }))
+    }
+
+    /// `UID SEARCH query`: the UIDs found. Read by hand rather than by the crate's search, which
+    /// fails on any untagged answer it does not expect among the results: another client's flag
+    /// change (`* 3 FETCH (FLAGS …)`), or the FLAGS and PERMANENTFLAGS update Dovecot sends when a
+    /// search names a keyword the mailbox does not know yet.
+    fn search(&mut self, query: &str) -> Result<HashSet<u32>> {
+        let address = self.address();
+        self.wire.limit(Some(ANSWER_BUDGET));
+        let answer = self
+            .session
+            .run_command_and_read_response(format!("UID SEARCH {query}"))
+            .map_err(|err| lost(err, &address, "searching the mailbox"))?;
+        self.drain_unsolicited();
+        Ok(String::from_utf8_lossy(&answer)
+            .lines()
+            .filter_map(|line| line.strip_prefix("* SEARCH"))
+            .flat_map(|numbers| numbers.split_whitespace().filter_map(|n| n.parse().ok()))
+            .collect())
     }
 
     /// Size, arrival date and (with `headers`) Message-ID, From and Subject of `uids`.

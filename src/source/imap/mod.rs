@@ -49,11 +49,17 @@ use std::path::{Path, PathBuf};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Traces};
 use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
 use fetching::Opened;
 use session::lost;
 use wire::Shared;
+
+/// The keyword an acknowledgement leaves on a mail that stays in the mailbox (`--after seen` or
+/// `keep`), where the mailbox allows keywords: a launcher that starts with an empty journal (another
+/// name, state folder or user than the runs before) then finds what an earlier run took and says
+/// so (`Source::traces`).
+pub const TAKEN: &str = "$Lanceur";
 
 /// UIDs per listing `UID FETCH`, to keep command lines short.
 const LIST_CHUNK: usize = 2000;
@@ -80,6 +86,8 @@ pub struct ImapSource {
     uidvalidity: u32,
     can_move: bool,
     uidplus: bool,
+    /// Whether acknowledged mails get the `TAKEN` keyword (the mailbox allows keywords).
+    can_mark: bool,
     listed: Vec<Listed>,
     /// Slots of the items the cycle is about to fetch, in order (from `prefetch`).
     upcoming: Vec<usize>,
@@ -93,6 +101,8 @@ pub struct ImapSource {
     state_dir: PathBuf,
     /// Expiry warnings of an OAuth sign-in, for the cycle to report.
     notices: Vec<String>,
+    /// What of the sign-in expires, for `lanceur status`.
+    expiries: Vec<Expiry>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +166,7 @@ impl ImapSource {
             uidvalidity: opened.uidvalidity,
             can_move: opened.can_move,
             uidplus: opened.uidplus,
+            can_mark: opened.can_mark,
             listed: Vec::new(),
             upcoming: Vec::new(),
             cache: HashMap::new(),
@@ -163,6 +174,7 @@ impl ImapSource {
             reconnects: 0,
             state_dir: state_dir.to_path_buf(),
             notices: opened.notices,
+            expiries: opened.expiries,
         }
     }
 
@@ -218,16 +230,26 @@ impl ImapSource {
     fn post_action(&mut self, uids: &[u32]) -> Result<(), ItemError> {
         let set = &uid_set(uids);
         let after = self.config.after.clone();
+        // A mail that stays in the mailbox carries `TAKEN` too, in the same command.
+        let taken = if self.can_mark {
+            format!(" {TAKEN}")
+        } else {
+            String::new()
+        };
         match after {
-            ImapAfter::Keep => Ok(()),
+            ImapAfter::Keep if taken.is_empty() => Ok(()),
+            ImapAfter::Keep => self.command(
+                &format!("UID STORE {set} +FLAGS.SILENT ({})", taken.trim_start()),
+                ("mark mails taken", "marking mails taken"),
+            ),
             ImapAfter::Seen => self.command(
-                &format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
-                "mark mails seen",
+                &format!("UID STORE {set} +FLAGS.SILENT (\\Seen{taken})"),
+                ("mark mails seen", "marking mails seen"),
             ),
             ImapAfter::Delete => {
                 self.command(
                     &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
-                    "flag mails deleted",
+                    ("flag mails deleted", "flagging mails deleted"),
                 )?;
                 self.expunge(set)
             }
@@ -340,6 +362,14 @@ impl Source for ImapSource {
 
     fn restore(&mut self, key: &ItemKey, place: Option<&str>) -> Result<()> {
         self.restore_mail(key, place)
+    }
+
+    fn traces(&mut self, listed: &[Item]) -> Result<Option<Traces>> {
+        self.taken_traces(listed)
+    }
+
+    fn expiries(&self) -> Vec<Expiry> {
+        self.expiries.clone()
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {

@@ -15,17 +15,19 @@ use imap::{Client, Session};
 
 use super::wire::Shared;
 use crate::exit::Failure;
+use crate::item::Expiry;
 use crate::oauth::Tokens;
 use crate::secret::Secret;
 use crate::settings::oauth::OAuthConfig;
 use crate::settings::{Auth, ServerConfig};
 use crate::tls::{self, Connector, Stream, TlsMode};
 
-/// A logged-in session, its connection for `wire`, and the sign-in's warnings.
+/// A logged-in session, its connection for `wire`, and the sign-in's warnings and expiries.
 pub struct Opened {
     pub session: Session<Shared>,
     pub wire: Shared,
     pub notices: Vec<String>,
+    pub expiries: Vec<Expiry>,
 }
 
 /// Connects, reads the greeting (with STARTTLS, upgrades first) and logs in. `signed_in`: the
@@ -34,7 +36,7 @@ pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<
     let connector = Connector::new(&server.tls)?;
     let address = connector.address();
     let (client, mut wire) = connect(&connector, server.tls.mode)?;
-    let (session, notices) = match &server.auth {
+    let (session, notices, expiries) = match &server.auth {
         Auth::OAuth(oauth) => {
             let mut tokens = Tokens::open(oauth, state_dir)?;
             if signed_in {
@@ -52,14 +54,20 @@ pub fn open(server: &ServerConfig, state_dir: &Path, signed_in: bool) -> Result<
                 oauth,
                 &mut tokens,
             )?;
-            (session, notices)
+            // After the login, which renewed the sign-in if it had to.
+            (session, notices, tokens.expiries())
         }
-        auth => (login(client, &server.account, auth, &address)?, Vec::new()),
+        auth => (
+            login(client, &server.account, auth, &address)?,
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     Ok(Opened {
         session,
         wire,
         notices,
+        expiries,
     })
 }
 
@@ -72,35 +80,62 @@ pub fn connect(connector: &Connector, mode: TlsMode) -> Result<(Client<Shared>, 
         let Stream::Plain(mut tcp) = stream else {
             unreachable!("STARTTLS starts in plaintext")
         };
-        starttls(&mut tcp, &address)?;
+        starttls(connector, &mut tcp, &address)?;
         // No greeting after the upgrade (RFC 3501 §6.2.1).
         let shared = Shared::new(connector.upgrade(tcp)?);
         return Ok((Client::new(shared.clone()), shared));
     }
-    let shared = Shared::new(stream);
-    let mut client = Client::new(shared.clone());
-    client
-        .read_greeting()
-        .map_err(|err| lost(err, &address, "waiting for its greeting"))?;
-    Ok((client, shared))
+    let mut shared = Shared::new(stream);
+    // Read here rather than by the crate, so that a greeting of another protocol (POP3 on this
+    // port) is recognised and said. Nothing past the line is read.
+    let greeting = tls::read_line(&mut shared, 8192)
+        .map_err(|err| no_greeting(connector, err, "waiting for its greeting"))?;
+    check_greeting(connector, &greeting)?;
+    Ok((Client::new(shared.clone()), shared))
+}
+
+/// A greeting is `* OK` (or `* PREAUTH`); anything else is said with what the port speaks.
+fn check_greeting(connector: &Connector, greeting: &[u8]) -> Result<()> {
+    let upper = greeting.to_ascii_uppercase();
+    if upper.starts_with(b"* OK") || upper.starts_with(b"* PREAUTH") {
+        return Ok(());
+    }
+    Err(connector.greeting_mismatch(greeting).unwrap_or_else(|| {
+        anyhow!(
+            "unexpected greeting from {}: {}",
+            connector.address(),
+            String::from_utf8_lossy(greeting).trim_end()
+        )
+        .context(Failure::Source)
+    }))
+}
+
+/// The connection gave no greeting: an implicit-TLS port reached in plaintext says so, anything
+/// else is a connection lost while `doing`.
+fn no_greeting(connector: &Connector, err: std::io::Error, doing: &str) -> anyhow::Error {
+    connector.no_greeting(&err).unwrap_or_else(|| {
+        let what = if is_timeout(&err) {
+            "the server stopped answering"
+        } else {
+            "the connection was lost"
+        };
+        anyhow!(err)
+            .context(format!("{what} while {doing} ({})", connector.address()))
+            .context(Failure::Source)
+    })
 }
 
 /// The plaintext part of STARTTLS: greeting, command, tagged OK. Nothing is read past that line.
-fn starttls(tcp: &mut tls::Paced, address: &str) -> Result<()> {
+fn starttls(connector: &Connector, tcp: &mut tls::Paced, address: &str) -> Result<()> {
     use std::io::Write;
     let io_lost = |err: std::io::Error| {
         anyhow!(err)
             .context(format!("connection to {address} lost before STARTTLS"))
             .context(Failure::Source)
     };
-    let greeting = tls::read_line(tcp, 8192).map_err(io_lost)?;
-    if !greeting.starts_with(b"* OK") {
-        return Err(anyhow!(
-            "unexpected greeting from {address}: {}",
-            String::from_utf8_lossy(&greeting).trim_end()
-        ))
-        .context(Failure::Source);
-    }
+    let greeting = tls::read_line(tcp, 8192)
+        .map_err(|err| no_greeting(connector, err, "waiting for its greeting before STARTTLS"))?;
+    check_greeting(connector, &greeting)?;
     tcp.write_all(b"a0 STARTTLS\r\n").map_err(io_lost)?;
     loop {
         let line = tls::read_line(tcp, 8192).map_err(io_lost)?;

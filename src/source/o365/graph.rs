@@ -107,6 +107,11 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The sign-in's tokens, for what of them expires.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
     pub fn new(agent: Agent, base: &str, tokens: Tokens) -> Graph {
         Graph {
             agent,

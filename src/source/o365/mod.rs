@@ -46,7 +46,7 @@ use self::graph::{encode, status_of, Graph, GraphError, Method};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
-use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Traces};
 use crate::oauth::{cache, Tokens};
 use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
@@ -67,6 +67,8 @@ struct Message {
     from: Option<Recipient>,
     #[serde(default)]
     to_recipients: Option<Vec<Recipient>>,
+    #[serde(default)]
+    is_read: Option<bool>,
     /// `Integer 0x0E08`, PR_MESSAGE_SIZE, when the listing asks for it.
     #[serde(default)]
     single_value_extended_properties: Vec<ExtendedProperty>,
@@ -413,6 +415,10 @@ impl Source for O365Source {
         std::mem::take(&mut self.notices)
     }
 
+    fn expiries(&self) -> Vec<crate::item::Expiry> {
+        self.graph.tokens().expiries()
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         // Graph wants the $orderby property first in $filter, or answers InefficientFilter.
         let since = self
@@ -458,6 +464,23 @@ impl Source for O365Source {
             complete: skipped.is_empty(),
             skipped,
         })
+    }
+
+    /// Under `--select all`, the listed mails already read: Graph keeps no mark of lanceur's own
+    /// (a category would rewrite the mail's), and `--after read` leaves the mails it takes read.
+    fn traces(&mut self, listed: &[Item]) -> Result<Option<Traces>> {
+        if self.config.select != Select::All {
+            return Ok(None);
+        }
+        let count = listed
+            .iter()
+            .filter(|item| self.messages[item.slot].is_read == Some(true))
+            .count();
+        Ok((count > 0).then(|| Traces {
+            count,
+            what: "are already read, as lanceur leaves the mails it takes with --after read"
+                .to_string(),
+        }))
     }
 
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {

@@ -18,7 +18,6 @@
 //! Timeouts are the stream's (`TcpStream::set_read_timeout`); they surface as `Error::Io`, and
 //! `Error::is_timeout` tells them apart.
 
-use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 /// Longest status or listing line accepted. RFC 2449 caps responses at 512 octets; some servers
@@ -27,76 +26,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// Commands written at once when the server announces PIPELINING.
 const PIPELINE: usize = 64;
 
-#[derive(Debug)]
-pub enum Error {
-    /// The connection failed, timed out or was closed while `doing`.
-    Io { doing: String, source: io::Error },
-    /// The server answered `-ERR` to `command`; `line` is its answer, verbatim, without CRLF.
-    Refused { command: String, line: String },
-    /// The server's answer to `doing` is not what POP3 says it should be.
-    Protocol { doing: String, detail: String },
-}
+mod error;
 
-impl Error {
-    fn io(doing: &str, source: io::Error) -> Error {
-        Error::Io {
-            doing: doing.to_string(),
-            source,
-        }
-    }
-
-    fn protocol(doing: &str, detail: impl Into<String>) -> Error {
-        Error::Protocol {
-            doing: doing.to_string(),
-            detail: detail.into(),
-        }
-    }
-
-    /// Whether the server stopped answering (the stream's read or write timeout).
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Io { source, .. }
-            if matches!(source.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock))
-    }
-
-    /// The RFC 2449 response code of a `-ERR` line, such as `AUTH`, `IN-USE` or `SYS/TEMP`.
-    pub fn response_code(&self) -> Option<&str> {
-        let Error::Refused { line, .. } = self else {
-            return None;
-        };
-        let rest = line.get(4..)?.trim_start();
-        let code = rest.strip_prefix('[')?;
-        code.split(']').next()
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io { doing, source } => match source.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                    write!(f, "the server stopped answering while {doing}")
-                }
-                io::ErrorKind::UnexpectedEof => {
-                    write!(f, "the server closed the connection while {doing}")
-                }
-                _ => write!(f, "connection lost while {doing}: {source}"),
-            },
-            Error::Refused { command, line } => write!(f, "{command} refused: {line}"),
-            Error::Protocol { doing, detail } => {
-                write!(f, "unexpected answer while {doing}: {detail}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+pub use error::Error;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -514,7 +446,10 @@ impl<S: Read + Write> Client<S> {
                 line: text,
             }
         } else {
-            Error::protocol(doing, format!("{text:?} is neither +OK nor -ERR"))
+            Error::Unexpected {
+                doing: doing.to_string(),
+                line: text,
+            }
         }
     }
 

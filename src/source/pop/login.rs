@@ -31,8 +31,7 @@ pub fn connect(
         let Stream::Plain(tcp) = stream else {
             unreachable!("STLS starts in plaintext")
         };
-        let mut plain =
-            Client::new(tcp).map_err(|err| lost(err, &address, "waiting for the greeting"))?;
+        let mut plain = Client::new(tcp).map_err(|err| no_greeting(connector, err))?;
         let capabilities = plain
             .capa()
             .map_err(|err| lost(err, &address, "asking for capabilities"))?;
@@ -53,7 +52,7 @@ pub fn connect(
         // No new greeting after STLS (RFC 2595 §4).
         Client::resumed(connector.upgrade(tcp)?)
     } else {
-        Client::new(stream).map_err(|err| lost(err, &address, "waiting for the greeting"))?
+        Client::new(stream).map_err(|err| no_greeting(connector, err))?
     };
     // After STLS the capabilities may differ (RFC 2595); CAPA also turns on pipelining.
     let capabilities = client
@@ -85,6 +84,17 @@ pub fn connect(
         }
     }
     Ok(client)
+}
+
+/// A greeting that did not come, or is not POP3's: the port may speak implicit TLS (reached in
+/// plaintext) or IMAP, which `Connector` recognises; anything else is the connection's failure.
+fn no_greeting(connector: &Connector, err: PopError) -> anyhow::Error {
+    let said = match &err {
+        PopError::Io { source, .. } => connector.no_greeting(source),
+        PopError::Unexpected { line, .. } => connector.greeting_mismatch(line.as_bytes()),
+        _ => None,
+    };
+    said.unwrap_or_else(|| lost(err, &connector.address(), "waiting for the greeting"))
 }
 
 /// OAUTHBEARER where offered, else XOAUTH2; a refused token is renewed and tried once more.

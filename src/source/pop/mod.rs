@@ -303,6 +303,13 @@ impl Source for PopSource {
         std::mem::take(&mut self.notices)
     }
 
+    fn expiries(&self) -> Vec<crate::item::Expiry> {
+        self.tokens
+            .as_ref()
+            .map(Tokens::expiries)
+            .unwrap_or_default()
+    }
+
     fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
         let address = self.address();
         let session = self.session()?;

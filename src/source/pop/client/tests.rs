@@ -128,6 +128,10 @@ fn a_refused_greeting_or_garbage_is_an_error() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("neither +OK nor -ERR"), "{err}");
+    assert!(
+        matches!(&err, Error::Unexpected { line, .. } if line == "* OK IMAP4rev1 ready"),
+        "{err:?}"
+    );
 }
 
 #[test]
