@@ -82,7 +82,15 @@ fn a_state_folder_made_by_a_run_is_owner_only_under_a_shared_root() {
         .expect_code(0)
         .expect_quiet();
     let state = env.state.join("private");
-    for path in [state.clone(), state.join("journal"), state.join("lock")] {
+    // status.json says what was taken and when, for `lanceur status`: as private as the journal.
+    let status = state.join("status.json");
+    assert!(status.is_file(), "no {}", status.display());
+    for path in [
+        state.clone(),
+        state.join("journal"),
+        state.join("lock"),
+        status,
+    ] {
         assert_owner_only(&path);
     }
 }
