@@ -32,7 +32,7 @@ mod watchdogs;
 
 use access::{may_append, state_section};
 
-use volume::Volume;
+use volume::{describe_volume, human_bytes, Volume};
 
 /// Checks `launcher` and prints the report; returns the exit code.
 pub fn run(launcher: &Launcher) -> u8 {
@@ -551,22 +551,6 @@ fn cold_section(launcher: &Launcher, probe: Result<()>) -> ColdSection {
     }
 }
 
-fn describe_volume(volume: &Volume) -> String {
-    let free = format!(
-        "{} free of {}",
-        human_bytes(volume.free_bytes),
-        human_bytes(volume.total_bytes)
-    );
-    match (&volume.mount_point, &volume.fs_type, &volume.device) {
-        (Some(mount), Some(fs_type), Some(device)) => {
-            format!("volume {} ({fs_type}, {device}): {free}", mount.display())
-        }
-        // Windows: the drive or share, `C:\`.
-        (Some(mount), _, _) => format!("volume {}: {free}", mount.display()),
-        _ => format!("volume: {free}"),
-    }
-}
-
 /// "1 item", "3 items", "2 entries"
 fn count(n: Option<usize>, noun: &str) -> String {
     match (n.unwrap_or(0), noun.strip_suffix('y')) {
@@ -576,32 +560,12 @@ fn count(n: Option<usize>, noun: &str) -> String {
     }
 }
 
-/// Powers of 1024, one decimal: "512 B", "1.2 MiB".
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    fn counts_read_well() {
         assert_eq!(count(Some(1), "item"), "1 item");
         assert_eq!(count(Some(2), "new item"), "2 new items");
         assert_eq!(count(Some(2), "entry"), "2 entries");

@@ -1,6 +1,6 @@
 //! Which volume a folder is on: mount point, file system, free space; and whether two folders share
 //! one (which decides whether a folder launcher moves its files into the COLD folder by a rename or
-//! copies them).
+//! copies them). Also how check words a volume and a size.
 //!
 //! On Linux the mount comes from `/proc/self/mountinfo` (the longest mount point containing the
 //! folder's real path, the last one mounted when several are stacked), the sizes from `statvfs`.
@@ -170,9 +170,50 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// "volume / (ext4, /dev/sda1): 1.2 GiB free of 20.0 GiB", as check prints it.
+pub(super) fn describe_volume(volume: &Volume) -> String {
+    let free = format!(
+        "{} free of {}",
+        human_bytes(volume.free_bytes),
+        human_bytes(volume.total_bytes)
+    );
+    match (&volume.mount_point, &volume.fs_type, &volume.device) {
+        (Some(mount), Some(fs_type), Some(device)) => {
+            format!("volume {} ({fs_type}, {device}): {free}", mount.display())
+        }
+        // Windows: the drive or share, `C:\`.
+        (Some(mount), _, _) => format!("volume {}: {free}", mount.display()),
+        _ => format!("volume: {free}"),
+    }
+}
+
+/// Powers of 1024, one decimal: "512 B", "1.2 MiB".
+pub(super) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    }
 
     const TABLE: &str = "\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
