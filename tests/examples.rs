@@ -96,6 +96,7 @@ fn every_crontab_line_runs_an_example_launcher_file() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "scripts/demo is a POSIX shell script: Linux only")]
 fn scripts_demo_deposits_the_sample_and_installs_what_a_build_needs() {
     // See: issue 16. The demo is the first command a new administrator runs.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
