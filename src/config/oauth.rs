@@ -344,13 +344,19 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        // A POSIX shell's quoting; cmd's and PowerShell's on Windows.
+        let (folder, file) = if cfg!(windows) {
+            (r#""L'été""#, r#""/etc/lanceur/a b.toml""#)
+        } else {
+            (r"'L'\''été'", "'/etc/lanceur/a b.toml'")
+        };
         assert_eq!(
             login_command(None, &words),
-            "lanceur imap login --folder 'L'\\''été' --name box"
+            format!("lanceur imap login --folder {folder} --name box")
         );
         assert_eq!(
             login_command(Some(Path::new("/etc/lanceur/a b.toml")), &words),
-            "lanceur login '/etc/lanceur/a b.toml'"
+            format!("lanceur login {file}")
         );
     }
 
