@@ -66,12 +66,20 @@ impl Store {
     /// The item's folder, created empty (owner-only), for the source to keep the raw bytes in.
     pub fn prepare(&self, key: &ItemKey) -> Result<PathBuf> {
         let folder = self.root.join(crate::names::short_tag(&key.0));
+        // A folder that cannot be made private is on a file system that keeps no permissions,
+        // which the state folder's own creation already reported.
+        let private = |dir: &Path| -> std::io::Result<()> {
+            if let Some(err) = crate::private::create_dir(dir)? {
+                log::warn!("{} could not be made owner-only: {err}", dir.display());
+            }
+            Ok(())
+        };
         let create = || -> std::io::Result<()> {
-            durable::create_private_dir(&self.root)?;
+            private(&self.root)?;
             if folder.exists() {
                 fs::remove_dir_all(&folder)?;
             }
-            durable::create_private_dir(&folder)
+            private(&folder)
         };
         create()
             .with_context(|| format!("cannot create {}", folder.display()))
@@ -85,7 +93,7 @@ impl Store {
         let text = serde_json::to_vec_pretty(record).context("cannot encode a set-aside record")?;
         let path = record.folder.join(RECORD);
         let write = || -> std::io::Result<()> {
-            let mut file = durable::create_private_file(&path)?;
+            let mut file = crate::private::create_file(&path)?;
             file.write_all(&text)?;
             file.sync_all()?;
             durable::sync_dir(&record.folder)?;
@@ -145,6 +153,8 @@ mod tests {
     #[test]
     fn records_are_listed_and_removed() {
         let dir = tempfile::tempdir().unwrap();
+        // A state folder others may read still keeps the raw bytes set aside from them.
+        crate::private::tests::open_to_everyone(dir.path());
         let store = Store::new(dir.path());
         assert!(store.list().is_empty());
         let key = ItemKey("pop:abc".into());
@@ -167,11 +177,12 @@ mod tests {
         let listed = store.list();
         assert_eq!(listed, vec![record.clone()]);
         assert_eq!(listed[0].kept, vec!["message.eml"]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&record.folder).unwrap().permissions().mode();
-            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        for folder in [&store.root, &record.folder] {
+            assert!(
+                !crate::private::readable_by_others(folder).unwrap(),
+                "{}",
+                folder.display()
+            );
         }
         store.remove(&listed[0]).unwrap();
         assert!(store.list().is_empty());

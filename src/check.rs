@@ -2,8 +2,11 @@
 //!
 //! The checks are those of a run, in a run's order: the `--log-file` can be opened, the state
 //! folder can be created or written, the journal can be read, the COLD folder takes a file, the
-//! source answers and lists. None of them changes anything (see `cycle::check`); the log file and
-//! the state folder are judged by their permissions, not by creating them.
+//! source answers and lists. None of them changes anything (see `cycle::check`). On Unix the log
+//! file and the state folder are judged by their permissions, not by creating them; on Windows,
+//! where permissions are ACLs that only the system weighs, by trying: a temporary file created in
+//! the folder and removed at once (and the folder's time put back), as in the COLD folder, and a
+//! log file opened for appending and closed without a byte written.
 //!
 //! The answer is a short report on standard output, for the person setting the launcher up, or one
 //! JSON object with `--json`. The exit code is that of the first problem in a run's order, so a
@@ -17,6 +20,7 @@ use serde::Serialize;
 
 use crate::aside::{Record, Store};
 use crate::cycle::{self, Inspection, SurveyPlan};
+use crate::deposit;
 use crate::exit;
 use crate::item::Pass;
 use crate::report::printable;
@@ -28,7 +32,7 @@ mod watchdogs;
 
 use access::{may_append, state_section};
 
-use volume::Volume;
+use volume::{describe_volume, human_bytes, Volume};
 
 /// Checks `launcher` and prints the report; returns the exit code.
 pub fn run(launcher: &Launcher) -> u8 {
@@ -340,8 +344,9 @@ impl Report {
         }
         if let Some(volume) = &cold.volume {
             line("", &describe_volume(volume));
+            let moved = deposit::MOVES_ON_ONE_VOLUME && cold.same_volume_as_source == Some(true);
             if let (Some(bytes), true) = (source.next_run_bytes, cold.error.is_none()) {
-                if bytes > volume.free_bytes && cold.same_volume_as_source != Some(true) {
+                if bytes > volume.free_bytes && !moved {
                     line(
                         "",
                         &format!(
@@ -354,7 +359,14 @@ impl Report {
             }
         }
         match cold.same_volume_as_source {
-            Some(true) => line("", "same volume as the source folder"),
+            Some(true) if deposit::MOVES_ON_ONE_VOLUME => {
+                line("", "same volume as the source folder")
+            }
+            Some(true) => line(
+                "",
+                "same volume as the source folder (documents are copied all the same, so that \
+                 they take the COLD folder's permissions)",
+            ),
             Some(false) => line(
                 "",
                 "not the source folder's volume: files are copied, then removed from the source",
@@ -539,20 +551,6 @@ fn cold_section(launcher: &Launcher, probe: Result<()>) -> ColdSection {
     }
 }
 
-fn describe_volume(volume: &Volume) -> String {
-    let free = format!(
-        "{} free of {}",
-        human_bytes(volume.free_bytes),
-        human_bytes(volume.total_bytes)
-    );
-    match (&volume.mount_point, &volume.fs_type, &volume.device) {
-        (Some(mount), Some(fs_type), Some(device)) => {
-            format!("volume {} ({fs_type}, {device}): {free}", mount.display())
-        }
-        _ => format!("volume: {free}"),
-    }
-}
-
 /// "1 item", "3 items", "2 entries"
 fn count(n: Option<usize>, noun: &str) -> String {
     match (n.unwrap_or(0), noun.strip_suffix('y')) {
@@ -562,32 +560,12 @@ fn count(n: Option<usize>, noun: &str) -> String {
     }
 }
 
-/// Powers of 1024, one decimal: "512 B", "1.2 MiB".
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    fn counts_read_well() {
         assert_eq!(count(Some(1), "item"), "1 item");
         assert_eq!(count(Some(2), "new item"), "2 new items");
         assert_eq!(count(Some(2), "entry"), "2 entries");

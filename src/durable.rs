@@ -9,6 +9,8 @@
 //!   deposit make a batch of files durable with one sync instead of one per file.
 //! - `move_file` moves a file to another folder: a rename on the same volume, and across volumes a
 //!   copy, fsync, rename into place, then delete of the original.
+//! - `same_file` and `volume_of_path` tell files and volumes apart (device and inode on Unix, volume
+//!   serial number and file index on Windows).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -18,49 +20,115 @@ use crate::names::numbered;
 
 /// Renames `from` to `to` unless `to` exists, atomically where the file system allows it.
 pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
+    #[cfg(windows)]
     {
-        use rustix::fs::{renameat_with, RenameFlags, CWD};
-        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::EXIST) => {
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists))
+        move_no_replace(from, to)
+    }
+    #[cfg(not(windows))]
+    {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{renameat_with, RenameFlags, CWD};
+            match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+                Ok(()) => return Ok(()),
+                Err(rustix::io::Errno::EXIST) => {
+                    return Err(io::Error::from(io::ErrorKind::AlreadyExists))
+                }
+                // Some network and older file systems do not know RENAME_NOREPLACE; fall through.
+                Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {}
+                Err(errno) => return Err(errno.into()),
             }
-            // Some network and older file systems do not know RENAME_NOREPLACE; fall through.
-            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {}
-            Err(errno) => return Err(errno.into()),
         }
+        // A hard link fails when the target exists, which gives the same guarantee in two steps. If
+        // we are killed between them both names exist, which recovery recognises with `same_file`.
+        match fs::hard_link(from, to) {
+            Ok(()) => return fs::remove_file(from),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Err(err),
+            Err(_) => {}
+        }
+        // File systems without hard links (FAT, some SMB shares): check, then rename. The window
+        // between the two only matters if something else writes the same name in the same folder at
+        // that instant.
+        if fs::symlink_metadata(to).is_ok() {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        fs::rename(from, to)
     }
-    // A hard link fails when the target exists, which gives the same guarantee in two steps. If we
-    // are killed between them both names exist, which recovery recognises with `same_file`.
-    match fs::hard_link(from, to) {
-        Ok(()) => return fs::remove_file(from),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Err(err),
-        Err(_) => {}
-    }
-    // File systems without hard links (FAT, some SMB shares): check, then rename. The window between
-    // the two only matters if something else writes the same name in the same folder at that instant.
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-    }
-    fs::rename(from, to)
 }
 
-/// Whether two paths name the same file (same inode). False when unknowable.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
-            (Ok(ma), Ok(mb)) => ma.dev() == mb.dev() && ma.ino() == mb.ino(),
-            _ => false,
+/// Windows' own no-replace move: `MoveFileExW` without `MOVEFILE_REPLACE_EXISTING`, one step that
+/// NTFS and SMB servers make atomic, so no instant exists where both names are there. An existing
+/// `to` fails with `ERROR_ALREADY_EXISTS` (`AlreadyExists`), another volume with
+/// `ERROR_NOT_SAME_DEVICE` (`CrossesDevices`; no `MOVEFILE_COPY_ALLOWED`: callers copy durably
+/// themselves). tempfile's `persist_noclobber` is that call behind a safe API.
+///
+/// Two things of tempfile's to undo: a `TempPath` deletes its file when dropped, so cleanup is
+/// turned off and a failed move leaves `from` as it was; and the move first resets the file's
+/// attributes to normal (marking it temporary again when it fails), so the attributes are put back
+/// on whichever name the file then has. Wine carries the move out as a check then a rename, atomic
+/// between Windows programs but not against a Linux program writing the same name.
+#[cfg(windows)]
+fn move_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    let attributes = fs::symlink_metadata(from)?.permissions();
+    let mut path = tempfile::TempPath::try_from_path(from)?;
+    path.disable_cleanup(true);
+    match path.persist_noclobber(to) {
+        Ok(()) => {
+            let _ = fs::set_permissions(to, attributes);
+            Ok(())
+        }
+        Err(failed) => {
+            let _ = fs::set_permissions(from, attributes);
+            Err(failed.error)
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (a, b);
-        false
+}
+
+/// Whether two paths name the same file (same device and inode; on Windows same volume serial
+/// number and file index), the paths themselves, links not followed. False when unknowable.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (identity(a), identity(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
+}
+
+/// The volume `path` is on, as a number only comparable with another of this function's answers.
+pub fn volume_of_path(path: &Path) -> io::Result<u64> {
+    identity(path).map(|(volume, _)| volume)
+}
+
+/// (volume, file) numbers of `path` itself (not of what a link points to).
+#[cfg(unix)]
+fn identity(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// (volume, file) numbers of `path` itself (not of what a link points to). The handle asks for the
+/// attributes only, which no program's sharing mode can refuse, so a file held open by its writer
+/// still answers.
+#[cfg(windows)]
+fn identity(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::windows::fs::OpenOptionsExt;
+    const FILE_READ_ATTRIBUTES: u32 = 0x80;
+    const FILE_SHARE_ALL: u32 = 0x1 | 0x2 | 0x4;
+    // Directories open only with backup semantics; a link is opened itself, not its target.
+    const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+    const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+    let file = fs::OpenOptions::new()
+        .access_mode(FILE_READ_ATTRIBUTES)
+        .share_mode(FILE_SHARE_ALL)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)?;
+    let info = winapi_util::file::information(&file)?;
+    Ok((info.volume_serial_number(), info.file_index()))
+}
+
+#[cfg(not(any(unix, windows)))]
+fn identity(_path: &Path) -> io::Result<(u64, u64)> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// Makes the entries of `dir` (creations, renames, unlinks) durable.
@@ -209,54 +277,22 @@ fn move_across_volumes(from: &Path, dir: &Path, name: &str) -> io::Result<PathBu
     )))
 }
 
-/// Creates folder `dir` (and those above it) unless it exists; the folder itself, when created
-/// here, is readable by its owner only (0700 on Unix): state folders hold attachment names,
-/// Message-IDs and raw mails. A folder that exists is left as it is.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    match builder.create(dir) {
-        Ok(()) => Ok(()),
-        // Another run created it at the same instant.
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(err) => Err(err),
-    }
-}
-
-/// Options that create a file readable by its owner only (0600 on Unix); an existing file keeps
-/// its mode.
-pub fn private_options() -> fs::OpenOptions {
-    let mut options = fs::OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-}
-
-/// Creates (or truncates) `path` for writing, owner-only when created.
-pub fn create_private_file(path: &Path) -> io::Result<File> {
-    private_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-}
-
 /// Whether an error means "not on the same volume" (EXDEV), where a rename cannot work.
 pub fn is_cross_device(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::CrossesDevices
+}
+
+/// Whether an error means another program holds the file open without sharing it (Windows: a
+/// sharing violation, os error 32, or a locked range, os error 33), as a scanner, a copy or an
+/// office program does while it writes. Unix has no such refusal.
+pub fn is_in_use(err: &io::Error) -> bool {
+    const ERROR_SHARING_VIOLATION: i32 = 32;
+    const ERROR_LOCK_VIOLATION: i32 = 33;
+    cfg!(windows)
+        && matches!(
+            err.raw_os_error(),
+            Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION)
+        )
 }
 
 /// Whether an error means the disk (or a quota) is full.
@@ -329,5 +365,121 @@ mod tests {
             "taken"
         );
         assert!(!from.exists());
+    }
+
+    #[test]
+    fn a_failed_or_done_move_keeps_the_files_read_only_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        fs::write(&a, "mine").unwrap();
+        fs::write(&b, "taken").unwrap();
+        let mut readonly = fs::metadata(&a).unwrap().permissions();
+        readonly.set_readonly(true);
+        fs::set_permissions(&a, readonly).unwrap();
+        let err = rename_no_replace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert!(fs::metadata(&a).unwrap().permissions().readonly());
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::MetadataExt;
+            const FILE_ATTRIBUTE_TEMPORARY: u32 = 0x100;
+            let attributes = fs::metadata(&a).unwrap().file_attributes();
+            assert_eq!(attributes & FILE_ATTRIBUTE_TEMPORARY, 0, "{attributes:#x}");
+        }
+        rename_no_replace(&a, &c).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read_to_string(&c).unwrap(), "mine");
+        assert!(fs::metadata(&c).unwrap().permissions().readonly());
+        // Windows refuses to delete a read-only file, and so the temporary folder. (The lint is
+        // about Unix, where this would make the file writable by everyone.)
+        #[cfg(windows)]
+        #[allow(clippy::permissions_set_readonly_false)]
+        {
+            let mut writable = fs::metadata(&c).unwrap().permissions();
+            writable.set_readonly(false);
+            fs::set_permissions(&c, writable).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_folder_moves_without_replacing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::write(a.join("inside"), "x").unwrap();
+        fs::create_dir(&b).unwrap();
+        let err = rename_no_replace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        fs::remove_dir(&b).unwrap();
+        rename_no_replace(&a, &b).unwrap();
+        assert_eq!(fs::read_to_string(b.join("inside")).unwrap(), "x");
+    }
+
+    // See: issue 14. Two hard links are what a run killed between the link and the unlink of a
+    // link-based rename leaves; recovery must see that they are one file.
+    #[test]
+    fn hard_links_are_the_same_file_and_copies_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        fs::write(&a, "same").unwrap();
+        fs::hard_link(&a, &b).unwrap();
+        fs::write(&c, "same").unwrap();
+        assert!(same_file(&a, &b));
+        assert!(same_file(&a, &dir.path().join(".").join("a")));
+        assert!(!same_file(&a, &c));
+        assert!(!same_file(&a, &dir.path().join("missing")));
+        assert_eq!(
+            volume_of_path(&a).unwrap(),
+            volume_of_path(dir.path()).unwrap()
+        );
+    }
+
+    /// A file opened by another program without sharing deletion (a scanner writing it).
+    #[cfg(windows)]
+    fn hold_without_sharing_delete(path: &Path) -> File {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_SHARE_READ: u32 = 0x1;
+        fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ)
+            .open(path)
+            .unwrap()
+    }
+
+    // See: issue 14. The hard link, then unlink, of the old Windows branch left both names when
+    // the unlink failed; Windows' own move either happens or leaves everything as it was.
+    #[cfg(windows)]
+    #[test]
+    fn a_move_that_cannot_happen_leaves_a_single_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "held").unwrap();
+        let held = hold_without_sharing_delete(&a);
+        let err = rename_no_replace(&a, &b).unwrap_err();
+        assert!(is_in_use(&err), "{err:?}");
+        assert!(!b.exists(), "a second name was left behind");
+        assert!(same_file(&a, &a), "identity works on a file held open");
+        drop(held);
+        rename_no_replace(&a, &b).unwrap();
+        assert!(!a.exists());
+    }
+
+    #[test]
+    fn only_windows_sharing_refusals_mean_in_use() {
+        let sharing = io::Error::from_raw_os_error(32);
+        let lock = io::Error::from_raw_os_error(33);
+        assert_eq!(is_in_use(&sharing), cfg!(windows));
+        assert_eq!(is_in_use(&lock), cfg!(windows));
+        assert!(!is_in_use(&io::Error::from(
+            io::ErrorKind::PermissionDenied
+        )));
     }
 }

@@ -135,7 +135,7 @@ impl Journal {
         };
         if writable {
             // Owner-only: it names attachments and Message-IDs.
-            let mut file = durable::private_options()
+            let mut file = crate::private::options()
                 .create(true)
                 .read(true)
                 .write(true)
@@ -388,19 +388,24 @@ impl Journal {
             text.push(b'\n');
         }
         let fresh = self.path.with_extension("compact.tmp");
-        let write = || -> io::Result<File> {
-            let mut file = durable::create_private_file(&fresh)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            fs::rename(&fresh, &self.path)?;
-            if let Some(parent) = self.path.parent() {
-                durable::sync_dir(parent)?;
-            }
+        // Windows refuses to rename over a file that is open, and this journal holds its own file
+        // open: it is closed for the rename and opened again after it, or after a failure (the
+        // old file is then intact), so that the run can go on journaling either way.
+        self.file = None;
+        let replaced = write_then_replace(&fresh, &text, &self.path);
+        if replaced.is_err() {
+            let _ = fs::remove_file(&fresh);
+        }
+        let reopen = || -> io::Result<File> {
             let mut file = OpenOptions::new().append(true).open(&self.path)?;
             file.seek(SeekFrom::End(0))?;
             Ok(file)
         };
-        let file = write()
+        let reopened = reopen()
+            .with_context(|| format!("cannot reopen journal {}", self.path.display()))
+            .context(Failure::Cold)?;
+        self.file = Some(reopened);
+        replaced
             .with_context(|| format!("cannot compact journal {}", self.path.display()))
             .context(Failure::Cold)?;
         log::debug!(
@@ -409,8 +414,20 @@ impl Journal {
             self.entries.len()
         );
         self.lines = self.entries.len();
-        self.file = Some(file);
         Ok(())
+    }
+}
+
+/// Writes `text` to the new file `fresh`, makes it durable, and renames it over `path`.
+fn write_then_replace(fresh: &Path, text: &[u8], path: &Path) -> io::Result<()> {
+    let mut file = crate::private::create_file(fresh)?;
+    file.write_all(text)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(fresh, path)?;
+    match path.parent() {
+        Some(parent) => durable::sync_dir(parent),
+        None => Ok(()),
     }
 }
 
@@ -437,153 +454,4 @@ fn same_way(a: &str, b: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(s: &str) -> ItemKey {
-        ItemKey(s.into())
-    }
-
-    #[test]
-    fn states_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        let mut journal = Journal::open(&path, true).unwrap();
-        let staged = Staged {
-            tmp: ".t".into(),
-            moved_from: None,
-            name: "a.pdf".into(),
-            sidecar_tmp: None,
-            sidecar: None,
-            bytes: 1,
-        };
-        journal
-            .record_staged(&key("a"), std::slice::from_ref(&staged))
-            .unwrap();
-        journal.record_staged(&key("b"), &[]).unwrap();
-        journal.record_done(&key("b")).unwrap();
-        journal.record_staged(&key("c"), &[]).unwrap();
-        journal.record_done(&key("c")).unwrap();
-        journal.record_acked(&key("c")).unwrap();
-        journal.flush(true).unwrap();
-        drop(journal);
-        let journal = Journal::open(&path, false).unwrap();
-        assert_eq!(
-            journal.state(&key("a")),
-            Some(&State::Staged(vec![staged.clone()]))
-        );
-        assert_eq!(journal.state(&key("b")), Some(&State::Done));
-        assert_eq!(journal.state(&key("c")), Some(&State::Acked));
-        assert_eq!(journal.unfinished(), vec![(key("a"), vec![staged])]);
-    }
-
-    #[test]
-    fn failures_count_runs_in_a_row_of_the_same_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        let mut journal = Journal::open(&path, true).unwrap();
-        let a = key("a");
-        assert_eq!(
-            journal
-                .record_failed(&a, "unreadable, so for 2h 3m")
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            journal
-                .record_failed(&a, "unreadable, so for 2h 13m")
-                .unwrap(),
-            2
-        );
-        // Another failure starts again.
-        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 1);
-        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 2);
-        journal.record_unmatched(&key("u"), "f1").unwrap();
-        journal.record_aside(&key("s")).unwrap();
-        journal.record_aside(&key("r")).unwrap();
-        journal.record_retry(&key("r")).unwrap();
-        journal.flush(true).unwrap();
-        drop(journal);
-        let mut journal = Journal::open(&path, true).unwrap();
-        assert_eq!(
-            journal.state(&a),
-            Some(&State::Failed(2, "the server refused".into()))
-        );
-        assert_eq!(
-            journal.state(&key("u")),
-            Some(&State::Unmatched("f1".into()))
-        );
-        assert_eq!(journal.state(&key("s")), Some(&State::Aside));
-        assert_eq!(journal.state(&key("r")), None);
-        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 3);
-        // Taken at last: the count is gone with the failure.
-        journal.record_done(&a).unwrap();
-        assert_eq!(journal.record_failed(&a, "the server refused").unwrap(), 1);
-    }
-
-    #[test]
-    fn a_torn_last_line_is_cut_off_before_appending() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        let mut journal = Journal::open(&path, true).unwrap();
-        journal.record_done(&key("a")).unwrap();
-        journal.flush(true).unwrap();
-        drop(journal);
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(br#"{"k":"b","s":"do"#).unwrap();
-        drop(file);
-        let mut journal = Journal::open(&path, true).unwrap();
-        assert_eq!(journal.state(&key("b")), None);
-        journal.record_done(&key("c")).unwrap();
-        journal.flush(true).unwrap();
-        drop(journal);
-        let journal = Journal::open(&path, false).unwrap();
-        assert_eq!(journal.state(&key("a")), Some(&State::Done));
-        assert_eq!(journal.state(&key("c")), Some(&State::Done));
-        let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text}");
-    }
-
-    #[test]
-    fn read_only_journal_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        let mut journal = Journal::open(&path, false).unwrap();
-        journal.record_done(&key("a")).unwrap();
-        journal.flush(true).unwrap();
-        assert!(!path.exists());
-    }
-
-    #[test]
-    fn compaction_keeps_live_state_and_forgets_old_unlisted_acks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        let old = now() - RETENTION.as_secs() - 10;
-        let mut text = String::new();
-        for i in 0..6000 {
-            text.push_str(&format!(
-                "{{\"k\":\"old{i}\",\"s\":\"done\",\"t\":{old}}}\n"
-            ));
-            text.push_str(&format!(
-                "{{\"k\":\"old{i}\",\"s\":\"acked\",\"t\":{old}}}\n"
-            ));
-        }
-        text.push_str(&format!(
-            "{{\"k\":\"listed\",\"s\":\"acked\",\"t\":{old}}}\n"
-        ));
-        text.push_str(&format!(
-            "{{\"k\":\"recent\",\"s\":\"acked\",\"t\":{}}}\n",
-            now()
-        ));
-        fs::write(&path, text).unwrap();
-        let mut journal = Journal::open(&path, true).unwrap();
-        let listed: HashSet<ItemKey> = [key("listed")].into();
-        journal.compact(Some(&listed)).unwrap();
-        drop(journal);
-        let journal = Journal::open(&path, false).unwrap();
-        assert_eq!(journal.state(&key("old1")), None);
-        assert_eq!(journal.state(&key("listed")), Some(&State::Acked));
-        assert_eq!(journal.state(&key("recent")), Some(&State::Acked));
-        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
-    }
-}
+mod tests;

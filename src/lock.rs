@@ -26,7 +26,7 @@ pub struct Lock {
 /// `Failure::Locked`.
 pub fn acquire(state_dir: &Path) -> Result<Lock> {
     let path = state_dir.join("lock");
-    let mut file = crate::durable::private_options()
+    let mut file = crate::private::options()
         .read(true)
         .write(true)
         .create(true)

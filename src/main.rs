@@ -10,7 +10,8 @@
 //! - `cycle` (the order of a run's steps) and `check` (`lanceur check`);
 //! - `source` (one module per protocol), `deposit`, `journal`, `lock`, `report`;
 //! - `settings` (what a launcher is), then `extract` (MIME, archives), `tls`, `secret`;
-//! - `item` (items, documents, outcomes), `exit`, `durable`, `names`, `clock`, `filter`.
+//! - `item` (items, documents, outcomes), `exit`, `durable`, `private`, `names`, `clock`,
+//!   `filter`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ mod journal;
 mod lock;
 mod names;
 mod oauth;
+mod private;
 mod report;
 mod secret;
 mod settings;
@@ -44,9 +46,7 @@ use report::{Progress, Reporter, RunLog, Summary};
 use settings::Launcher;
 
 fn main() -> ExitCode {
-    let code = run(std::env::args_os().collect()).say();
-    stop::ended();
-    ExitCode::from(code)
+    ExitCode::from(run(std::env::args_os().collect()).say())
 }
 
 /// How a command ended, for `main` to say. Every command ends in one, so there is one way out.

@@ -32,13 +32,9 @@ impl Secret {
         if value.is_empty() {
             return Err(anyhow!("secret file {} is empty", path.display())).context(Failure::Usage);
         }
-        if readable_by_others(path) {
+        if let Some(warning) = exposed(path) {
             // Said before logging starts, as a launcher file's warning is: one line on stderr.
-            let line = format!(
-                "lanceur: {} holds a secret but other users can read it; run chmod 600 {}\n",
-                path.display(),
-                path.display()
-            );
+            let line = format!("lanceur: {warning}\n");
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }
         Ok(Secret(value.to_string()))
@@ -50,18 +46,19 @@ impl Secret {
     }
 }
 
-/// Whether users other than the owner may read `path` (its group or everyone, on Unix).
-#[cfg(unix)]
-pub fn readable_by_others(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
-}
-
-#[cfg(not(unix))]
-pub fn readable_by_others(_path: &Path) -> bool {
-    // NTFS permissions are ACLs; checking them needs the Windows API. The README says to keep the
-    // file in a folder only the service account can read.
-    false
+/// The warning for a file holding a secret that other users can read, if it is one (see
+/// `private`: the mode on Unix, the ACL on Windows), with the command that fixes it. A file whose
+/// permissions cannot be read draws none: reading the secret from it then says what is wrong.
+pub fn exposed(path: &Path) -> Option<String> {
+    crate::private::readable_by_others(path)
+        .unwrap_or(false)
+        .then(|| {
+            format!(
+                "{} holds a secret but other users can read it; {}",
+                path.display(),
+                crate::private::remedy(path)
+            )
+        })
 }
 
 impl fmt::Debug for Secret {

@@ -1,6 +1,5 @@
 //! Why a run should end before its work is done: a signal (SIGINT, SIGTERM, SIGHUP on Unix;
-//! Ctrl-C, Ctrl-Break and closing the console on Windows), or the run's deadline
-//! (`--run-timeout`).
+//! Ctrl-C and Ctrl-Break on Windows), or the run's deadline (`--run-timeout`).
 //!
 //! Both are process-wide facts, so they live here as such: the handlers only set a flag, and the
 //! cycle looks at `reason()` before each item (it stops taking new ones, finishes the batch it has
@@ -11,11 +10,12 @@
 //! signal ends the process at once (exit code 7): the journal makes that safe, and the next run
 //! removes any temporary file it left.
 //!
-//! On Windows, closing the console ends the process as soon as the handler returns, so the handler
-//! waits (a few seconds at most) for `main` to say the run has ended.
+//! On Windows the handler runs on `ctrlc`'s own thread, which the console's handler only wakes: a
+//! closed console (or a log-off, a shutdown) ends the process at once, whatever this handler does,
+//! as a second signal would; the journal makes that safe too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -28,9 +28,6 @@ static SIGNAL: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
 /// The longest `pause` sleeps between two looks at `reason`.
 const SLICE: Duration = Duration::from_millis(100);
-/// Set by `main` once the run has said its last word (see the Windows note above).
-#[cfg_attr(not(windows), allow(dead_code))]
-static ENDED: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
 
 /// Why the run must stop now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,22 +85,11 @@ pub fn install() {
             if which.swap(1, Ordering::SeqCst) != 0 {
                 std::process::exit(i32::from(crate::exit::INTERRUPTED));
             }
-            // Console close: Windows ends the process when this returns; let the run finish.
-            let (ended, wake) = &ENDED;
-            let guard = ended.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = wake.wait_timeout_while(guard, Duration::from_secs(4), |ended| !*ended);
         });
         if let Err(err) = set {
             log::warn!("cannot handle Ctrl-C: {err}");
         }
     }
-}
-
-/// Says that the run has ended (for the Windows console-close handler).
-pub fn ended() {
-    let (ended, wake) = &ENDED;
-    *ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    wake.notify_all();
 }
 
 /// Starts the run's clock: it must end within `limit`.
@@ -157,6 +143,6 @@ fn signal_name(number: usize) -> &'static str {
     #[cfg(not(unix))]
     {
         let _ = number;
-        "Ctrl-C, Ctrl-Break or the console closing"
+        "Ctrl-C or Ctrl-Break"
     }
 }

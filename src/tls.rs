@@ -11,7 +11,7 @@
 //!
 //! Certificates are checked against the system's store (OpenSSL's on Linux, SChannel on Windows),
 //! plus the private CA of `--ca-file`. Turning verification off is possible, and warned about on
-//! every run.
+//! every run. SChannel's status codes are told in words (`schannel.rs`).
 //!
 //! Every failure here is tagged `Failure::Source` (exit 4) with the remedy in its message: the name
 //! does not resolve, the port does not answer, the certificate is not trusted.
@@ -33,6 +33,7 @@ use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 use crate::exit::Failure;
 
 mod diagnose;
+pub mod schannel;
 
 pub use diagnose::Service;
 

@@ -21,7 +21,6 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::durable;
 use crate::exit;
 use crate::item::Expiry;
 use crate::report::{Reporter, Summary};
@@ -104,7 +103,7 @@ impl Status {
         let path = Status::path(state_dir);
         let tmp = state_dir.join(format!(".{FILE}.{}", std::process::id()));
         let text = serde_json::to_vec_pretty(self).context("cannot encode the status")?;
-        let written = durable::create_private_file(&tmp)
+        let written = crate::private::create_file(&tmp)
             .and_then(|mut file| std::io::Write::write_all(&mut file, &text))
             .and_then(|()| std::fs::rename(&tmp, &path));
         if written.is_err() {

@@ -28,6 +28,7 @@ fn help_documents_exit_codes_and_environment() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "runs git(1) beside the binary: Linux only")]
 fn version() {
     let env = TestEnv::new();
     let ran = env.run(&["--version"]);

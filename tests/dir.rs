@@ -88,6 +88,10 @@ fn same_names_from_subfolders_all_survive_and_nothing_is_overwritten() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "file names Windows cannot hold (`:`, `?`, a final dot…)"
+)]
 fn hostile_names_are_made_safe_and_printed_escaped() {
     let env = TestEnv::new();
     let hostile = [
@@ -127,6 +131,10 @@ fn hostile_names_are_made_safe_and_printed_escaped() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "file names Windows cannot hold (`:`, `?`, a final dot…)"
+)]
 fn hostile_name_in_an_error_line_cannot_reach_the_terminal() {
     let env = TestEnv::new();
     let hostile = "evil\x1b]0;pwned\x07\u{202E}.pdf";
@@ -337,6 +345,7 @@ fn missing_source_folder_is_exit_4() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "a private tmpfs through unshare(1): Linux only")]
 fn read_only_cold_folder_is_exit_5_and_the_source_is_untouched() {
     let env = TestEnv::new();
     env.source_file("a.pdf", b"a");
@@ -362,6 +371,7 @@ fn read_only_cold_folder_is_exit_5_and_the_source_is_untouched() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "a private tmpfs through unshare(1): Linux only")]
 fn full_cold_folder_is_exit_5_and_nothing_is_lost() {
     let env = TestEnv::new();
     // Twenty 100 KB files into a 1 MB file system: some fit, then the disk is full.
@@ -486,6 +496,7 @@ fn two_real_runs_at_once_one_works_the_other_exits_6() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "a private tmpfs through unshare(1): Linux only")]
 fn a_cold_folder_on_another_volume_gets_copies_and_the_sources_go() {
     let env = TestEnv::new();
     env.source_file("a.pdf", b"first");

@@ -12,6 +12,7 @@ fn examples() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "systemd-analyze(1): Linux only")]
 fn the_systemd_units_pass_systemd_analyze_verify() {
     let dir = tempfile::tempdir().unwrap();
     // The unit runs /usr/local/bin/lanceur as ezged; verify checks that the program exists, so
@@ -95,6 +96,7 @@ fn every_crontab_line_runs_an_example_launcher_file() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "scripts/demo is a POSIX shell script: Linux only")]
 fn scripts_demo_deposits_the_sample_and_installs_what_a_build_needs() {
     // See: issue 16. The demo is the first command a new administrator runs.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -2,7 +2,6 @@
 //! from real-world-shaped mails, post-actions checked on the server, idempotence, crashes, cut
 //! connections, damaged mails and UIDVALIDITY changes. See: issue 3.
 
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
@@ -81,12 +80,7 @@ fn a_password_on_the_command_line_is_refused() {
 fn unreachable_server_and_missing_folder_exit_4_with_a_remedy() {
     let user = Dovecot::get().user("unreach");
     let env = TestEnv::new();
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let closed = crate::harness::closed_port();
     run(&env, &user, &["--port", &closed])
         .expect_code(4)
         .expect_stderr_contains("cannot connect to 127.0.0.1:")

@@ -5,9 +5,13 @@
 use std::fs;
 use std::path::Path;
 
+#[cfg(unix)]
 use crate::harness::dovecot::Dovecot;
+#[cfg(unix)]
 use crate::harness::mail::{fake_pdf, mail, Part};
-use crate::harness::{names, TestEnv};
+#[cfg(unix)]
+use crate::harness::names;
+use crate::harness::TestEnv;
 
 mod errors;
 
@@ -29,6 +33,9 @@ fn write_file(path: &Path, text: &str, mode: u32) {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
     }
+    // On Windows the file takes the ACL of the test's folder, the user's own.
+    #[cfg(not(unix))]
+    let _ = mode;
 }
 
 /// Runs the launcher file and the command line with `-vv` and compares what each parsed.
@@ -62,9 +69,7 @@ fn each_protocol_reads_the_same_launcher_from_a_file_as_from_the_command_line() 
     let source = env.source.display().to_string();
     let cold = env.cold.display().to_string();
     let archive = env.dir("archive").display().to_string();
-    let password = env.root().join("pw");
-    fs::write(&password, "secret\n").unwrap();
-    let password = password.display().to_string();
+    let password = env.secret_file("pw", "secret\n").display().to_string();
 
     same_launcher(
         &env,
@@ -243,6 +248,8 @@ fn mistakes_in_a_launcher_file_are_usage_errors_that_name_the_file() {
         .expect_stderr_contains("cannot read launcher file");
 }
 
+// Against the harness's Dovecot (Linux only); tests/windows/ has the Windows warning.
+#[cfg(unix)]
 #[test]
 fn an_imap_launcher_file_with_its_password_deposits_and_warns_when_others_can_read_it() {
     let user = Dovecot::get().user("file");
@@ -317,4 +324,49 @@ fn check_accepts_a_launcher_file_and_changes_nothing() {
         missing.to_str().unwrap(),
     ])
     .expect_code(4);
+}
+
+// A password file others can read is as exposed as a launcher file holding the password. See:
+// issue 14 (tests/windows/acl.rs has the Windows side, by ACL).
+#[cfg(unix)]
+#[test]
+fn a_password_file_others_can_read_draws_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let password = env.secret_file("pw", "secret\n");
+    let port = crate::harness::closed_port();
+    let (password_arg, cold) = (
+        password.display().to_string(),
+        env.cold.display().to_string(),
+    );
+    let run = || {
+        let ran = env.run(&[
+            "imap",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--account",
+            "a",
+            "--folder",
+            "INBOX",
+            "--password-file",
+            &password_arg,
+            "--dest",
+            &cold,
+        ]);
+        ran.expect_code(4);
+        ran
+    };
+    let ran = run();
+    assert!(
+        !ran.stderr.contains("other users can read"),
+        "{}",
+        ran.explain()
+    );
+    fs::set_permissions(&password, fs::Permissions::from_mode(0o644)).unwrap();
+    run().expect_stderr_contains(&format!(
+        "lanceur: {password_arg} holds a secret but other users can read it; run chmod 600 \
+         {password_arg}"
+    ));
 }

@@ -11,6 +11,7 @@ use crate::harness::{names, sha256, Ran, Random, TestEnv};
 
 mod aside;
 mod batches;
+mod browser;
 mod crash;
 mod deadlines;
 mod mail;
@@ -157,6 +158,8 @@ fn device_code_login_waits_for_the_user_then_saves_private_tokens() {
         let mode = fs::metadata(t.cache_path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "token cache must be private");
     }
+    #[cfg(windows)]
+    crate::windows::acl::assert_owner_only(&t.cache_path());
     // The login checked the folder; the run now fetches on its own.
     t.fake.add_mail(
         "me",
@@ -378,8 +381,7 @@ fn app_only_needs_no_login_and_takes_its_secret_from_env_or_file() {
         "inbox",
         Mail::new("b").file("b.pdf", "application/pdf", &pdf("b")),
     );
-    let secret = t.env.root().join("secret");
-    fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
+    let secret = t.env.secret_file("secret", &format!("{CLIENT_SECRET}\n"));
     let mut args = shared.to_vec();
     let secret_arg = secret.display().to_string();
     args.extend(["--client-secret-file", &secret_arg]);

@@ -154,15 +154,17 @@ fn plaintext_through_a_real_stunnel_tunnel() {
 }
 
 fn password_file(env: &TestEnv, user: &User) -> String {
-    let path = env.root().join("password");
-    fs::write(&path, format!("{}\n", user.password)).unwrap();
     // Owner-only, as the README says: a readable one is warned about (see: issue 11).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    path.display().to_string()
+    env.secret_file(
+        "password",
+        &format!(
+            "{}
+",
+            user.password
+        ),
+    )
+    .display()
+    .to_string()
 }
 
 #[test]

@@ -127,6 +127,7 @@ fn deposited_and_failed_items_are_appended_run_after_run() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "a private tmpfs through unshare(1): Linux only")]
 fn an_acknowledgement_that_fails_is_logged() {
     let env = TestEnv::new();
     let archive = env.dir("archive");

@@ -1,6 +1,8 @@
 //! What `lanceur check` judges by permissions alone, so that checking creates nothing: the state
 //! folder (there and writable, or creatable by this user) and the `--log-file` (can be appended
-//! to).
+//! to). On Windows, where permissions are ACLs that only the system weighs, by trying instead: a
+//! temporary file created in the folder and removed at once, a log file opened for appending and
+//! closed without a byte written.
 
 use std::path::Path;
 
@@ -102,17 +104,39 @@ fn writable_folder(path: &Path) -> Result<()> {
     Ok(access(path, Access::WRITE_OK | Access::EXEC_OK).map_err(std::io::Error::from)?)
 }
 
+// By trying (see the module's opening): permissions there are ACLs that only the system weighs.
 #[cfg(not(unix))]
 fn writable(path: &Path) -> Result<()> {
-    match std::fs::metadata(path)?.permissions().readonly() {
-        true => Err(anyhow!("read-only")),
-        false => Ok(()),
-    }
+    std::fs::OpenOptions::new().append(true).open(path)?;
+    Ok(())
 }
 
 #[cfg(not(unix))]
 fn writable_folder(path: &Path) -> Result<()> {
-    writable(path)
+    let modified = std::fs::metadata(path)?.modified().ok();
+    // Removed when dropped.
+    tempfile::Builder::new()
+        .prefix(".lanceur-check-")
+        .suffix(".tmp")
+        .tempfile_in(path)?;
+    // A file created and removed moves the folder's time, which a check must not change: it is
+    // put back when this user may.
+    #[cfg(windows)]
+    if let Some(modified) = modified {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        let folder = std::fs::OpenOptions::new()
+            .access_mode(FILE_WRITE_ATTRIBUTES)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path);
+        if let Ok(folder) = folder {
+            let _ = folder.set_modified(modified);
+        }
+    }
+    #[cfg(not(windows))]
+    let _ = modified;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ options as `lanceur imap --server … --dest …`.
 
 It connects and logs in, finds the folder or mailbox, lists what is there, tells new items from \
 those the journal already knows, probes the COLD folder (a hidden temporary file is created and \
-removed at once) and names its volume, its file system and its free space. It changes nothing: no \
+removed at once) and names its volume (the mount and file system on Linux, the drive or share on \
+Windows) and its free space. It changes nothing: no \
 lock is taken, no state folder is created, no journal line is written, no mail is fetched or \
 marked, no file is moved.
 

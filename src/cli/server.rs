@@ -118,7 +118,8 @@ pub struct PasswordArgs {
         long,
         value_name = "FILE",
         long_help = "Read the password from FILE (one trailing line break is ignored). Make it \
-readable by the user running lanceur only (chmod 600). Without it, the password comes from the \
+readable by the user running lanceur only (chmod 600; on Windows an ACL for that account only): \
+lanceur warns on every run otherwise. Without it, the password comes from the \
 environment variable LANCEUR_PASSWORD. There is deliberately no --password option: a command \
 line is visible to every user of the machine (ps) and in the Task Scheduler's history. For Gmail, \
 use an app password."

@@ -538,6 +538,8 @@ pub(crate) mod tests {
 
     #[test]
     fn state_folder_is_keyed_by_name() {
+        // Absolute on this system (`/s` is relative to the current drive on Windows).
+        const STATE_ROOT: &str = if cfg!(windows) { r"C:\s" } else { "/s" };
         let l = launcher(&[
             "lanceur",
             "dir",
@@ -548,9 +550,9 @@ pub(crate) mod tests {
             "-n",
             "scans",
             "--state-dir",
-            "/s",
+            STATE_ROOT,
         ])
         .unwrap();
-        assert_eq!(l.state_dir, PathBuf::from("/s/scans"));
+        assert_eq!(l.state_dir, Path::new(STATE_ROOT).join("scans"));
     }
 }

@@ -304,9 +304,18 @@ mod tests {
                 None,
                 &login_words(&account, "box", Path::new("/var/lib/lanceur"))
             ),
-            "lanceur o365 login --client-id c --tenant example.fr --mailbox factures@example.fr \
-             --folder 'Inbox/L'\\''été' --name box --state-dir /var/lib/lanceur --login-url \
-             https://login.microsoftonline.us --graph-url https://graph.microsoft.us/v1.0"
+            format!(
+                "lanceur o365 login --client-id c --tenant example.fr --mailbox \
+                 factures@example.fr --folder {} --name box --state-dir /var/lib/lanceur \
+                 --login-url https://login.microsoftonline.us --graph-url \
+                 https://graph.microsoft.us/v1.0",
+                // A POSIX shell's quoting; cmd's and PowerShell's on Windows.
+                if cfg!(windows) {
+                    r#""Inbox/L'été""#
+                } else {
+                    r"'Inbox/L'\''été'"
+                }
+            )
         );
     }
 

@@ -274,14 +274,23 @@ pub fn login_command(file: Option<&Path>, words: &[String]) -> String {
     command
 }
 
-/// A value as a shell would need it.
+/// A value as a shell would need it: a POSIX shell's single quotes on Unix; on Windows, where the
+/// command is pasted into cmd or PowerShell, a path's backslashes as they are and double quotes
+/// around anything else (what both shells and `CommandLineToArgvW` read as one word).
 pub fn quoted(value: &str) -> String {
+    let plain = if cfg!(windows) {
+        "@._-:/=\\"
+    } else {
+        "@._-:/="
+    };
     if !value.is_empty()
         && value
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@._-:/=".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || plain.contains(c))
     {
         value.to_string()
+    } else if cfg!(windows) {
+        format!("\"{}\"", value.replace('"', "\\\""))
     } else {
         format!("'{}'", value.replace('\'', "'\\''"))
     }
@@ -313,18 +322,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_word_is_quoted_for_the_shell_of_its_platform() {
+        assert_eq!(quoted("me@example.fr"), "me@example.fr");
+        if cfg!(windows) {
+            let state = r"C:\ProgramData\lanceur";
+            assert_eq!(quoted(state), state);
+            assert_eq!(
+                quoted(r"C:\Program Files\lanceur"),
+                r#""C:\Program Files\lanceur""#
+            );
+        } else {
+            assert_eq!(quoted("/var/lib/lanceur"), "/var/lib/lanceur");
+            assert_eq!(quoted("/srv/a b"), "'/srv/a b'");
+            assert_eq!(quoted("it's"), r"'it'\''s'");
+        }
+    }
+
+    #[test]
     fn login_commands_quote_what_a_shell_would_split() {
         let words: Vec<String> = ["imap", "login", "--folder", "L'été", "--name", "box"]
             .iter()
             .map(|s| s.to_string())
             .collect();
+        // A POSIX shell's quoting; cmd's and PowerShell's on Windows.
+        let (folder, file) = if cfg!(windows) {
+            (r#""L'été""#, r#""/etc/lanceur/a b.toml""#)
+        } else {
+            (r"'L'\''été'", "'/etc/lanceur/a b.toml'")
+        };
         assert_eq!(
             login_command(None, &words),
-            "lanceur imap login --folder 'L'\\''été' --name box"
+            format!("lanceur imap login --folder {folder} --name box")
         );
         assert_eq!(
             login_command(Some(Path::new("/etc/lanceur/a b.toml")), &words),
-            "lanceur login '/etc/lanceur/a b.toml'"
+            format!("lanceur login {file}")
         );
     }
 

@@ -24,18 +24,30 @@ pub(super) fn prepare(
     let lock = if dry_run {
         None
     } else {
-        if let Err(err) = crate::durable::create_private_dir(&launcher.state_dir) {
-            let what = format!(
-                "cannot create state folder {}",
-                launcher.state_dir.display()
-            );
-            let message = match crate::durable::write_problem(&err) {
-                Some(_) => crate::durable::write_context(what, &err),
-                None => format!("{what}; give --state-dir a writable folder"),
-            };
-            return Err(anyhow::Error::new(err)
-                .context(message)
-                .context(Failure::Cold));
+        // The journal, the lock and a token cache are nobody else's business: a state folder
+        // created here is readable by its owner only, and so is everything put in it.
+        let exposed = match crate::private::create_dir(&launcher.state_dir) {
+            Ok(exposed) => exposed,
+            Err(err) => {
+                let what = format!(
+                    "cannot create state folder {}",
+                    launcher.state_dir.display()
+                );
+                let message = match crate::durable::write_problem(&err) {
+                    Some(_) => crate::durable::write_context(what, &err),
+                    None => format!("{what}; give --state-dir a writable folder"),
+                };
+                return Err(anyhow::Error::new(err)
+                    .context(message)
+                    .context(Failure::Cold));
+            }
+        };
+        if let Some(err) = exposed {
+            reporter.problem(&format!(
+                "state folder {} could not be made readable by this account only ({err}); {}",
+                launcher.state_dir.display(),
+                crate::private::remedy(&launcher.state_dir)
+            ));
         }
         Some(lock::acquire(&launcher.state_dir)?)
     };

@@ -38,6 +38,13 @@ pub use sidecar::IndexFormat;
 
 pub use crate::item::Staged;
 
+/// Whether a source file that leaves the source anyway is moved into the COLD folder by one
+/// rename when both are on one volume, rather than copied: on Linux only. Elsewhere each file is
+/// flushed on its own, which for a moved file would mean flushing the source's too; and on Windows
+/// a moved file keeps the ACL of the folder it comes from, which the COLD's own account may not be
+/// allowed to read, where a copy takes the COLD folder's.
+pub const MOVES_ON_ONE_VOLUME: bool = cfg!(target_os = "linux");
+
 pub struct Deposit {
     cold: PathBuf,
     format: IndexFormat,
@@ -376,17 +383,25 @@ impl Deposit {
             Content::Temp(temp) => {
                 // On the same volume the temporary file just moves in. A temporary file is private
                 // (0600); the document gets the permissions of a file created here, as copied ones
-                // do, or the COLD's own user (often another account) could not read it.
+                // do, or the COLD's own user (often another account) could not read it. A file
+                // moved on Windows keeps the ACL of the folder it was made in (the state folder, the
+                // user's temporary folder), which no mode can reset: there it is copied.
                 let tmp = self.next_tmp_path();
-                if durable::rename_no_replace(&temp, &tmp).is_ok() {
+                if cfg!(unix) && durable::rename_no_replace(&temp, &tmp).is_ok() {
                     if let Some(permissions) = self.fresh_permissions.clone() {
                         if let Err(err) = fs::set_permissions(&tmp, permissions) {
                             let _ = fs::remove_file(&tmp);
                             return Err(cold(self.write_error(err, "cannot write")));
                         }
                     }
+                    // Flushing needs a handle with write access on Windows (FlushFileBuffers
+                    // refuses a read-only one with "access denied").
                     if self.sync_each_file {
-                        if let Err(err) = File::open(&tmp).and_then(|f| f.sync_all()) {
+                        let flushed = OpenOptions::new()
+                            .write(true)
+                            .open(&tmp)
+                            .and_then(|f| f.sync_all());
+                        if let Err(err) = flushed {
                             let _ = fs::remove_file(&tmp);
                             return Err(cold(self.write_error(err, "cannot write")));
                         }
@@ -452,9 +467,16 @@ impl Deposit {
         file: &mut File,
         hashing: bool,
     ) -> Result<(u64, Option<String>), ItemError> {
-        let mut reader = File::open(source)
-            .with_context(|| format!("cannot read {}", source.display()))
-            .map_err(ItemError::failed)?;
+        let mut reader = File::open(source).map_err(|err| {
+            // A writer that opened it since the source looked (Windows' sharing refusal).
+            let in_use = durable::is_in_use(&err);
+            let err = anyhow::Error::new(err).context(format!("cannot read {}", source.display()));
+            if in_use {
+                ItemError::not_ready(err.context("open in another program; left for a later run"))
+            } else {
+                ItemError::failed(err)
+            }
+        })?;
         let mut hasher = hashing.then(Sha256::new);
         let mut sink = HashingWriter {
             inner: file,

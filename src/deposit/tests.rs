@@ -55,6 +55,55 @@ fn a_temporary_file_deposited_gets_ordinary_permissions() {
     assert_eq!(mode(&cold.path().join("a.pdf")), mode(&reference));
 }
 
+// See: issue 14. Off Linux each staged file is flushed on its own; an attachment or an envelope's
+// piece streamed to a temporary file was flushed through a read-only handle, which Windows refuses
+// ("access denied"), so every such document stopped the run with exit code 5.
+#[test]
+fn a_temporary_file_is_flushed_on_its_own_and_committed() {
+    let cold = tempfile::tempdir().unwrap();
+    let mut deposit = Deposit::open(cold.path(), IndexFormat::Json, "t", false).unwrap();
+    deposit.sync_each_file = true;
+    let temp = tempfile::NamedTempFile::new_in(cold.path()).unwrap();
+    fs::write(temp.path(), b"attachment").unwrap();
+    let document = Document {
+        name: "a.pdf".into(),
+        content: Content::Temp(temp.into_temp_path()),
+        fields: vec![],
+    };
+    let mut staged = deposit.stage(document, vec![]).unwrap();
+    deposit.sync().unwrap();
+    deposit.commit(&mut staged).unwrap();
+    deposit.finish_commit().unwrap();
+    assert_eq!(listing(cold.path()), vec!["a.pdf", "a.pdf.json"]);
+    assert_eq!(fs::read(cold.path().join("a.pdf")).unwrap(), b"attachment");
+}
+
+// A temporary file made elsewhere (the state folder, the temporary folder) moves into the COLD
+// folder on Unix, where its mode is then reset; on Windows it is copied, so that the document
+// takes the COLD folder's ACL rather than keeping the one of the folder it was made in. A hard
+// link left beside it tells which happened: a moved file is still that file.
+#[test]
+fn a_temporary_file_is_moved_in_on_unix_and_copied_on_windows() {
+    let cold = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir_in(cold.path().parent().unwrap()).unwrap();
+    let mut deposit = Deposit::open(cold.path(), IndexFormat::None, "t", false).unwrap();
+    let temp = tempfile::NamedTempFile::new_in(elsewhere.path()).unwrap();
+    fs::write(temp.path(), b"attachment").unwrap();
+    let witness = elsewhere.path().join("witness");
+    fs::hard_link(temp.path(), &witness).unwrap();
+    let document = Document {
+        name: "a.pdf".into(),
+        content: Content::Temp(temp.into_temp_path()),
+        fields: vec![],
+    };
+    let mut staged = deposit.stage(document, vec![]).unwrap();
+    let moved = durable::same_file(&witness, &cold.path().join(&staged.tmp));
+    assert_eq!(moved, cfg!(unix));
+    deposit.commit(&mut staged).unwrap();
+    assert_eq!(fs::read(cold.path().join("a.pdf")).unwrap(), b"attachment");
+    assert_eq!(listing(elsewhere.path()), vec!["witness"]);
+}
+
 #[test]
 fn same_names_get_numbers_and_nothing_is_overwritten() {
     let cold = tempfile::tempdir().unwrap();

@@ -6,8 +6,8 @@
 //! for a new login instead of failing obscurely, and when the sign-in was made and last renewed,
 //! for the expiry warnings. It is readable by its owner only and always replaced whole: written
 //! under a temporary name, fsynced, renamed over the old one, the folder fsynced. Who may read it
-//! is decided in one place, `restrict`: mode 0600 on Unix; on Windows the state folder lies in the
-//! user's own profile.
+//! is decided in one place, `restrict`, through `private`: mode 0600 on Unix, an owner-only ACL on
+//! Windows, set before the first byte of a token is written.
 
 use std::fs;
 use std::io::Write;
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::durable;
 use crate::exit::Failure;
+use crate::private;
 
 /// The token cache, as stored. Files written before the provider and the dates were recorded
 /// read as Microsoft sign-ins of unknown age.
@@ -76,16 +77,18 @@ pub fn save(path: &Path, cache: &Cache) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        restrict_new(&mut options);
-        let result = options.open(&tmp).and_then(|mut file| {
-            // Before the first byte of a token is written.
-            restrict(&tmp);
-            let text = serde_json::to_vec_pretty(cache).map_err(std::io::Error::other)?;
-            file.write_all(&text)?;
-            file.sync_all()
-        });
+        let result = private::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut file| {
+                // Before the first byte of a token is written: on Windows the new file takes the
+                // folder's ACL, which may let others read it (a state folder made by hand).
+                restrict(&tmp);
+                let text = serde_json::to_vec_pretty(cache).map_err(std::io::Error::other)?;
+                file.write_all(&text)?;
+                file.sync_all()
+            });
         let result = result.and_then(|()| fs::rename(&tmp, path));
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -98,36 +101,24 @@ pub fn save(path: &Path, cache: &Cache) -> Result<()> {
         .context(Failure::Cold)
 }
 
-/// Files `save` creates are readable by their owner only, from their first byte.
-fn restrict_new(options: &mut fs::OpenOptions) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = options;
-}
-
 /// The one place that decides who may read a token cache, called on each draft before a token is
 /// written and on the cache before each use: a cache someone made readable to others is made
-/// private again.
+/// private again, and a file system that keeps no permissions is warned about with the remedy.
 pub fn restrict(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                log::warn!(
-                    "{} was readable by others; making it private again",
-                    path.display()
-                );
-                let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-            }
-        }
+    if !private::readable_by_others(path).unwrap_or(false) {
+        return;
     }
-    #[cfg(not(unix))]
-    let _ = path;
+    log::warn!(
+        "{} was readable by others; making it private again",
+        path.display()
+    );
+    if let Err(err) = private::restrict(path) {
+        log::warn!(
+            "{} is still readable by others ({err}); {}",
+            path.display(),
+            private::remedy(path)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +128,8 @@ mod tests {
     #[test]
     fn cache_is_private_and_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
+        // Even in a folder that others may read.
+        private::tests::open_to_everyone(dir.path());
         let path = dir.path().join("oauth-tokens.json");
         let mut cache = Cache {
             version: 1,
@@ -170,5 +163,6 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        assert!(!private::readable_by_others(&path).unwrap());
     }
 }

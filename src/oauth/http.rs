@@ -1,6 +1,7 @@
 //! HTTP for the identity platforms (and for Graph, which shares the agent): one `ureq` agent per
 //! run with native TLS and explicit timeouts, statuses left to the caller, and the token
-//! endpoint's form POST with its two kinds of answer.
+//! endpoint's form POST with its two kinds of answer. A request that gets no answer says why in
+//! words, Windows' TLS status codes included (`tls/schannel.rs`).
 //!
 //! Time is bounded as for the mail servers (`tls.rs`): each read by a fixed idle timeout, each
 //! whole exchange, however steadily the server trickles, by `--answer-timeout` (the agent's
@@ -20,6 +21,7 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body, RequestBuilder};
 
 use crate::exit::Failure;
+use crate::tls::schannel;
 
 /// `--answer-timeout`'s default, for the login step, which has no such option.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
@@ -147,13 +149,7 @@ pub fn post(
     let mut response = bounded(agent, agent.post(url))
         .header("Accept", "application/json")
         .send_form(form.iter().copied())
-        .map_err(|err| {
-            let context = format!(
-                "cannot reach {service} at {} (network, proxy or firewall?)",
-                origin(url)
-            );
-            failed(anyhow!(err), agent, &service, context)
-        })?;
+        .map_err(|err| unreachable(err, agent, &service, &origin(url)))?;
     let status = response.status().as_u16();
     let text = read_text(&mut response).map_err(|err| {
         let context = format!("the answer of {service} broke off");
@@ -180,6 +176,30 @@ pub fn read_text(response: &mut Response<Body>) -> Result<String, ureq::Error> {
         .limit(1 << 20)
         .lossy_utf8(true)
         .read_to_string()
+}
+
+/// The error for a request that got no answer from `service` ("Microsoft Graph") at `origin`
+/// (`https://host`), tagged `Failure::Source`. A certificate or handshake Windows refuses is said in
+/// words, an exchange cut short by a deadline as such (`failed`); anything else is a network
+/// problem.
+pub fn unreachable(err: ureq::Error, agent: &Agent, service: &str, origin: &str) -> anyhow::Error {
+    if let Some(known) = schannel::known_code(&err) {
+        log::debug!("{service} at {origin}: {err}");
+        let host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .split([':', '/'])
+            .next()
+            .unwrap_or(origin);
+        return anyhow!(
+            "cannot reach {service} at {origin}: {}; {}",
+            known.describe(host),
+            known.remedy(schannel::TRUST_STORE)
+        )
+        .context(Failure::Source);
+    }
+    let context = format!("cannot reach {service} at {origin} (network, proxy or firewall?)");
+    failed(anyhow!(err), agent, service, context)
 }
 
 /// `https://graph.microsoft.com/v1.0` → `https://graph.microsoft.com`.

@@ -451,9 +451,16 @@ pub fn login(config: &LoginConfig, agent: &Agent, out: &mut dyn Write) -> Result
         signed_in_at: now,
         renewed_at: now,
     };
-    fs::create_dir_all(&config.state_dir)
+    let exposed = crate::private::create_dir(&config.state_dir)
         .with_context(|| format!("cannot create {}", config.state_dir.display()))
         .context(Failure::Cold)?;
+    if let Some(err) = exposed {
+        log::warn!(
+            "state folder {} could not be made readable by this account only ({err}); {}",
+            config.state_dir.display(),
+            crate::private::remedy(&config.state_dir)
+        );
+    }
     let path = config.state_dir.join(oauth.cache_file);
     save(&path, &cache)?;
     if oauth.provider == Provider::Google {

@@ -69,11 +69,31 @@ pub struct RunLog {
 impl RunLog {
     /// Opens (or creates) `path` for appending. Failing is a configuration error: exit 2.
     pub fn open(path: &Path) -> Result<RunLog> {
-        // Owner-only when created here: it names items and attachments.
-        let file = crate::durable::private_options()
-            .create(true)
-            .append(true)
-            .open(path)
+        // Owner-only when created here: it names items and attachments. On Windows a new file
+        // takes its folder's ACL, narrowed if it lets others read (a failure to is only logged:
+        // the folder is the administrator's choice).
+        let open = || -> std::io::Result<File> {
+            let created = crate::private::options()
+                .create_new(true)
+                .append(true)
+                .open(path);
+            match created {
+                Ok(file) => {
+                    if let Err(err) = crate::private::restrict(path) {
+                        log::warn!(
+                            "--log-file {} stays as its folder makes it: {err}",
+                            path.display()
+                        );
+                    }
+                    Ok(file)
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::OpenOptions::new().append(true).open(path)
+                }
+                Err(err) => Err(err),
+            }
+        };
+        let file = open()
             .with_context(|| {
                 format!(
                     "cannot open --log-file {} for appending; give a file in a folder this user \

@@ -94,10 +94,9 @@ impl DirSource {
                 continue;
             }
             if !file_type.is_file() {
-                let reason = if file_type.is_symlink() {
-                    "a symbolic link, not a file; lanceur takes regular files only"
-                } else {
-                    "not a regular file; lanceur takes regular files only"
+                let reason = match folder::link_reason(&file_type) {
+                    Some(link) => format!("{link}; lanceur takes regular files only"),
+                    None => "not a regular file; lanceur takes regular files only".to_string(),
                 };
                 let changed = fs::symlink_metadata(entry.path())
                     .and_then(|m| m.modified())
@@ -105,7 +104,7 @@ impl DirSource {
                 let grace = Grace(self.config.grace_period);
                 listing
                     .skipped
-                    .push(grace.waiting(now, &relative, reason, changed));
+                    .push(grace.waiting(now, &relative, &reason, changed));
                 continue;
             }
             // Ask the filter before looking at the file, so unwanted names cost nothing.

@@ -14,7 +14,7 @@
 //!
 //! Used by `dir` (one file, one item) and `adullact` (an envelope of files, one item).
 
-use std::fs::{self, Metadata};
+use std::fs::{self, FileType, Metadata};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +87,18 @@ pub fn passed_over_by_name(name: &str) -> Option<&'static str> {
     None
 }
 
+/// Why an entry is refused as a link, if it is one: lanceur never follows a link out of the
+/// folders it is given. On Windows that is any reparse point standing for another name (symbolic
+/// links, junctions), which the standard library reports as a link; other reparse points
+/// (deduplicated, cloud or compressed files) hold the file's own content and are files.
+pub fn link_reason(file_type: &FileType) -> Option<&'static str> {
+    file_type.is_symlink().then_some(if cfg!(windows) {
+        "a link (symbolic link or junction), not a file"
+    } else {
+        "a symbolic link, not a file"
+    })
+}
+
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
@@ -147,6 +159,8 @@ impl Grace {
 
     /// The error for `snapshot`, which cannot be opened for reading: not ready while it changed
     /// recently (a copy may still hold it), failed once it has been so for longer than the grace.
+    /// A file another program holds open (Windows' sharing violation) is said to be so, since
+    /// closing that program is the remedy.
     pub fn unreadable(
         &self,
         now: SystemTime,
@@ -156,14 +170,24 @@ impl Grace {
         let age = now
             .duration_since(snapshot.modified)
             .unwrap_or(Duration::ZERO);
-        let what = format!("{} cannot be read ({err})", snapshot.relative);
+        let (what, remedy) = if crate::durable::is_in_use(&err) {
+            (
+                format!(
+                    "{} is open in another program, which may still be writing it ({err})",
+                    snapshot.relative
+                ),
+                "close the program that holds it open",
+            )
+        } else {
+            (
+                format!("{} cannot be read ({err})", snapshot.relative),
+                "give this user read access, or close what holds it open",
+            )
+        };
         if age < self.0 {
             return ItemError::not_ready(anyhow!("{what}; left for a later run"));
         }
-        ItemError::failed(anyhow!(
-            "{what}, and so for {}; give this user read access, or close what holds it open",
-            self.past(age)
-        ))
+        ItemError::failed(anyhow!("{what}, and so for {}; {remedy}", self.past(age)))
     }
 
     fn past(&self, age: Duration) -> String {
@@ -209,7 +233,8 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Stats the file again and checks it; a file gone since listing is `NotReady` too.
+    /// Stats the file again and checks it; a file gone since listing, or open in another program
+    /// that may be writing it, is `NotReady` too.
     pub fn check_still_there(&self) -> Result<(), ItemError> {
         let meta = fs::metadata(&self.path)
             .with_context(|| format!("{} vanished after it was listed", self.relative))
@@ -218,10 +243,24 @@ impl Snapshot {
     }
 
     /// Checks that the file can be opened for reading, as the deposit will: a file whose
-    /// permissions keep this user out, or that another program holds open without sharing it (a
-    /// sharing violation on Windows), is not ready, then failed past the grace period.
+    /// permissions keep this user out, or that another program holds open without sharing it, is
+    /// not ready, then failed past the grace period.
+    ///
+    /// On Windows a program writing a file usually keeps others from writing it too, and a
+    /// scanner or a copy may refuse every other access: the file is opened here refusing to share
+    /// it with a writer, which fails while anyone has it open for writing (sharing violation, os
+    /// error 32; a locked range, 33), so that a file still being written waits for a later run.
+    /// Unix has no such thing; size and time tell there.
     pub fn check_readable(&self, grace: &Grace, now: SystemTime) -> Result<(), ItemError> {
-        match fs::File::open(&self.path) {
+        let mut options = fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::OpenOptionsExt;
+            const FILE_SHARE_READ: u32 = 0x1;
+            options.share_mode(FILE_SHARE_READ);
+        }
+        match options.open(&self.path) {
             Ok(_) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ItemError::not_ready(
                 anyhow!("{} vanished after it was listed", self.relative),
@@ -327,5 +366,53 @@ mod tests {
         assert!(too_young(now, now - Duration::from_secs(9), min).is_none());
         // A clock set back makes a file look as if from the future: it waits.
         assert!(too_young(now, now + Duration::from_secs(60), min).is_some());
+    }
+
+    // See: issue 14. A file a program holds open for writing, sharing it with readers or not, is
+    // not ready while it is young, and failed (reported) once past the grace period; one that is
+    // only read elsewhere is ready.
+    #[cfg(windows)]
+    #[test]
+    fn a_file_open_for_writing_elsewhere_is_not_ready_then_reported() {
+        use std::os::windows::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scan.pdf");
+        fs::write(&path, b"%PDF").unwrap();
+        let snapshot = Snapshot::new(
+            path.clone(),
+            "scan.pdf".into(),
+            &fs::metadata(&path).unwrap(),
+        );
+        let now = SystemTime::now();
+        let (young, past) = (Grace(Duration::from_secs(3600)), Grace(Duration::ZERO));
+        for share in [0, 0x1] {
+            let writer = fs::OpenOptions::new()
+                .append(true)
+                .share_mode(share)
+                .open(&path)
+                .unwrap();
+            snapshot.check_still_there().unwrap();
+            let err = snapshot.check_readable(&young, now).unwrap_err();
+            assert!(matches!(err, ItemError::NotReady(_)), "{err:?}");
+            let message = crate::exit::message_for(err.error());
+            assert!(
+                message.contains("scan.pdf is open in another program")
+                    && message.contains("left for a later run"),
+                "{message}"
+            );
+            let err = snapshot.check_readable(&past, now).unwrap_err();
+            assert!(matches!(err, ItemError::Failed(_)), "{err:?}");
+            let message = crate::exit::message_for(err.error());
+            assert!(
+                message.contains("scan.pdf is open in another program")
+                    && message.contains("longer than --grace-period 0s")
+                    && message.contains("close the program that holds it open"),
+                "{message}"
+            );
+            drop(writer);
+        }
+        let reader = fs::File::open(&path).unwrap();
+        snapshot.check_readable(&past, now).unwrap();
+        drop(reader);
     }
 }

@@ -11,6 +11,8 @@
 //!   TLS: a port that answers it speaks implicit TLS (993, 995);
 //! - a greeting of the other protocol (POP3 on the IMAP port) says so.
 //!
+//! On Windows, a status code SChannel knows (`schannel.rs`) is told in words with its remedy.
+//!
 //! The OpenSSL error is printed once, reduced to its reason ("certificate verify failed
 //! (self-signed certificate)"), never with its file and line.
 
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use super::{Connector, Paced, TlsMode};
+use super::{schannel, Connector, Paced, TlsMode};
 use crate::exit::Failure;
 
 /// The protocol a connection is for, so that a message can say what the port speaks instead.
@@ -91,6 +93,9 @@ impl Connector {
     /// The error for a TLS handshake that failed with `err`.
     pub(super) fn handshake_failed(&self, err: &native_tls::Error) -> anyhow::Error {
         let address = self.address();
+        if let Some(known) = schannel::known_code(err) {
+            return self.schannel_failed(known, err);
+        }
         let reason = openssl_reason(&err.to_string());
         let lower = reason.to_ascii_lowercase();
         let closed = io_kind(err).is_some_and(|kind| {
@@ -143,6 +148,41 @@ impl Connector {
             "check --port and --tls".to_string()
         };
         anyhow!("TLS handshake with {address} failed: {message}: {reason}").context(Failure::Source)
+    }
+
+    /// The error for a handshake SChannel (Windows) refused with a status code it knows: the code
+    /// in words with its remedy, never the raw number alone. A port that does not answer in TLS is
+    /// probed in plaintext as under OpenSSL, so that a plain IMAP port is named as such there too.
+    fn schannel_failed(&self, known: &schannel::Known, err: &native_tls::Error) -> anyhow::Error {
+        let address = self.address();
+        log::debug!("TLS handshake with {address}: {err}");
+        let host = self.config.host.as_str();
+        let described = known.describe(host);
+        if known.remedy == schannel::Remedy::ServerSettings && self.config.mode == TlsMode::Implicit
+        {
+            if let Some(message) = self
+                .plain_greeting()
+                .and_then(|line| self.says_instead(&line))
+            {
+                return anyhow!("TLS handshake with {address} failed: {message}: {described}")
+                    .context(Failure::Source);
+            }
+        }
+        let trust = match &self.config.ca_file {
+            Some(ca) => format!(
+                "check that {} holds the authority that signed the server's certificate",
+                ca.display()
+            ),
+            None => format!(
+                "give a private CA with --ca-file, or {}",
+                schannel::TRUST_STORE
+            ),
+        };
+        anyhow!(
+            "TLS handshake with {address} failed: {described}; {}",
+            known.remedy(&trust)
+        )
+        .context(Failure::Source)
     }
 
     fn certificate_advice(&self) -> String {

@@ -206,6 +206,7 @@ fn kill_9_during_small_capped_adullact_runs() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "a private tmpfs through unshare(1): Linux only")]
 fn an_acknowledgement_that_failed_half_way_is_finished_by_the_next_run() {
     let env = TestEnv::new();
     let archive = env.dir("archive");

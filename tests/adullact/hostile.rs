@@ -14,7 +14,29 @@ fn put_good(env: &TestEnv) {
     put_fixture(env, "good.zip", "depot_format/Titre_de_mon_document.zip");
 }
 
-/// Every file of the test's folders is in the source, COLD, state or failed folder.
+/// A file in the test's own folder for a hostile link or path to aim at: never a real system
+/// file, since a link followed by mistake (Wine follows Unix links transparently) would destroy
+/// its target. `assert_decoy_intact` checks it afterwards.
+fn decoy(env: &TestEnv) -> std::path::PathBuf {
+    let path = env.dir("decoy").join("decoy.txt");
+    fs::write(&path, DECOY).unwrap();
+    path
+}
+
+const DECOY: &str = "a decoy a hostile link aims at\n";
+
+#[track_caller]
+fn assert_decoy_intact(path: &Path) {
+    assert_eq!(
+        fs::read_to_string(path).ok().as_deref(),
+        Some(DECOY),
+        "{} was changed",
+        path.display()
+    );
+}
+
+/// Every file of the test's folders is in the source, COLD, state or failed folder (or is the
+/// decoy).
 fn assert_nothing_outside(env: &TestEnv) {
     fn walk(dir: &Path, out: &mut Vec<String>) {
         for entry in fs::read_dir(dir).unwrap().flatten() {
@@ -27,7 +49,7 @@ fn assert_nothing_outside(env: &TestEnv) {
     }
     let mut files = Vec::new();
     walk(env.root(), &mut files);
-    let allowed = ["source", "cold", "state", "failed"].map(|d| env.root().join(d));
+    let allowed = ["source", "cold", "state", "failed", "decoy"].map(|d| env.root().join(d));
     for file in files {
         assert!(
             allowed.iter().any(|a| Path::new(&file).starts_with(a)),
@@ -105,49 +127,73 @@ fn zip_entry_with_backslash_dot_dot_is_refused() {
 
 #[test]
 fn zip_entry_with_absolute_path_is_refused() {
-    let target = format!("/tmp/lanceur-evil-{}.txt", std::process::id());
-    refused_zip(&[(target.as_str(), b"x")], "absolute path");
-    assert!(!Path::new(&target).exists());
+    let env = TestEnv::new();
+    let decoy = decoy(&env);
+    let target = decoy.display().to_string();
+    put_good(&env);
+    put(&env, "bad.zip", &zip_of(&[(target.as_str(), b"x")]));
+    // C:\… on Windows, /… elsewhere.
+    let reason = if cfg!(windows) {
+        "drive letter"
+    } else {
+        "absolute path"
+    };
+    expect_refused(&env, "bad.zip", &[], reason);
+    assert_decoy_intact(&decoy);
 }
 
 #[test]
 fn zip_symbolic_link_is_refused() {
     let env = TestEnv::new();
+    let decoy = decoy(&env);
     put_good(&env);
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     writer.start_file("a.pdf", options).unwrap();
     writer.write_all(b"%PDF").unwrap();
-    writer.add_symlink("evil", "/etc/passwd", options).unwrap();
+    writer
+        .add_symlink("evil", decoy.display().to_string(), options)
+        .unwrap();
     put(&env, "bad.zip", &writer.finish().unwrap().into_inner());
     expect_refused(&env, "bad.zip", &[], "symbolic link");
+    assert_decoy_intact(&decoy);
 }
 
-fn tar_with_link(kind: tar::EntryType) -> Vec<u8> {
+fn tar_with_link(kind: tar::EntryType, target: &Path) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(kind);
     header.set_size(0);
-    builder
-        .append_link(&mut header, "evil", "/etc/passwd")
-        .unwrap();
+    builder.append_link(&mut header, "evil", target).unwrap();
     super::gzip(&builder.into_inner().unwrap())
 }
 
 #[test]
 fn tar_symbolic_link_is_refused() {
     let env = TestEnv::new();
+    let decoy = decoy(&env);
     put_good(&env);
-    put(&env, "bad.tar.gz", &tar_with_link(tar::EntryType::Symlink));
+    put(
+        &env,
+        "bad.tar.gz",
+        &tar_with_link(tar::EntryType::Symlink, &decoy),
+    );
     expect_refused(&env, "bad.tar.gz", &[], "is a link");
+    assert_decoy_intact(&decoy);
 }
 
 #[test]
 fn tar_hard_link_is_refused() {
     let env = TestEnv::new();
+    let decoy = decoy(&env);
     put_good(&env);
-    put(&env, "bad.tgz", &tar_with_link(tar::EntryType::Link));
+    put(
+        &env,
+        "bad.tgz",
+        &tar_with_link(tar::EntryType::Link, &decoy),
+    );
     expect_refused(&env, "bad.tgz", &[], "is a link");
+    assert_decoy_intact(&decoy);
 }
 
 #[test]
@@ -308,10 +354,13 @@ fn a_folder_envelope_holding_a_link_is_refused() {
     put_good(&env);
     put(&env, "dossier/a.pdf", b"%PDF");
     put(&env, "dossier/fichier_termine.txt", b"");
+    let decoy = decoy(&env);
     #[cfg(unix)]
-    std::os::unix::fs::symlink("/etc/passwd", env.source.join("dossier/evil")).unwrap();
+    std::os::unix::fs::symlink(&decoy, env.source.join("dossier/evil")).unwrap();
+    // Wine cannot make a Windows link; a folder is another entry that is not a file.
     #[cfg(not(unix))]
     fs::create_dir(env.source.join("dossier/evil")).unwrap();
     expect_refused(&env, "dossier", &[], "holds evil, which is not a file");
     assert!(env.source.join("dossier/a.pdf").exists());
+    assert_decoy_intact(&decoy);
 }

@@ -42,12 +42,12 @@ fn put(env: &TestEnv, relative: &str, bytes: &[u8]) {
     write_old(&env.source.join(relative), bytes);
 }
 
-fn put_fixture(env: &TestEnv, relative: &str, fixture_path: &str) {
+pub(crate) fn put_fixture(env: &TestEnv, relative: &str, fixture_path: &str) {
     put(env, relative, &read_fixture(fixture_path));
 }
 
 /// `lanceur adullact --source SOURCE --dest COLD --min-age 0s --index json EXTRA…`
-fn run(env: &TestEnv, extra: &[&str]) -> Ran {
+pub(crate) fn run(env: &TestEnv, extra: &[&str]) -> Ran {
     let mut args = vec![
         "adullact",
         "--source",

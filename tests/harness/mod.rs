@@ -3,6 +3,10 @@
 //!
 //! Assertions go through `Ran::expect_code`, which on failure prints the command, its exit code,
 //! both outputs and a listing of every folder of the environment, so a failing test explains itself.
+//!
+//! The binary is the one cargo built beside the tests, or the one `LANCEUR_TEST_BINARY` names:
+//! `scripts/test-windows` cross-builds the suite and runs it under Wine against the release
+//! `lanceur.exe`, the very file that ships.
 
 #![allow(dead_code)] // each test module uses its own part of the harness
 
@@ -13,13 +17,20 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+// Dovecot and stunnel are Linux programs, started by the tests themselves: the mail protocols are
+// tested on Linux only.
+pub mod browser;
+#[cfg(unix)]
 pub mod dovecot;
 pub mod graph;
 pub mod imap_proxy;
 pub mod mail;
 pub mod proxy;
 pub mod secrets;
+#[cfg(unix)]
 pub mod stunnel;
+// Servers that refuse TLS as old or broken ones do, with Dovecot's certificate: for diagnoses.rs.
+#[cfg(unix)]
 pub mod tls_faults;
 
 pub struct TestEnv {
@@ -63,13 +74,22 @@ impl TestEnv {
     /// The binary with an empty environment but for PATH and the state folder, so that nothing from
     /// the developer's shell (LANCEUR_*, RUST_LOG) changes what a test sees.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lanceur"));
+        let mut command = Command::new(binary());
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("LANCEUR_STATE_DIR", &self.state)
             .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null());
+        // What every Windows process finds in its environment, even a scheduled task's: without
+        // SystemRoot, sockets and cryptography do not start; without TEMP, the temporary folder is
+        // the Windows folder.
+        #[cfg(windows)]
+        for name in ["SystemRoot", "SystemDrive", "TEMP", "TMP", "USERPROFILE"] {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
         command
     }
 
@@ -110,6 +130,20 @@ impl TestEnv {
         ];
         args.extend_from_slice(extra);
         args
+    }
+
+    /// Writes a file holding a secret (a password), readable by its owner only, as the README
+    /// asks.
+    pub fn secret_file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.root.path().join(name);
+        fs::write(&path, content).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        // On Windows the file takes its folder's ACL: the user's own temporary folder is private.
+        path
     }
 
     /// Writes a source file and backdates it by a minute, so that it is old enough to be taken.
@@ -167,6 +201,32 @@ impl TestEnv {
     }
 }
 
+/// A loopback port nobody listens on (it was free a moment ago), for an unreachable server.
+pub fn closed_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
+/// The lanceur binary the tests run: `LANCEUR_TEST_BINARY`, else the one built with the tests.
+pub fn binary() -> PathBuf {
+    match std::env::var_os("LANCEUR_TEST_BINARY") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "LANCEUR_TEST_BINARY names {}, which is not a file",
+                path.display()
+            );
+            path
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_lanceur")),
+    }
+}
+
 pub fn write_old(path: &Path, content: &[u8]) {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).unwrap();
@@ -175,6 +235,78 @@ pub fn write_old(path: &Path, content: &[u8]) {
     let old = SystemTime::now() - Duration::from_secs(60);
     let file = fs::File::options().write(true).open(path).unwrap();
     file.set_modified(old).unwrap();
+}
+
+/// Waits for `child`, a `lanceur … --json` run with both outputs piped, to be mid-work (documents
+/// in the COLD folder), sends it `kill -SIGNAL`, and checks that it ended as a signal ends a run:
+/// exit 7, one line on stderr holding `line`, the `--json` summary saying 7, no temporary file
+/// left in the COLD folder. Returns how many documents (`.pdf`) it had deposited, fewer than
+/// `total`, or the signal interrupted nothing.
+#[cfg(unix)]
+pub fn interrupt_mid_work(
+    env: &TestEnv,
+    mut child: std::process::Child,
+    signal: &str,
+    line: &str,
+    total: usize,
+) -> usize {
+    while env.cold_count(".pdf") == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the signal"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(&pid)
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains(line), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["exit_code"], 7);
+    let interrupted = env.cold_count(".pdf");
+    assert!(interrupted < total, "the signal interrupted nothing");
+    assert!(
+        names(&env.cold).iter().all(|n| !n.starts_with('.')),
+        "temporary file left\n{}",
+        env.listing()
+    );
+    interrupted
+}
+
+/// Sets the modification time of the folder `path`, as the last file arriving in it would.
+pub fn set_folder_modified(path: &Path, when: SystemTime) {
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    options.read(true);
+    // A folder opens only with backup semantics, and its times change with write-attributes
+    // access alone.
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        options
+            .access_mode(FILE_WRITE_ATTRIBUTES)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS);
+    }
+    options
+        .open(path)
+        .and_then(|folder| folder.set_modified(when))
+        .unwrap_or_else(|e| panic!("cannot date the folder {}: {e}", path.display()));
 }
 
 pub fn names(dir: &Path) -> Vec<String> {
@@ -240,7 +372,7 @@ impl Ran {
         }
     }
 
-    /// What a process the test ran itself produced (see `oauth::login_in_browser`).
+    /// What a process the test ran itself produced (see `browser::login_in_browser`).
     pub fn from_parts(command: String, code: i32, stdout: String, stderr: String) -> Ran {
         Ran {
             command,

@@ -1,12 +1,12 @@
 //! The authorization code with PKCE and a loopback redirect, the test acting as the browser:
-//! Microsoft (IMAP and o365, where Conditional Access blocks the device code) and Google's
-//! installed apps (Gmail allows no device code); Google Workspace service accounts. See: issue 15.
+//! Microsoft (IMAP, where Conditional Access blocks the device code; o365's is in
+//! `o365/browser.rs`) and Google's installed apps (Gmail allows no device code); Google Workspace
+//! service accounts. See: issue 15.
 
 use std::fs;
 
 use super::{login_in_browser, OAuth};
 use crate::harness::graph::oauth::{make_certificate, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET};
-use crate::harness::graph::{Mail, CLIENT_ID};
 use crate::harness::mail::pdf_mail;
 
 #[test]
@@ -39,42 +39,6 @@ fn microsoft_browser_login_comes_back_to_localhost_and_the_runs_use_it() {
     ran.expect_code(3)
         .expect_stderr_contains("the sign-in failed in the browser: access_denied (AADSTS65004");
     assert_eq!(t.cache(), saved);
-}
-
-#[test]
-fn the_o365_login_has_the_browser_flow_too() {
-    let t = OAuth::new("oa365browser");
-    let o365 = |login: bool| {
-        let mut args = vec!["o365".to_string()];
-        if login {
-            args.push("login".into());
-        }
-        for word in ["--client-id", CLIENT_ID, "--login-url", &t.fake.login_url()] {
-            args.push(word.to_string());
-        }
-        for word in ["--graph-url", &t.fake.graph_url(), "--name", "mail"] {
-            args.push(word.to_string());
-        }
-        args
-    };
-    let mut command = t.env.command();
-    command.args(o365(true)).args(["--flow", "browser"]);
-    let ran = login_in_browser(command);
-    ran.expect_code(0);
-    assert!(
-        ran.stdout.contains("me:inbox is readable"),
-        "{}",
-        ran.explain()
-    );
-    t.fake.add_mail(
-        "me",
-        "inbox",
-        Mail::new("x").file("x.pdf", "application/pdf", b"%PDF-1.4 x"),
-    );
-    let mut command = t.env.command();
-    command.args(o365(false)).arg("--dest").arg(&t.env.cold);
-    t.env.run_command(command).expect_code(0).expect_quiet();
-    assert_eq!(t.env.cold_visible(), vec!["x.pdf"]);
 }
 
 fn google(t: &OAuth) -> Vec<String> {

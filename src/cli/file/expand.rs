@@ -15,7 +15,7 @@ use super::explain;
 use super::{Expanded, FileArg, FileSecrets, SECRETS};
 use crate::cli::Cli;
 use crate::names::is_launcher_name;
-use crate::secret::{readable_by_others, Secret};
+use crate::secret::Secret;
 
 pub(super) fn from_table(path: &Path, table: &toml::Table, login: bool) -> Result<Expanded> {
     let protocol = match table.get("protocol") {
@@ -101,12 +101,8 @@ pub(super) fn from_table(path: &Path, table: &toml::Table, login: bool) -> Resul
             }
         }
     }
-    if has_secret && readable_by_others(path) {
-        expanded.warnings.push(format!(
-            "{} holds a secret but other users can read it; run chmod 600 {}",
-            path.display(),
-            path.display()
-        ));
+    if has_secret {
+        expanded.warnings.extend(crate::secret::exposed(path));
     }
     Ok(expanded)
 }

@@ -154,7 +154,7 @@ pub struct Expanded {
 pub struct Parsed {
     pub cli: Cli,
     pub secrets: FileSecrets,
-    /// Warnings about the launcher file, to print once.
+    /// Warnings about the launcher file and the secret files, to print once.
     pub warnings: Vec<String>,
 }
 

@@ -21,31 +21,41 @@ fn strings(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
+/// An absolute path on this system: `/srv/cold` is relative to the current drive on Windows.
+const ABSOLUTE_COLD: &str = if cfg!(windows) {
+    r"C:\srv\cold"
+} else {
+    "/srv/cold"
+};
+
 #[test]
 fn settings_become_options() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
         dir.path(),
         "scans.toml",
-        r#"
+        &format!(
+            r#"
 protocol = "dir"
 source = "in"
-dest = "/srv/cold"
+dest = '{ABSOLUTE_COLD}'
 filter = ['/.*\.pdf/i', "-odd"]
 min_age = "10s"
 recursive = true
 dry-run = false
 verbose = 2
 max-items = 50
-"#,
+"#
+        ),
     );
     let expanded = expand(&path, false).unwrap();
     assert_eq!(expanded.protocol, "dir");
     let source = format!("--source={}", dir.path().join("in").display());
+    let dest = format!("--dest={ABSOLUTE_COLD}");
     assert_eq!(
         args(&expanded),
         vec![
-            "--dest=/srv/cold",
+            dest.as_str(),
             r"--filter=/.*\.pdf/i",
             "--filter=-odd",
             "--max-items=50",
@@ -152,8 +162,10 @@ fn the_command_line_replaces_the_files_options_however_it_spells_them() {
     let path = write(
         dir.path(),
         "scans.toml",
-        "protocol = 'dir'\nsource = '/in'\ndest = '/cold'\nfilter = ['a', 'b']\n\
-         min-age = '1h'\nverbose = 2\n",
+        &format!(
+            "protocol = 'dir'\nsource = '/in'\ndest = '{ABSOLUTE_COLD}'\nfilter = ['a', 'b']\n\
+             min-age = '1h'\nverbose = 2\n"
+        ),
     );
     let file = path.to_str().unwrap();
     let parsed = parse(strings(&[
@@ -172,7 +184,7 @@ fn the_command_line_replaces_the_files_options_however_it_spells_them() {
     assert_eq!(args.common.filter, vec!["c"]);
     assert_eq!(args.min_age, std::time::Duration::ZERO);
     assert_eq!(args.common.verbose, 1);
-    assert_eq!(args.common.dest, PathBuf::from("/cold"));
+    assert_eq!(args.common.dest, PathBuf::from(ABSOLUTE_COLD));
     assert_eq!(args.common.name.as_deref(), Some("scans"));
     // Without command-line options, the file's own.
     let parsed = parse(strings(&["lanceur", "--config", file])).unwrap();

@@ -73,15 +73,15 @@ pub fn scan(config: &AdullactConfig, now: SystemTime) -> Result<(Vec<Envelope>, 
             continue;
         }
         if !kind.is_file() {
+            let reason = match folder::link_reason(&kind) {
+                Some(link) => format!("{link}; envelopes are files and folders"),
+                None => "not a regular file (a special file); envelopes are files and folders"
+                    .to_string(),
+            };
             let changed = fs::symlink_metadata(&path)
                 .and_then(|m| m.modified())
                 .unwrap_or(now);
-            skipped.push(grace.waiting(
-                now,
-                &name,
-                "not a regular file (a link or a special file); envelopes are files and folders",
-                changed,
-            ));
+            skipped.push(grace.waiting(now, &name, &reason, changed));
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };

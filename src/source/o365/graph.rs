@@ -32,7 +32,7 @@ use ureq::{Agent, Body};
 
 use crate::exit::Failure;
 pub use crate::oauth::http::{agent, encode, origin, read_text};
-use crate::oauth::http::{bounded, failed};
+use crate::oauth::http::{bounded, failed, unreachable};
 use crate::oauth::Tokens;
 
 /// Tries for one request answered 429/503/504.
@@ -159,11 +159,7 @@ impl Graph {
             let response = self
                 .once(method, url, json, token.expose())
                 .map_err(|err| {
-                    let context = format!(
-                        "cannot reach Microsoft Graph at {} (network, proxy or firewall?)",
-                        self.origin
-                    );
-                    failed(anyhow!(err), &self.agent, GRAPH, context)
+                    unreachable(err, &self.agent, GRAPH, self.origin.trim_end_matches('/'))
                 })?;
             let status = response.status().as_u16();
             match status {
