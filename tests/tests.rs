@@ -30,4 +30,5 @@ mod oauth;
 mod pop;
 mod progress;
 mod run_log;
+mod tls;
 mod unreadable;

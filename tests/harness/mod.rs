@@ -17,6 +17,7 @@ pub mod dovecot;
 pub mod graph;
 pub mod imap_proxy;
 pub mod mail;
+pub mod strace;
 pub mod stunnel;
 
 pub struct TestEnv {
