@@ -28,6 +28,7 @@ mod mail_rules;
 mod o365;
 mod oauth;
 mod pop;
+mod power_cut;
 mod progress;
 mod run_log;
 mod tls;

@@ -34,7 +34,7 @@ impl Call {
 pub fn traced(command: &Command, calls: &str, log: &Path) -> Command {
     let mut wrapped = Command::new("strace");
     wrapped
-        .args(["-f", "-qq", "-ttt", "-T", "-y", "-s", "8192", "-e"])
+        .args(["-f", "-qq", "-ttt", "-T", "-y", "-s", "4194304", "-e"])
         .arg(format!("trace={calls}"))
         .arg("-o")
         .arg(log)
