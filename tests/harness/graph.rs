@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod batch;
 mod http;
 mod identity;
 mod mail;
@@ -99,6 +100,22 @@ pub struct Message {
     pub internet_message_id: String,
     pub attachments: Vec<Attachment>,
     pub mime: Arc<Vec<u8>>,
+    /// PR_MESSAGE_SIZE, when a test sets it; else the size of the mail as sent.
+    pub size: Option<usize>,
+}
+
+impl Message {
+    /// PR_MESSAGE_SIZE: the mail as Exchange stores it, attachments (base64) included.
+    pub fn size(&self) -> usize {
+        self.size.unwrap_or_else(|| {
+            self.mime.len()
+                + self
+                    .attachments
+                    .iter()
+                    .map(|a| a.bytes.len().div_ceil(3) * 4 + 300)
+                    .sum::<usize>()
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +145,7 @@ pub struct Mail {
     read: bool,
     attachments: Vec<Part>,
     mime: Option<Vec<u8>>,
+    size: Option<usize>,
 }
 
 impl Mail {
@@ -138,7 +156,14 @@ impl Mail {
             read: false,
             attachments: Vec::new(),
             mime: None,
+            size: None,
         }
+    }
+
+    /// Sets PR_MESSAGE_SIZE, as a long body or many recipients would make it.
+    pub fn size(mut self, bytes: usize) -> Mail {
+        self.size = Some(bytes);
+        self
     }
 
     pub fn file(mut self, name: &str, content_type: &str, bytes: &[u8]) -> Mail {
@@ -254,6 +279,13 @@ pub struct State {
     /// Leave `@odata.type` out of attachments listed with `$select` (some answers seen in the wild).
     pub untyped_selected_attachments: bool,
     received_clock: u64,
+    /// The requests that came inside batches, as routed.
+    pub batched: Vec<Request>,
+    /// Requests being served per mailbox (`batch.rs`), the most seen at once, and the requests
+    /// refused for going over Outlook's limit.
+    in_flight: HashMap<String, usize>,
+    pub max_in_flight: usize,
+    pub concurrency_refusals: usize,
 }
 
 pub struct FakeGraph {
@@ -302,6 +334,10 @@ impl FakeGraph {
             faults: Vec::new(),
             untyped_selected_attachments: false,
             received_clock: 0,
+            batched: Vec::new(),
+            in_flight: HashMap::new(),
+            max_in_flight: 0,
+            concurrency_refusals: 0,
         }));
         let panics = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -341,6 +377,19 @@ impl FakeGraph {
 
     pub fn requests(&self) -> Vec<Request> {
         self.state().requests.clone()
+    }
+
+    /// The Graph requests as served: each `$batch` envelope stands for the requests inside it.
+    pub fn routed(&self) -> Vec<Request> {
+        let state = self.state();
+        let mut routed: Vec<Request> = state
+            .requests
+            .iter()
+            .filter(|r| r.is_graph() && r.path != "/v1.0/$batch")
+            .cloned()
+            .collect();
+        routed.extend(state.batched.iter().cloned());
+        routed
     }
 
     /// Adds a shared mailbox; `access`: whether the signed-in user has Full Access to it.
@@ -422,6 +471,7 @@ impl FakeGraph {
             internet_message_id: format!("<m{n}@contoso.com>"),
             attachments,
             mime: Arc::new(mime),
+            size: mail.size,
         });
         immutable_id
     }

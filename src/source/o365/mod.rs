@@ -28,6 +28,8 @@
 //! in; `folder.rs` folder names and paths. Sign-in itself (tokens, cache, renewal, advice) is
 //! `crate::oauth`'s, shared with IMAP and POP3.
 
+mod attachments;
+mod batch;
 mod folder;
 mod graph;
 mod login;
@@ -111,20 +113,6 @@ struct EmailAddress {
     address: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Attachment {
-    #[serde(rename = "@odata.type", default)]
-    kind: String,
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    is_inline: bool,
-}
-
 pub struct O365Source {
     config: O365Config,
     label: String,
@@ -140,6 +128,8 @@ pub struct O365Source {
     /// Where large attachments are written before the deposit takes them.
     temp_dir: PathBuf,
     messages: Vec<Message>,
+    /// The mails the cycle is about to fetch, and their attachments fetched ahead.
+    ahead: attachments::Ahead,
     /// Expiry warnings of the sign-in, for the cycle to report.
     notices: Vec<String>,
 }
@@ -192,177 +182,13 @@ impl O365Source {
             set_aside_to,
             temp_dir,
             messages: Vec::new(),
+            ahead: attachments::Ahead::default(),
             notices,
         })
     }
 
     fn message_url(&self, id: &str) -> String {
         format!("{}/messages/{}", self.root, encode(id))
-    }
-
-    /// The documents of a mail's attachments.
-    fn attachments(
-        &mut self,
-        message: &Message,
-        documents: &mut Vec<Document>,
-    ) -> Result<(), ItemError> {
-        let base = format!("{}/attachments", self.message_url(&message.id));
-        // Without the bytes: they come one attachment at a time through $value.
-        let selected = format!(
-            "{base}?$select={}",
-            encode("id,name,contentType,size,isInline")
-        );
-        let attachments: Vec<Attachment> = match self.graph.get_all(&selected) {
-            Err(err) if status_of(&err) == Some(400) => {
-                log::debug!("attachments with $select refused ({err:#}); asking without");
-                self.graph.get_all(&base).map_err(for_item)?
-            }
-            other => other.map_err(for_item)?,
-        };
-        for attachment in attachments {
-            self.attachment(message, &base, attachment, documents)?;
-        }
-        Ok(())
-    }
-
-    /// One attachment's document, if it has one. Graph names the kind in `@odata.type`; should a
-    /// `$select` leave it out, the answer to `$value` tells: 405 for a link, a mail's MIME type
-    /// for an attached item.
-    fn attachment(
-        &mut self,
-        message: &Message,
-        base: &str,
-        attachment: Attachment,
-        documents: &mut Vec<Document>,
-    ) -> Result<(), ItemError> {
-        let name = attachment.name.clone().unwrap_or_default();
-        let kind = attachment
-            .kind
-            .trim_start_matches('#')
-            .trim_start_matches("microsoft.graph.");
-        let linked = || {
-            log::warn!(
-                "{}: {}: {name:?} is a link to a cloud file (OneDrive or SharePoint), not an \
-                 attached file; it was not deposited",
-                self.label,
-                describe(message)
-            );
-            Ok(())
-        };
-        match kind {
-            "fileAttachment" | "itemAttachment" | "" => {}
-            "referenceAttachment" => return linked(),
-            other => {
-                log::warn!(
-                    "{}: {}: attachment {name:?} of unknown kind {other:?} was not deposited",
-                    self.label,
-                    describe(message)
-                );
-                return Ok(());
-            }
-        }
-        let content_type = attachment
-            .content_type
-            .as_deref()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if attachment.is_inline && content_type.starts_with("image/") {
-            log::info!(
-                "{}: inline image {name:?} skipped (a logo or a picture of the body)",
-                describe(message)
-            );
-            return Ok(());
-        }
-        let url = format!("{base}/{}/$value", encode(&attachment.id));
-        let (path, served_type) = match self.graph.download(&url, &self.temp_dir) {
-            Err(err) if kind.is_empty() && status_of(&err) == Some(405) => return linked(),
-            other => other
-                .map_err(for_item)
-                .map_err(|err| err.context(format!("cannot download attachment {name:?}")))?,
-        };
-        let served_type = served_type.unwrap_or_default().to_ascii_lowercase();
-        let item_extension = match served_type.as_str() {
-            t if t.starts_with("message/rfc822") => Some("eml"),
-            t if t.starts_with("text/calendar") => Some("ics"),
-            t if t.starts_with("text/vcard") || t.starts_with("text/x-vcard") => Some("vcf"),
-            _ => None,
-        };
-        let file_name = match (kind, item_extension) {
-            ("itemAttachment", extension) | ("", extension @ Some(_)) => {
-                let extension = extension.unwrap_or("eml");
-                let stem = if name.trim().is_empty() {
-                    "attached message"
-                } else {
-                    name.as_str()
-                };
-                if stem
-                    .to_ascii_lowercase()
-                    .ends_with(&format!(".{extension}"))
-                {
-                    stem.to_string()
-                } else {
-                    format!("{stem}.{extension}")
-                }
-            }
-            _ if name.trim().is_empty() => "attachment".to_string(),
-            _ => name.clone(),
-        };
-        documents.push(self.document(message, &file_name, Some(&name), path));
-        Ok(())
-    }
-
-    fn document(
-        &self,
-        message: &Message,
-        name: &str,
-        attachment: Option<&str>,
-        path: tempfile::TempPath,
-    ) -> Document {
-        let mut fields = vec![
-            (
-                "message_id".to_string(),
-                message.internet_message_id.clone().unwrap_or_default(),
-            ),
-            (
-                "from".to_string(),
-                message.from.as_ref().map(person).unwrap_or_default(),
-            ),
-            (
-                "to".to_string(),
-                message
-                    .to_recipients
-                    .iter()
-                    .flatten()
-                    .map(person)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "subject".to_string(),
-                message.subject.clone().unwrap_or_default(),
-            ),
-            (
-                "date".to_string(),
-                message.received_date_time.clone().unwrap_or_default(),
-            ),
-            (
-                "mailbox".to_string(),
-                format!(
-                    "{}:{}",
-                    self.config.account.mailbox.display(),
-                    self.config.account.folder
-                ),
-            ),
-        ];
-        if let Some(attachment) = attachment {
-            fields.push(("attachment_name".to_string(), attachment.to_string()));
-        }
-        fields.push(("graph_id".to_string(), message.id.clone()));
-        Document {
-            name: name.to_string(),
-            content: Content::Temp(path),
-            fields,
-        }
     }
 
     fn acknowledge_one(&mut self, message: &Message) -> Result<(), ItemError> {
@@ -453,6 +279,7 @@ impl Source for O365Source {
             })
             .collect();
         self.messages = kept;
+        self.ahead = attachments::Ahead::default();
         Ok(Listing {
             items,
             complete: skipped.is_empty(),
@@ -460,11 +287,19 @@ impl Source for O365Source {
         })
     }
 
+    /// The attachments of `upcoming` come in batches (`attachments.rs`), as `fetch` needs them.
+    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<(), ItemError> {
+        if self.config.mail.extract.take != Take::Eml {
+            self.ahead.expect(upcoming);
+        }
+        Ok(())
+    }
+
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
         if self.config.mail.extract.take != Take::Eml {
-            self.attachments(&message, &mut documents)?;
+            self.attachment_documents(item.slot, &message, &mut documents)?;
             if let Some(limits) = &self.config.mail.extract.unzip {
                 documents = mail::unzip(documents, limits).map_err(ItemError::failed)?;
             }
@@ -477,7 +312,7 @@ impl Source for O365Source {
                 .map_err(for_item)
                 .map_err(|err| err.context("cannot download the mail"))?;
             let name = format!("{}.eml", eml_stem(&message));
-            documents.push(self.document(&message, &name, None, path));
+            documents.push(self.document(&message, &name, None, Content::Temp(path)));
         }
         Ok(documents)
     }

@@ -101,6 +101,30 @@ pub(super) fn graph(state: &mut State, request: &Request, rest: &str) -> Respons
                 );
             };
             match (method, more) {
+                ("GET", []) => {
+                    let m = &mailbox.messages[index];
+                    let select: Option<Vec<&str>> =
+                        request.param("$select").map(|s| s.split(',').collect());
+                    let mut value = message_json(m, id_of(m), select.as_deref());
+                    match request.param("$expand") {
+                        None => {}
+                        Some("attachments") => {
+                            value["attachments"] = m
+                                .attachments
+                                .iter()
+                                .map(|a| attachment_json(a, false))
+                                .collect();
+                        }
+                        Some(other) => {
+                            return graph_error(
+                                400,
+                                "BadRequest",
+                                &format!("Unsupported $expand {other}"),
+                            )
+                        }
+                    }
+                    Response::json(200, value)
+                }
                 ("GET", ["$value"]) => {
                     Response::bytes("text/plain", mailbox.messages[index].mime.clone())
                 }
@@ -314,7 +338,7 @@ pub(super) fn list_messages(
             let mut value = message_json(m, id, select.as_deref());
             if size_wanted {
                 value["singleValueExtendedProperties"] =
-                    json!([{"id": "Integer 0xe08", "value": m.mime.len().to_string()}]);
+                    json!([{"id": "Integer 0xe08", "value": m.size().to_string()}]);
             }
             value
         })
