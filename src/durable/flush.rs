@@ -4,11 +4,12 @@
 //!
 //! Why per-file and in the background rather than one `syncfs` per batch: `syncfs` flushes
 //! everything dirty on the volume, and on a GED server that means a database's or another
-//! copy's writes too; a run then waits for them (the README's benchmark table: a batch that
-//! takes 0.2 s on a quiet disk took several times as long beside a steady writer). Flushing our
-//! own files only costs one call each, which the workers make while the main thread fetches and
-//! writes the next documents, so that by the end of a batch most are already done. A bounded
-//! queue keeps the number of open files handed over small.
+//! copy's writes too; a run then waits for them, by an amount lanceur can neither know nor
+//! bound (the README's "Flushing a deposit" gives figures, quiet and beside a writer: on a
+//! quiet disk one `syncfs` is cheaper). Flushing our own files costs one call each, which the
+//! workers make while the main thread fetches and writes the next documents, so that by the end
+//! of a batch most are already done. A bounded queue keeps the number of open files handed over
+//! small.
 //!
 //! The contract for the caller (`deposit`): a file is submitted once fully written, as an open
 //! handle (a name could be gone by the time a worker opens it); `wait` before anything that
