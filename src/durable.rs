@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::names::numbered;
 
 mod flush;
+mod quiet;
 
 pub use flush::Flusher;
 
