@@ -1,6 +1,7 @@
 //! What a power cut can leave (issue 17). A kill -9 cannot show it: the page cache outlives the
 //! process. What survives a power cut is what was on disk: a file's contents once its
-//! `fdatasync` (or `fsync`) returned, a name once its folder's `fsync` returned after the name was
+//! `fdatasync` (or `fsync`) returned, or a `syncfs` of its volume begun after its last write
+//! (lanceur's way on a quiet disk), a name once its folder's `fsync` returned after the name was
 //! made. So these tests trace real runs with strace and check, call by call and across the
 //! flushing threads, the order the journal's promises rest on:
 //!
@@ -12,6 +13,7 @@
 //!   line itself was flushed.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -20,7 +22,8 @@ use crate::harness::mail::pdf_mail;
 use crate::harness::strace::{self, fd_path, Call};
 use crate::harness::TestEnv;
 
-const CALLS: &str = "openat,write,sendto,fdatasync,fsync,rename,renameat,renameat2,link,linkat";
+const CALLS: &str =
+    "openat,write,sendto,fdatasync,fsync,syncfs,rename,renameat,renameat2,link,linkat";
 
 /// A journal line as written, with the write call that carried it.
 struct Written<'a> {
@@ -75,14 +78,34 @@ fn quoted(call: &Call) -> Vec<&str> {
     call.args.split('"').skip(1).step_by(2).collect()
 }
 
+/// Whether `path` was flushed before `deadline`: its own `fdatasync` or `fsync`, or a `syncfs`
+/// of its volume that began after the file was last made or written.
 fn flushed_before(calls: &[Call], path: &Path, deadline: f64) -> bool {
-    let path = path.display().to_string();
-    calls.iter().any(|c| {
+    let text = path.display().to_string();
+    let own = calls.iter().any(|c| {
         (c.name == "fdatasync" || c.name == "fsync")
             && c.ok()
-            && fd_path(c) == Some(path.as_str())
+            && fd_path(c) == Some(text.as_str())
             && c.end <= deadline
-    })
+    });
+    let last_touched = calls
+        .iter()
+        .filter(|c| c.name == "write" && fd_path(c) == Some(text.as_str()))
+        .map(|c| c.end)
+        .chain(made_at(calls, path))
+        .fold(0.0f64, f64::max);
+    let volume = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p.parent()?).ok().map(|m| m.dev())
+    };
+    let whole_volume = calls.iter().any(|c| {
+        c.name == "syncfs"
+            && c.ok()
+            && c.start >= last_touched
+            && c.end <= deadline
+            && fd_path(c).is_some_and(|fd| volume(Path::new(fd)) == volume(path))
+    });
+    own || whole_volume
 }
 
 /// Whether `folder` was synced in a call that began after `after` and returned before `deadline`.
@@ -203,11 +226,52 @@ fn done_flushed_at(calls: &[Call], journal: &Path, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("the done line for {key} was never flushed"))
 }
 
-fn traced_dir_run(env: &TestEnv, name: &str, extra: &[&str]) -> Vec<Call> {
+/// The disk as the run is told it is: lanceur flushes a batch with one `syncfs` when little
+/// data waits for the disk, file by file otherwise (its debug build reads the count from
+/// `LANCEUR_TEST_MEMINFO`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Disk {
+    Quiet,
+    Busy,
+}
+
+const DISKS: [Disk; 2] = [Disk::Quiet, Disk::Busy];
+
+fn tell(env: &TestEnv, command: &mut Command, disk: Disk) {
+    let (dirty, writeback) = match disk {
+        Disk::Quiet => (1024, 0),
+        Disk::Busy => (1_500_000, 120_000),
+    };
+    let path = env.root().join(format!("meminfo-{disk:?}"));
+    let text = format!("MemTotal: 8131572 kB\nDirty: {dirty} kB\nWriteback: {writeback} kB\n");
+    std::fs::write(&path, text).unwrap();
+    command.env("LANCEUR_TEST_MEMINFO", &path);
+}
+
+/// Checks that the run flushed its files the way the disk called for: a quiet disk by
+/// `syncfs` and no `fdatasync` of a staged file, a busy one without `syncfs`.
+fn check_way(calls: &[Call], disk: Disk, cold: &Path) {
+    let syncfs = calls
+        .iter()
+        .filter(|c| c.name == "syncfs" && c.ok())
+        .count();
+    let cold = cold.display().to_string();
+    let own = calls
+        .iter()
+        .filter(|c| c.name == "fdatasync" && fd_path(c).is_some_and(|p| p.starts_with(&cold)))
+        .count();
+    match disk {
+        Disk::Quiet => assert!(syncfs > 0 && own == 0, "{syncfs} syncfs, {own} fdatasync"),
+        Disk::Busy => assert!(syncfs == 0 && own > 0, "{syncfs} syncfs, {own} fdatasync"),
+    }
+}
+
+fn traced_dir_run(env: &TestEnv, name: &str, extra: &[&str], disk: Disk) -> Vec<Call> {
     let mut args = env.dir_args(&["--name", name, "--index", "idx"]);
     args.extend_from_slice(extra);
     let mut command = env.command();
     command.args(&args);
+    tell(env, &mut command, disk);
     let log = env.root().join(format!("{name}.strace"));
     env.run_command(strace::traced(&command, CALLS, &log))
         .expect_code(0)
@@ -218,6 +282,12 @@ fn traced_dir_run(env: &TestEnv, name: &str, extra: &[&str]) -> Vec<Call> {
 // See: issue 17
 #[test]
 fn moved_and_copied_files_are_on_disk_before_the_journal_names_them() {
+    for disk in DISKS {
+        moved_and_copied(disk);
+    }
+}
+
+fn moved_and_copied(disk: Disk) {
     let env = TestEnv::new();
     // More than one batch (256 items), of varied sizes.
     for i in 0..300 {
@@ -226,7 +296,8 @@ fn moved_and_copied_files_are_on_disk_before_the_journal_names_them() {
         env.source_file(&format!("doc{i:04}.pdf"), &content);
     }
     // Same volume, no archive: each file is flushed where it is, then moved in by one rename.
-    let calls = traced_dir_run(&env, "moved", &[]);
+    let calls = traced_dir_run(&env, "moved", &[], disk);
+    check_way(&calls, disk, &env.cold);
     let journal = env.state.join("moved").join("journal");
     let (staged, done) = check_journal_order(&calls, &env.cold, &journal);
     assert_eq!((staged, done), (300, 300));
@@ -239,7 +310,8 @@ fn moved_and_copied_files_are_on_disk_before_the_journal_names_them() {
         env.source_file(&format!("copy{i:04}.pdf"), format!("copy {i}").as_bytes());
     }
     let archive_arg = archive.display().to_string();
-    let calls = traced_dir_run(&env, "copied", &["--archive", &archive_arg]);
+    let calls = traced_dir_run(&env, "copied", &["--archive", &archive_arg], disk);
+    check_way(&calls, disk, &env.cold);
     let journal = env.state.join("copied").join("journal");
     let (staged, done) = check_journal_order(&calls, &env.cold, &journal);
     assert_eq!((staged, done), (40, 40));
@@ -267,7 +339,13 @@ fn moved_and_copied_files_are_on_disk_before_the_journal_names_them() {
 // See: issue 17
 #[test]
 fn mail_documents_and_a_large_attachment_are_on_disk_before_the_journal_names_them() {
-    let user = Dovecot::get().user("power-cut");
+    for disk in DISKS {
+        mail_documents(disk);
+    }
+}
+
+fn mail_documents(disk: Disk) {
+    let user = Dovecot::get().user(&format!("power-cut-{disk:?}").to_lowercase());
     // Small attachments are written from memory; one over 8 MiB is decoded into a temporary file
     // in the state folder and renamed in.
     for n in 1..=5 {
@@ -291,11 +369,13 @@ fn mail_documents_and_a_large_attachment_are_on_disk_before_the_journal_names_th
         ])
         .args(["--name", "mail", "--index", "json", "--dest"])
         .arg(&env.cold);
+    tell(&env, &mut command, disk);
     let log = env.root().join("mail.strace");
     env.run_command(strace::traced(&command, CALLS, &log))
         .expect_code(0)
         .expect_quiet();
     let calls = strace::read(&log);
+    check_way(&calls, disk, &env.cold);
     let journal = env.state.join("mail").join("journal");
     assert_eq!(check_journal_order(&calls, &env.cold, &journal), (6, 6));
     assert_eq!(env.cold_count(".pdf"), 6);
