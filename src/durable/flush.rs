@@ -132,7 +132,7 @@ impl Flusher {
                 return;
             }
         }
-        self.to_worker(file, path);
+        self.hand_to_workers(file, path);
     }
 
     /// Flushes the held files the way the count of dirty data allows.
@@ -163,12 +163,12 @@ impl Flusher {
             self.busy = true;
         }
         for Held { file, path, .. } in held {
-            self.to_worker(file, path);
+            self.hand_to_workers(file, path);
         }
     }
 
     /// Hands a file to the worker threads, starting them if needed.
-    fn to_worker(&mut self, file: File, path: PathBuf) {
+    fn hand_to_workers(&mut self, file: File, path: PathBuf) {
         let queue = self.queue.get_or_insert_with(|| {
             let (sender, receiver) = sync_channel::<Job>(QUEUE);
             let receiver = Arc::new(Mutex::new(receiver));

@@ -86,9 +86,12 @@ pub fn syncfs_trusted(file: &std::fs::File) -> bool {
     });
     // ext2/3/4, XFS, Btrfs, F2FS, tmpfs (nothing to flush).
     const KNOWN: [i64; 5] = [0xEF53, 0x5846_5342, 0x9123_683E, 0xF2F5_2010, 0x0102_1994];
+    // `f_type`'s width differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let known = |f_type| KNOWN.contains(&(f_type as i64));
     reports
         && rustix::fs::fstatfs(file)
-            .map(|stat| KNOWN.contains(&(stat.f_type as i64)))
+            .map(|stat| known(stat.f_type))
             .unwrap_or(false)
 }
 
