@@ -5,8 +5,9 @@
 //!   callers answer with another name. Nothing lanceur does may destroy a file it did not create.
 //! - `sync_dir` makes a rename or an unlink durable (POSIX: fsync on the directory). Windows has no
 //!   such call; NTFS journals its metadata, so there it is a no-op.
-//! - `Flusher` (`flush.rs`) flushes a batch of files on a few threads while the run goes on, and
-//!   says when they are all on disk.
+//! - `Flusher` (`flush.rs`) makes a batch of files durable, by one `syncfs` per volume when the
+//!   disk is quiet (`quiet.rs` decides), each file on its own on a few threads otherwise, and says
+//!   when they are all on disk.
 //! - `move_file` moves a file to another folder: a rename on the same volume, and across volumes a
 //!   copy, fsync, rename into place, then delete of the original.
 

@@ -5,13 +5,13 @@
 //!
 //! 1. `stage` writes the document, and its sidecar, under hidden temporary names *inside* the COLD
 //!    folder (same volume, so the final rename is atomic), and hands each file, once written, to a
-//!    `Flusher`, whose threads flush it to disk while the next documents are fetched. `sync` waits
-//!    for the batch's flushes, then syncs the folders holding the batch's files, so that their
-//!    names survive a power cut too. Only our own files are flushed: a `syncfs` would wait for
-//!    every other program writing on the volume as well (see `durable::flush`). A complete source
-//!    file that leaves the source anyway (`Content::File` with `movable`) on the COLD folder's
-//!    volume is not copied at all: it is flushed where it is, and moved to its final name at
-//!    commit time, in one rename.
+//!    `Flusher`, which makes the batch durable by one `syncfs` per volume when the disk is quiet,
+//!    and otherwise flushes each file on its own, on threads, while the next documents are
+//!    fetched, so that a run never waits for other programs' writes (see `durable::flush`).
+//!    `sync` waits for the batch's flushes, then syncs the folders holding the batch's files, so
+//!    that their names survive a power cut too. A complete source file that leaves the source
+//!    anyway (`Content::File` with `movable`) on the COLD folder's volume is not copied at all: it
+//!    is flushed where it is, and moved to its final name at commit time, in one rename.
 //! 2. `commit` renames each staged (or movable) file to its final name, the document before its
 //!    sidecar, without ever replacing an existing file; `finish_commit` syncs the folders so the
 //!    renames survive a power cut.
@@ -50,7 +50,7 @@ pub struct Deposit {
     next_tmp: u64,
     /// Names handed out in this run, lower-cased: COLD folders on SMB shares ignore case.
     reserved: HashSet<String>,
-    /// Flushes staged files to disk in the background; `sync` waits for it.
+    /// Makes staged files durable, by volume or file by file; `sync` waits for it.
     flusher: durable::Flusher,
     /// Folders that gained (or hold, for movable files) a staged file since the last `sync`.
     staged_in: BTreeSet<PathBuf>,
