@@ -97,6 +97,7 @@ pub fn syncfs_trusted(file: &std::fs::File) -> bool {
 
 /// Whether a kernel release such as `6.1.0-18-amd64` is at least `(major, minor)`; `None` when
 /// the text is not one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn kernel_at_least(release: &str, wanted: (u32, u32)) -> Option<bool> {
     let mut parts = release.trim().split(['.', '-']);
     let major: u32 = parts.next()?.parse().ok()?;
