@@ -5,8 +5,9 @@
 //!   callers answer with another name. Nothing lanceur does may destroy a file it did not create.
 //! - `sync_dir` makes a rename or an unlink durable (POSIX: fsync on the directory). Windows has no
 //!   such call; NTFS journals its metadata, so there it is a no-op.
-//! - `sync_filesystem` flushes a whole file system in one call (Linux `syncfs`), which lets the
-//!   deposit make a batch of files durable with one sync instead of one per file.
+//! - `Flusher` (`flush.rs`) makes a batch of files durable, by one `syncfs` per volume when the
+//!   disk is quiet (`quiet.rs` decides), each file on its own on a few threads otherwise, and says
+//!   when they are all on disk.
 //! - `move_file` moves a file to another folder: a rename on the same volume, and across volumes a
 //!   copy, fsync, rename into place, then delete of the original.
 //! - `same_file` and `volume_of_path` tell files and volumes apart (device and inode on Unix, volume
@@ -17,6 +18,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::names::numbered;
+
+mod flush;
+mod quiet;
+
+pub use flush::Flusher;
 
 /// Renames `from` to `to` unless `to` exists, atomically where the file system allows it.
 pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
@@ -144,19 +150,16 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Flushes every file and directory of the file system holding `dir`, in one call, where the platform
-/// has one. Returns `false` when it does not, so the caller syncs file by file instead.
-pub fn sync_filesystem(dir: &Path) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
+/// Opens an existing file so that `Flusher` can flush it: read-only on Unix (a file this user
+/// may move but not write can still be flushed), for writing on Windows, whose flush needs it.
+pub fn open_for_flush(path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
     {
-        let handle = File::open(dir)?;
-        rustix::fs::syncfs(&handle)?;
-        Ok(true)
+        File::open(path)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     {
-        let _ = dir;
-        Ok(false)
+        fs::OpenOptions::new().write(true).open(path)
     }
 }
 

@@ -16,6 +16,13 @@ use crate::exit::{self, Failure};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ItemKey(pub String);
 
+/// Sets and maps of keys can be asked about a key's text.
+impl std::borrow::Borrow<str> for ItemKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ItemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -10,8 +10,12 @@
 //!   server): `Connector::connect` then warns unless the server is on loopback.
 //!
 //! Certificates are checked against the system's store (OpenSSL's on Linux, SChannel on Windows),
-//! plus the private CA of `--ca-file`. Turning verification off is possible, and warned about on
-//! every run. SChannel's status codes are told in words (`schannel.rs`).
+//! or against the private CA of `--ca-file` alone. Turning verification off is possible, and
+//! warned about on every run. The TLS library itself is behind `Client` (`openssl.rs` on Linux and
+//! the other Unix systems, `native.rs` on Windows and macOS): on Linux the system's trust anchors
+//! are looked up on demand in its hashed CA directory rather than parsed whole on every run
+//! (`trust.rs`). SChannel's status codes are told in
+//! words (`schannel.rs`).
 //!
 //! Every failure here is tagged `Failure::Source` (exit 4) with the remedy in its message: the name
 //! does not resolve, the port does not answer, the certificate is not trusted.
@@ -28,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
+use native_tls::Certificate;
 
 use crate::exit::Failure;
 
@@ -36,6 +40,51 @@ mod diagnose;
 pub mod schannel;
 
 pub use diagnose::Service;
+
+#[cfg(any(windows, target_vendor = "apple"))]
+#[path = "tls/native.rs"]
+mod backend;
+#[cfg(not(any(windows, target_vendor = "apple")))]
+#[path = "tls/openssl.rs"]
+mod backend;
+#[cfg(not(any(windows, target_vendor = "apple")))]
+mod trust;
+
+use backend::{Client, Refused, TlsStream};
+
+/// A handshake the TLS library refused, as `diagnose` reads it: the library's words, the kind of
+/// the I/O error behind it if there is one (a reset, an early end), and the error itself, whose
+/// chain carries SChannel's status codes on Windows.
+pub struct Refusal {
+    pub text: String,
+    pub io: Option<io::ErrorKind>,
+    pub error: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl Refusal {
+    /// `err` in its own words.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Refusal {
+        Refusal::told(err.to_string(), err)
+    }
+
+    /// `err`, told as `text`.
+    pub fn told(text: String, err: impl std::error::Error + Send + Sync + 'static) -> Refusal {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        let mut io = None;
+        while let Some(error) = cause {
+            if let Some(found) = error.downcast_ref::<io::Error>() {
+                io = Some(found.kind());
+                break;
+            }
+            cause = error.source();
+        }
+        Refusal {
+            text,
+            io,
+            error: Box::new(err),
+        }
+    }
+}
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -57,7 +106,7 @@ pub struct TlsConfig {
     pub host: String,
     pub port: u16,
     pub mode: TlsMode,
-    /// A private CA to trust besides the system's store, as read (and checked) from `ca_file`.
+    /// A private CA to trust instead of the system's store, as read (and checked) from `ca_file`.
     pub ca_pem: Option<Vec<u8>>,
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate and any name. Only for tests and emergencies.
@@ -232,33 +281,20 @@ impl Write for Stream {
 
 pub struct Connector {
     config: TlsConfig,
-    tls: TlsConnector,
+    tls: Client,
 }
 
 impl Connector {
     pub fn new(config: &TlsConfig) -> Result<Connector> {
-        let mut builder = TlsConnector::builder();
-        builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
-        if let Some(pem) = &config.ca_pem {
-            // The file replaces the system's store, as curl's --cacert does: a private server's
-            // chain ends at its own CA, and loading the system's hundred-odd roots costs OpenSSL 3
-            // tens of milliseconds on every run.
-            builder.disable_built_in_roots(true);
-            let certificates = Certificate::stack_from_pem(pem)
-                .context("invalid CA certificate")
-                .context(Failure::Usage)?;
-            for certificate in certificates {
-                builder.add_root_certificate(certificate);
-            }
-        }
-        if config.accept_invalid_certs {
-            builder.danger_accept_invalid_certs(true);
-            builder.danger_accept_invalid_hostnames(true);
-        }
-        let tls = builder
-            .build()
+        // A CA file replaces the system's store, as curl's --cacert does: a private server's
+        // chain ends at its own CA.
+        let tls = Client::new(config.ca_pem.as_deref(), config.accept_invalid_certs)
             .context("cannot set up TLS")
-            .context(Failure::Source)?;
+            .context(if config.ca_pem.is_some() {
+                Failure::Usage
+            } else {
+                Failure::Source
+            })?;
         Ok(Connector {
             config: config.clone(),
             tls,
@@ -300,10 +336,18 @@ impl Connector {
     /// The TLS handshake over an open socket (implicit TLS, or after STARTTLS/STLS).
     pub fn upgrade(&self, tcp: Paced) -> Result<Stream> {
         let host = self.config.host.as_str();
+        let began = Instant::now();
         match self.tls.connect(host, tcp) {
-            Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
-            Err(HandshakeError::Failure(err)) => Err(self.handshake_failed(&err)),
-            Err(HandshakeError::WouldBlock(_)) => Err(anyhow!(
+            Ok(stream) => {
+                log::debug!(
+                    "TLS handshake with {} in {:?}",
+                    self.address(),
+                    began.elapsed()
+                );
+                Ok(Stream::Tls(Box::new(stream)))
+            }
+            Err(Refused::Failed(refusal)) => Err(self.handshake_failed(&refusal)),
+            Err(Refused::TimedOut) => Err(anyhow!(
                 "TLS handshake with {} timed out after {}",
                 self.address(),
                 humantime::format_duration(self.config.timeout)

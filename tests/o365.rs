@@ -11,6 +11,7 @@ use crate::harness::{names, sha256, Ran, Random, TestEnv};
 
 mod aside;
 mod batches;
+mod batching;
 mod browser;
 mod crash;
 mod deadlines;
@@ -371,9 +372,10 @@ fn app_only_needs_no_login_and_takes_its_secret_from_env_or_file() {
     assert!(requests.iter().any(|r| r.path.ends_with("/token")
         && r.form()["grant_type"] == "client_credentials"
         && r.form()["scope"].ends_with("/.default")));
-    assert!(requests
+    assert!(t
+        .fake
+        .routed()
         .iter()
-        .filter(|r| r.is_graph())
         .all(|r| r.path.starts_with("/v1.0/users/shared@contoso.com/")));
 
     t.fake.add_mail(
@@ -428,13 +430,9 @@ fn a_shared_mailbox_through_delegation() {
         .contains("Mail.ReadWrite.Shared"));
     t.run(&shared).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_names(), vec!["s.pdf"]);
-    let graph: Vec<_> = t
+    assert!(t
         .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.is_graph())
-        .collect();
-    assert!(graph
+        .routed()
         .iter()
         .all(|r| r.path.starts_with("/v1.0/users/shared@contoso.com/")));
     // Without Full Access on the mailbox: authentication code, with the remedy.

@@ -50,10 +50,16 @@ mod o365;
 mod oauth;
 #[cfg(unix)]
 mod pop;
+// strace(1) watching the order of a run's flushes, against a power cut.
+#[cfg(unix)]
+mod power_cut;
 // On a real terminal, through script(1).
 #[cfg(unix)]
 mod progress;
 mod run_log;
+// Trust anchors read on demand: strace(1) and the Dovecot.
+#[cfg(unix)]
+mod tls;
 // Permissions that keep the service account out, through setpriv(1). Windows' own way of keeping
 // a file from lanceur (another program holding it open) is in `windows`.
 #[cfg(unix)]

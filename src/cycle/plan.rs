@@ -69,7 +69,7 @@ pub(super) fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]
                 }
             }
             Some(State::Done) | Some(State::Staged(_)) => plan.again.push(item),
-            Some(State::Unmatched(filters)) if filters == fingerprint => plan.unmatched += 1,
+            Some(State::Unmatched(filters)) if **filters == *fingerprint => plan.unmatched += 1,
             Some(State::Aside) => plan.aside += 1,
             // Judged by other filters, or failed before: a candidate like a new one.
             Some(State::Unmatched(_)) | Some(State::Failed(..)) | None => fresh.push(item),
@@ -99,11 +99,10 @@ pub(super) fn plan<'i>(launcher: &Launcher, journal: &Journal, items: &'i [Item]
 }
 
 /// The journal's state for the item, under its key or else under one of its aliases.
-fn known_state(journal: &Journal, item: &Item) -> Option<State> {
+fn known_state<'j>(journal: &'j Journal, item: &Item) -> Option<&'j State> {
     std::iter::once(&item.key)
         .chain(&item.aliases)
         .find_map(|key| journal.state(key))
-        .cloned()
 }
 
 /// The line for a launcher whose journal is empty although `traces` of an earlier lanceur's work

@@ -4,10 +4,14 @@
 //! A deposit happens in two steps, with the journal in between (see `cycle.rs`):
 //!
 //! 1. `stage` writes the document, and its sidecar, under hidden temporary names *inside* the COLD
-//!    folder (same volume, so the final rename is atomic). `sync` then makes a whole batch of staged
-//!    files durable at once: one `syncfs` on Linux, a per-file fsync elsewhere. A complete source
-//!    file that leaves the source anyway (`Content::File` with `movable`) on the COLD folder's volume
-//!    is not copied at all: it is moved to its final name at commit time, in one rename.
+//!    folder (same volume, so the final rename is atomic), and hands each file, once written, to a
+//!    `Flusher`, which makes the batch durable by one `syncfs` per volume when the disk is quiet,
+//!    and otherwise flushes each file on its own, on threads, while the next documents are
+//!    fetched, so that a run never waits for other programs' writes (see `durable::flush`).
+//!    `sync` waits for the batch's flushes, then syncs the folders holding the batch's files, so
+//!    that their names survive a power cut too. A complete source file that leaves the source
+//!    anyway (`Content::File` with `movable`) on the COLD folder's volume is not copied at all: it
+//!    is flushed where it is, and moved to its final name at commit time, in one rename.
 //! 2. `commit` renames each staged (or movable) file to its final name, the document before its
 //!    sidecar, without ever replacing an existing file; `finish_commit` syncs the folders so the
 //!    renames survive a power cut.
@@ -53,8 +57,10 @@ pub struct Deposit {
     next_tmp: u64,
     /// Names handed out in this run, lower-cased: COLD folders on SMB shares ignore case.
     reserved: HashSet<String>,
-    /// Without `syncfs`, each staged file is fsynced as it is written.
-    sync_each_file: bool,
+    /// Makes staged files durable, by volume or file by file; `sync` waits for it.
+    flusher: durable::Flusher,
+    /// Folders that gained (or hold, for movable files) a staged file since the last `sync`.
+    staged_in: BTreeSet<PathBuf>,
     /// What a file created in the COLD folder gets (the umask's choice), for files moved in.
     fresh_permissions: Option<fs::Permissions>,
     /// Folders that files were moved out of since the last `finish_commit`.
@@ -93,7 +99,8 @@ impl Deposit {
             pid: std::process::id(),
             next_tmp: 0,
             reserved: HashSet::new(),
-            sync_each_file: !cfg!(target_os = "linux"),
+            flusher: durable::Flusher::new(),
+            staged_in: BTreeSet::new(),
             fresh_permissions: None,
             moved_out_of: BTreeSet::new(),
             #[cfg(unix)]
@@ -173,14 +180,26 @@ impl Deposit {
         Ok(staged)
     }
 
-    /// Makes every file staged since the last call durable.
-    pub fn sync(&self) -> Result<()> {
-        if self.sync_each_file {
-            return Ok(());
+    /// Makes every file staged since the last call durable: its contents (flushed by the
+    /// `Flusher` as it was written) and its name (the folders holding them are synced).
+    pub fn sync(&mut self) -> Result<()> {
+        if let Err((path, err)) = self.flusher.wait() {
+            self.staged_in.clear();
+            let what = format!("cannot flush {} to disk", file_name(&path));
+            return Err(self.write_error(err, &what));
         }
-        durable::sync_filesystem(&self.cold)
-            .map(|_| ())
-            .map_err(|err| self.write_error(err, "cannot flush the COLD folder to disk"))
+        for folder in std::mem::take(&mut self.staged_in) {
+            let synced = durable::sync_dir(&folder);
+            if folder == self.cold {
+                synced
+                    .map_err(|err| self.write_error(err, "cannot flush the COLD folder to disk"))?;
+            } else {
+                synced
+                    .with_context(|| format!("cannot flush source folder {}", folder.display()))
+                    .context(Failure::Source)?;
+            }
+        }
+        Ok(())
     }
 
     /// Renames a staged document, then its sidecar, to their final names. A final name taken since it
@@ -332,11 +351,11 @@ impl Deposit {
 
     fn write_new_tmp(&mut self, bytes: &[u8]) -> Result<PathBuf> {
         let (path, mut file) = self.create_tmp()?;
-        let result = file
-            .write_all(bytes)
-            .and_then(|()| self.maybe_sync_file(&file));
-        match result {
-            Ok(()) => Ok(path),
+        match file.write_all(bytes) {
+            Ok(()) => {
+                self.flush_later(file, &path);
+                Ok(path)
+            }
             Err(err) => {
                 let _ = fs::remove_file(&path);
                 Err(self.write_error(err, "cannot write a sidecar"))
@@ -344,12 +363,13 @@ impl Deposit {
         }
     }
 
-    fn maybe_sync_file(&self, file: &File) -> io::Result<()> {
-        if self.sync_each_file {
-            file.sync_all()
-        } else {
-            Ok(())
+    /// Hands a staged file, fully written, to the flusher; `sync` waits for it and syncs its
+    /// folder.
+    fn flush_later(&mut self, file: File, path: &Path) {
+        if let Some(folder) = path.parent() {
+            self.staged_in.insert(folder.to_path_buf());
         }
+        self.flusher.submit(file, path.to_path_buf());
     }
 
     /// Places `content` for commit: written to a new temporary file, or, for a movable source file on
@@ -375,6 +395,12 @@ impl Deposit {
                         } else {
                             None
                         };
+                        // Whoever wrote it may not have flushed it; it is ours to make durable
+                        // before the journal says it is staged.
+                        let file = durable::open_for_flush(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))
+                            .map_err(ItemError::failed)?;
+                        self.flush_later(file, &path);
                         return Ok((Placed::Movable(path), size, digest));
                     }
                 }
@@ -394,14 +420,9 @@ impl Deposit {
                             return Err(cold(self.write_error(err, "cannot write")));
                         }
                     }
-                    // Flushing needs a handle with write access on Windows (FlushFileBuffers
-                    // refuses a read-only one with "access denied").
-                    if self.sync_each_file {
-                        let flushed = OpenOptions::new()
-                            .write(true)
-                            .open(&tmp)
-                            .and_then(|f| f.sync_all());
-                        if let Err(err) = flushed {
+                    match durable::open_for_flush(&tmp) {
+                        Ok(file) => self.flush_later(file, &tmp),
+                        Err(err) => {
                             let _ = fs::remove_file(&tmp);
                             return Err(cold(self.write_error(err, "cannot write")));
                         }
@@ -423,7 +444,10 @@ impl Deposit {
         };
         let (tmp, mut file) = self.create_tmp().map_err(cold)?;
         match self.copy_into(from, &mut file, hashing) {
-            Ok((bytes, digest)) => Ok((Placed::Staged(tmp), bytes, digest)),
+            Ok((bytes, digest)) => {
+                self.flush_later(file, &tmp);
+                Ok((Placed::Staged(tmp), bytes, digest))
+            }
             Err(err) => {
                 let _ = fs::remove_file(&tmp);
                 Err(err)
@@ -431,16 +455,15 @@ impl Deposit {
         }
     }
 
-    /// The size of `path` if it can be moved into the COLD folder by a rename, and the syncs of this
-    /// deposit cover it: same volume, and a name the journal can record exactly (UTF-8).
+    /// The size of `path` if it can be moved into the COLD folder by a rename: same volume, and a
+    /// name the journal can record exactly (UTF-8).
     fn on_this_volume(&self, path: &Path) -> Option<u64> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
             path.to_str()?;
             let meta = fs::metadata(path).ok()?;
-            // Per-file syncing would have to fsync the source file too; keep that path simple.
-            (meta.dev() == self.device && !self.sync_each_file).then_some(meta.len())
+            (meta.dev() == self.device).then_some(meta.len())
         }
         #[cfg(not(unix))]
         {
@@ -483,11 +506,7 @@ impl Deposit {
             hasher: hasher.as_mut(),
         };
         match durable::copy_stream(&mut reader, &mut sink) {
-            Ok(bytes) => {
-                self.maybe_sync_file(sink.inner)
-                    .map_err(|err| cold(self.write_error(err, "cannot write")))?;
-                Ok((bytes, hasher.map(|h| hex(&h.finalize()))))
-            }
+            Ok(bytes) => Ok((bytes, hasher.map(|h| hex(&h.finalize())))),
             Err(CopyError::Read(err)) => Err(ItemError::failed(
                 anyhow::Error::new(err).context(format!("cannot read {}", source.display())),
             )),

@@ -34,7 +34,7 @@ fn states_survive_reopening() {
     let journal = Journal::open(&path, false).unwrap();
     assert_eq!(
         journal.state(&key("a")),
-        Some(&State::Staged(vec![staged.clone()]))
+        Some(&State::Staged(vec![staged.clone()].into()))
     );
     assert_eq!(journal.state(&key("b")), Some(&State::Done));
     assert_eq!(journal.state(&key("c")), Some(&State::Acked));

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use super::{schannel, Connector, Paced, TlsMode};
+use super::{schannel, Client, Connector, Paced, Refusal, TlsMode};
 use crate::exit::Failure;
 
 /// The protocol a connection is for, so that a message can say what the port speaks instead.
@@ -91,14 +91,15 @@ impl Connector {
     }
 
     /// The error for a TLS handshake that failed with `err`.
-    pub(super) fn handshake_failed(&self, err: &native_tls::Error) -> anyhow::Error {
+    pub(super) fn handshake_failed(&self, refusal: &Refusal) -> anyhow::Error {
         let address = self.address();
-        if let Some(known) = schannel::known_code(err) {
-            return self.schannel_failed(known, err);
+        let error: &(dyn std::error::Error + 'static) = refusal.error.as_ref();
+        if let Some(known) = schannel::known_code(error) {
+            return self.schannel_failed(known, refusal);
         }
-        let reason = openssl_reason(&err.to_string());
+        let reason = openssl_reason(&refusal.text);
         let lower = reason.to_ascii_lowercase();
-        let closed = io_kind(err).is_some_and(|kind| {
+        let closed = refusal.io.is_some_and(|kind| {
             matches!(
                 kind,
                 io::ErrorKind::ConnectionReset
@@ -153,9 +154,9 @@ impl Connector {
     /// The error for a handshake SChannel (Windows) refused with a status code it knows: the code
     /// in words with its remedy, never the raw number alone. A port that does not answer in TLS is
     /// probed in plaintext as under OpenSSL, so that a plain IMAP port is named as such there too.
-    fn schannel_failed(&self, known: &schannel::Known, err: &native_tls::Error) -> anyhow::Error {
+    fn schannel_failed(&self, known: &schannel::Known, refusal: &Refusal) -> anyhow::Error {
         let address = self.address();
-        log::debug!("TLS handshake with {address}: {err}");
+        log::debug!("TLS handshake with {address}: {}", refusal.text);
         let host = self.config.host.as_str();
         let described = known.describe(host);
         if known.remedy == schannel::Remedy::ServerSettings && self.config.mode == TlsMode::Implicit
@@ -293,11 +294,7 @@ impl Connector {
         let Some(tcp) = self.probe_tcp() else {
             return false;
         };
-        let mut builder = native_tls::TlsConnector::builder();
-        builder
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true);
-        let Ok(probe) = builder.build() else {
+        let Ok(probe) = Client::new(None, true) else {
             return false;
         };
         let speaks = probe.connect(&self.config.host, tcp).is_ok();
@@ -313,18 +310,6 @@ impl Connector {
         paced.tcp.set_write_timeout(Some(wait)).ok()?;
         Some(paced)
     }
-}
-
-/// The kind of the I/O error behind a TLS error, if one is.
-fn io_kind(err: &native_tls::Error) -> Option<io::ErrorKind> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        source = cause.source();
-    }
-    None
 }
 
 /// OpenSSL's `error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod batch;
 mod compose;
 mod http;
 mod identity;
@@ -106,17 +107,21 @@ pub struct Message {
     pub mime: Arc<Vec<u8>>,
     /// Outlook categories (`categories`, a string collection).
     pub categories: Vec<String>,
+    /// PR_MESSAGE_SIZE, when a test sets it; else the size of the mail as sent.
+    pub size: Option<usize>,
 }
 
 impl Message {
-    /// PR_MESSAGE_SIZE: the whole mail as the store holds it, attachments included.
+    /// PR_MESSAGE_SIZE: the mail as Exchange stores it, attachments (base64) included.
     pub fn size(&self) -> usize {
-        self.mime.len()
-            + self
-                .attachments
-                .iter()
-                .map(|a| a.bytes.len())
-                .sum::<usize>()
+        self.size.unwrap_or_else(|| {
+            self.mime.len()
+                + self
+                    .attachments
+                    .iter()
+                    .map(|a| a.bytes.len().div_ceil(3) * 4 + 300)
+                    .sum::<usize>()
+        })
     }
 }
 
@@ -200,6 +205,13 @@ pub struct State {
     /// Leave `@odata.type` out of attachments listed with `$select` (some answers seen in the wild).
     pub untyped_selected_attachments: bool,
     received_clock: u64,
+    /// The requests that came inside batches, as routed.
+    pub batched: Vec<Request>,
+    /// Requests being served per mailbox (`batch.rs`), the most seen at once, and the requests
+    /// refused for going over Outlook's limit.
+    in_flight: HashMap<String, usize>,
+    pub max_in_flight: usize,
+    pub concurrency_refusals: usize,
 }
 
 pub struct FakeGraph {
@@ -248,6 +260,10 @@ impl FakeGraph {
             faults: Vec::new(),
             untyped_selected_attachments: false,
             received_clock: 0,
+            batched: Vec::new(),
+            in_flight: HashMap::new(),
+            max_in_flight: 0,
+            concurrency_refusals: 0,
         }));
         let panics = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -292,6 +308,19 @@ impl FakeGraph {
 
     pub fn requests(&self) -> Vec<Request> {
         self.state().requests.clone()
+    }
+
+    /// The Graph requests as served: each `$batch` envelope stands for the requests inside it.
+    pub fn routed(&self) -> Vec<Request> {
+        let state = self.state();
+        let mut routed: Vec<Request> = state
+            .requests
+            .iter()
+            .filter(|r| r.is_graph() && r.path != "/v1.0/$batch")
+            .cloned()
+            .collect();
+        routed.extend(state.batched.iter().cloned());
+        routed
     }
 
     /// Adds a shared mailbox; `access`: whether the signed-in user has Full Access to it.
@@ -374,6 +403,7 @@ impl FakeGraph {
             attachments,
             mime: Arc::new(mime),
             categories: mail.categories,
+            size: mail.size,
         });
         immutable_id
     }

@@ -28,6 +28,8 @@ pub mod mail;
 pub mod proxy;
 pub mod secrets;
 #[cfg(unix)]
+pub mod strace;
+#[cfg(unix)]
 pub mod stunnel;
 // Servers that refuse TLS as old or broken ones do, with Dovecot's certificate: for diagnoses.rs.
 #[cfg(unix)]

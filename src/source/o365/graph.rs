@@ -36,9 +36,9 @@ use crate::oauth::http::{bounded, failed, unreachable};
 use crate::oauth::Tokens;
 
 /// Tries for one request answered 429/503/504.
-const MAX_ATTEMPTS: u32 = 5;
+pub const MAX_ATTEMPTS: u32 = 5;
 /// Longest single pause; a longer `Retry-After` stops the run instead of blocking cron for ages.
-const MAX_WAIT: Duration = Duration::from_secs(120);
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
 /// Names of attachments being downloaded: `.lanceur-o365-XXXXXX.part`.
 pub const DOWNLOAD_PREFIX: &str = ".lanceur-o365-";
 pub const DOWNLOAD_SUFFIX: &str = ".part";
@@ -69,6 +69,23 @@ impl fmt::Display for GraphError {
 }
 
 impl std::error::Error for GraphError {}
+
+impl GraphError {
+    /// From an error body already parsed (the answer to one request of a batch).
+    pub fn from_body(status: u16, body: &serde_json::Value) -> GraphError {
+        let text = |key: &str| {
+            body.pointer(&format!("/error/{key}"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        GraphError {
+            status,
+            code: text("code"),
+            message: text("message"),
+        }
+    }
+}
 
 /// The status of a `GraphError` anywhere in `err`'s chain.
 pub fn status_of(err: &anyhow::Error) -> Option<u16> {
@@ -118,6 +135,11 @@ impl Graph {
         &self.tokens
     }
 
+    /// The run's HTTP agent, whose `--answer-timeout` tells a deadline's error (`oauth::http::failed`).
+    pub(super) fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
     pub fn new(agent: Agent, base: &str, tokens: Tokens) -> Graph {
         Graph {
             agent,
@@ -130,6 +152,11 @@ impl Graph {
     /// Gets an access token now (renewing it if needed), so sign-in problems show first.
     pub fn authenticate(&mut self) -> Result<()> {
         self.tokens.access_token(&self.agent).map(|_| ())
+    }
+
+    /// `https://graph.microsoft.com/v1.0`, as configured.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// `base` + `path` (which starts with `/`).
@@ -338,7 +365,10 @@ impl Graph {
     }
 }
 
-fn json_body<T: DeserializeOwned>(mut response: Response<Body>, agent: &Agent) -> Result<T> {
+pub(super) fn json_body<T: DeserializeOwned>(
+    mut response: Response<Body>,
+    agent: &Agent,
+) -> Result<T> {
     if !response.status().is_success() {
         return Err(graph_error(response).into());
     }
@@ -384,7 +414,7 @@ fn retry_after(response: &Response<Body>) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_secs((1u64 << attempt.min(5)).min(30))
 }
 

@@ -36,7 +36,8 @@
 //! `crate::oauth`'s, shared with IMAP and POP3.
 
 mod aside;
-mod documents;
+mod attachments;
+mod batch;
 mod folder;
 mod graph;
 mod login;
@@ -56,7 +57,7 @@ use self::message::{describe, eml_stem, Message};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
-use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Traces};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Traces};
 use crate::oauth::{cache, Tokens};
 use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
@@ -78,6 +79,8 @@ pub struct O365Source {
     /// Where large attachments are written before the deposit takes them.
     temp_dir: PathBuf,
     messages: Vec<Message>,
+    /// The mails the cycle is about to fetch, and their attachments fetched ahead.
+    ahead: attachments::Ahead,
     /// Expiry warnings of the sign-in, for the cycle to report.
     notices: Vec<String>,
 }
@@ -130,6 +133,7 @@ impl O365Source {
             set_aside_to,
             temp_dir,
             messages: Vec::new(),
+            ahead: attachments::Ahead::default(),
             notices,
         })
     }
@@ -230,6 +234,7 @@ impl Source for O365Source {
             })
             .collect();
         self.messages = kept;
+        self.ahead = attachments::Ahead::default();
         Ok(Listing {
             items,
             complete: skipped.is_empty(),
@@ -254,11 +259,19 @@ impl Source for O365Source {
         }))
     }
 
+    /// The attachments of `upcoming` come in batches (`attachments.rs`), as `fetch` needs them.
+    fn prefetch(&mut self, upcoming: &[&Item]) -> Result<(), ItemError> {
+        if self.config.mail.extract.take != Take::Eml {
+            self.ahead.expect(upcoming);
+        }
+        Ok(())
+    }
+
     fn fetch(&mut self, item: &Item) -> Result<Vec<Document>, ItemError> {
         let message = self.messages[item.slot].clone();
         let mut documents = Vec::new();
         if self.config.mail.extract.take != Take::Eml {
-            self.attachments(&message, &mut documents)?;
+            self.attachment_documents(item.slot, &message, &mut documents)?;
             if let Some(limits) = &self.config.mail.extract.unzip {
                 documents = mail::unzip(documents, limits).map_err(ItemError::failed)?;
             }
@@ -271,7 +284,7 @@ impl Source for O365Source {
                 .map_err(for_item)
                 .map_err(|err| err.context("cannot download the mail"))?;
             let name = format!("{}.eml", eml_stem(&message));
-            documents.push(self.document(&message, &name, None, path));
+            documents.push(self.document(&message, &name, None, Content::Temp(path)));
         }
         Ok(documents)
     }

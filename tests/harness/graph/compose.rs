@@ -14,6 +14,7 @@ pub struct Mail {
     pub(super) attachments: Vec<Part>,
     pub(super) mime: Option<Vec<u8>>,
     pub(super) categories: Vec<String>,
+    pub(super) size: Option<usize>,
 }
 
 impl Mail {
@@ -25,7 +26,14 @@ impl Mail {
             attachments: Vec::new(),
             mime: None,
             categories: Vec::new(),
+            size: None,
         }
+    }
+
+    /// Sets PR_MESSAGE_SIZE, as a long body or many recipients would make it.
+    pub fn size(mut self, bytes: usize) -> Mail {
+        self.size = Some(bytes);
+        self
     }
 
     pub fn category(mut self, name: &str) -> Mail {

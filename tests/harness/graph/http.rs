@@ -87,7 +87,14 @@ pub(super) fn serve_connection(
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         lock(state).requests.push(request.clone());
-        let response = match catch_unwind(AssertUnwindSafe(|| route(state, &request))) {
+        let slots = super::batch::mailbox_slots(&request);
+        let refused = super::batch::enter(&mut lock(state), &slots);
+        let entered = refused.is_none();
+        let routed = match refused {
+            Some(refused) => Ok(refused),
+            None => catch_unwind(AssertUnwindSafe(|| route(state, &request))),
+        };
+        let response = match routed {
             Ok(response) => response,
             Err(panic) => {
                 let text = panic
@@ -99,7 +106,11 @@ pub(super) fn serve_connection(
                 graph_error(500, "FakePanicked", &text)
             }
         };
-        if write_response(&mut writer, &response).is_err() || close {
+        let written = write_response(&mut writer, &response);
+        if entered {
+            super::batch::leave(&mut lock(state), &slots);
+        }
+        if written.is_err() || close {
             return;
         }
     }

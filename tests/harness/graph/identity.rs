@@ -11,7 +11,11 @@ use super::oauth::{
 use super::*;
 
 pub(super) fn route(state: &Arc<Mutex<State>>, request: &Request) -> Response {
-    let mut state = lock(state);
+    route_locked(&mut lock(state), request)
+}
+
+/// `route` with the state held: a batch routes each of its requests through it.
+pub(super) fn route_locked(state: &mut State, request: &Request) -> Response {
     let fault = state.faults.iter_mut().find(|f| {
         f.times > 0
             && request.path.contains(&f.path)
@@ -34,17 +38,20 @@ pub(super) fn route(state: &Arc<Mutex<State>>, request: &Request) -> Response {
         }
         return response;
     }
+    if request.method == "POST" && request.path == "/v1.0/$batch" {
+        return super::batch::serve(state, request);
+    }
     if let Some(rest) = request.path.strip_prefix("/v1.0/") {
         let rest = rest.to_string();
-        return graph(&mut state, request, &rest);
+        return graph(state, request, &rest);
     }
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
     match (request.method.as_str(), segments.as_slice()) {
-        ("POST", [_tenant, "oauth2", "v2.0", "devicecode"]) => device_code(&mut state, request),
-        ("POST", [_tenant, "oauth2", "v2.0", "token"]) => token(&mut state, request),
-        ("GET", [_tenant, "oauth2", "v2.0", "authorize"]) => authorize(&mut state, request, false),
-        ("GET", ["o", "oauth2", "v2", "auth"]) => authorize(&mut state, request, true),
-        ("POST", ["token"]) => google_token(&mut state, request),
+        ("POST", [_tenant, "oauth2", "v2.0", "devicecode"]) => device_code(state, request),
+        ("POST", [_tenant, "oauth2", "v2.0", "token"]) => token(state, request),
+        ("GET", [_tenant, "oauth2", "v2.0", "authorize"]) => authorize(state, request, false),
+        ("GET", ["o", "oauth2", "v2", "auth"]) => authorize(state, request, true),
+        ("POST", ["token"]) => google_token(state, request),
         ("POST", ["introspect"]) => introspect(request),
         _ => graph_error(404, "NotFound", "No such endpoint on the fake."),
     }

@@ -101,6 +101,30 @@ pub(super) fn graph(state: &mut State, request: &Request, rest: &str) -> Respons
                 );
             };
             match (method, more) {
+                ("GET", []) => {
+                    let m = &mailbox.messages[index];
+                    let select: Option<Vec<&str>> =
+                        request.param("$select").map(|s| s.split(',').collect());
+                    let mut value = message_json(m, id_of(m), select.as_deref());
+                    match request.param("$expand") {
+                        None => {}
+                        Some("attachments") => {
+                            value["attachments"] = m
+                                .attachments
+                                .iter()
+                                .map(|a| attachment_json(a, false))
+                                .collect();
+                        }
+                        Some(other) => {
+                            return graph_error(
+                                400,
+                                "BadRequest",
+                                &format!("Unsupported $expand {other}"),
+                            )
+                        }
+                    }
+                    Response::json(200, value)
+                }
                 ("GET", ["$value"]) => {
                     Response::bytes("text/plain", mailbox.messages[index].mime.clone())
                 }
@@ -145,12 +169,6 @@ pub(super) fn graph(state: &mut State, request: &Request, rest: &str) -> Respons
                             "The OData request is not supported.",
                         ),
                     }
-                }
-                ("GET", []) => {
-                    let select: Option<Vec<&str>> =
-                        request.param("$select").map(|s| s.split(',').collect());
-                    let m = &mailbox.messages[index];
-                    Response::json(200, message_json(m, id_of(m), select.as_deref()))
                 }
                 ("PATCH", []) => {
                     let body: Value =
