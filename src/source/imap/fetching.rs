@@ -160,8 +160,12 @@ impl ImapSource {
         let address = self.address();
         let largest = uids
             .iter()
-            .filter_map(|uid| self.listed.iter().find(|l| l.uid == *uid))
-            .map(|l| l.size)
+            // `listed` is in UID order (the listing sorts it): a search, not a scan per mail,
+            // which made a full run of a large mailbox quadratic.
+            .filter_map(|uid| {
+                let at = self.listed.binary_search_by_key(uid, |l| l.uid).ok()?;
+                Some(self.listed[at].size)
+            })
             .max()
             .unwrap_or(0);
         let max_literal = largest.saturating_mul(2).saturating_add(SIZE_SLACK);
