@@ -585,6 +585,7 @@ pub fn run_then_kill_when(
     }
 }
 
+#[cfg(unix)]
 /// Starts `command`, sends it SIGTERM once `ready()` says so (the run must still be running then),
 /// and collects what it printed and its exit code.
 pub fn run_then_sigterm_when(mut command: Command, ready: &mut dyn FnMut() -> bool) -> Ran {

@@ -92,13 +92,16 @@ fn unmatched_mails_are_never_moved_and_only_marked_read_when_asked() {
     assert_eq!(t.env.cold_visible(), vec!["facture.pdf"]);
 }
 
-/// A mail whose attachment Graph cannot serve (500), run after run.
+/// A mail whose attachment Graph cannot serve (500), run after run. Its size (PR_MESSAGE_SIZE)
+/// is over 3 MiB, so that the attachment is downloaded on its own through `$value`, where the
+/// fault is, rather than with its mail in a batch.
 fn poison(t: &O365) -> String {
     let id = t.fake.add_mail(
         "me",
         "inbox",
         Mail::new("Facture abîmée")
             .file("abimee.pdf", "application/pdf", &pdf("abimee"))
+            .size(4 << 20)
             .category("Finance"),
     );
     let attachment = t.fake.mail("me", &id).unwrap().attachments[0].id.clone();

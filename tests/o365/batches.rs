@@ -13,11 +13,9 @@ fn sized_mail(t: &O365, n: usize, size: usize) -> (String, Vec<u8>) {
     let id = t.fake.add_mail(
         "me",
         "inbox",
-        Mail::new(&format!("mail {n}")).file(
-            &format!("doc{n:03}.pdf"),
-            "application/pdf",
-            &content,
-        ),
+        Mail::new(&format!("mail {n}"))
+            .file(&format!("doc{n:03}.pdf"), "application/pdf", &content)
+            .size(size),
     );
     (id, content)
 }
