@@ -15,6 +15,7 @@ mod batching;
 mod browser;
 mod crash;
 mod deadlines;
+mod documents;
 mod mail;
 mod secrets;
 

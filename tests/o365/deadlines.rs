@@ -82,10 +82,9 @@ fn listed(t: &O365) -> usize {
     t.listings().len()
 }
 
-// SIGTERM is a Unix signal; Ctrl-C for lanceur.exe is sent from Linux in tests/wine.rs.
-#[cfg(unix)]
-#[test]
-fn sigterm_ends_a_retry_after_pause_at_once() {
+/// A signed-in mailbox holding one mail, whose first listing Graph throttles for 100 s: waited
+/// out, the run would list again and take the mail.
+fn throttled_once() -> O365 {
     let t = O365::new();
     t.login(&[]).expect_code(0);
     t.fake.add_mail(
@@ -93,7 +92,6 @@ fn sigterm_ends_a_retry_after_pause_at_once() {
         "inbox",
         Mail::new("x").file("x.pdf", "application/pdf", &pdf("x")),
     );
-    // Throttled for 100 s once: waited out, the run would list again and take the mail.
     t.fake.fail(
         Some("GET"),
         "/mailFolders/inbox/messages",
@@ -101,6 +99,14 @@ fn sigterm_ends_a_retry_after_pause_at_once() {
         Some(100),
         1,
     );
+    t
+}
+
+// SIGTERM is a Unix signal; Ctrl-C for lanceur.exe is sent from Linux in tests/wine.rs.
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_a_retry_after_pause_at_once() {
+    let t = throttled_once();
     let mut command = t.env.command();
     command.args(t.args(false, &["--name", NAME]));
     let ran = run_then_sigterm_when(command, &mut || listed(&t) > 0);
@@ -119,21 +125,7 @@ fn sigterm_ends_a_retry_after_pause_at_once() {
 
 #[test]
 fn the_run_deadline_ends_a_retry_after_pause_at_once() {
-    let t = O365::new();
-    t.login(&[]).expect_code(0);
-    t.fake.add_mail(
-        "me",
-        "inbox",
-        Mail::new("x").file("x.pdf", "application/pdf", &pdf("x")),
-    );
-    // Throttled for 100 s once: waited out, the run would list again and take the mail.
-    t.fake.fail(
-        Some("GET"),
-        "/mailFolders/inbox/messages",
-        429,
-        Some(100),
-        1,
-    );
+    let t = throttled_once();
     t.run(&["--run-timeout", "2s"])
         .expect_code(4)
         .expect_stderr_contains("the run reached --run-timeout 2s");
