@@ -301,6 +301,16 @@ impl FakeGraph {
         self.addr.port()
     }
 
+    /// Waits (at most `limit`) until no request holds one of Outlook's concurrency slots: the
+    /// requests of a killed run stay in flight until its connections are gone, which under Wine
+    /// can take a while; a later cron run would come after that.
+    pub fn wait_until_idle(&self, limit: std::time::Duration) {
+        let end = std::time::Instant::now() + limit;
+        while self.state().in_flight.values().any(|&n| n > 0) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The state, to configure or inspect.
     pub fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)

@@ -4,6 +4,8 @@
 //! backlog, losing nothing and taking nothing twice.
 
 use super::*;
+use std::time::Duration;
+
 use crate::harness::{kill_loop, run_then_kill_when};
 
 /// A mail with one PDF attachment of `size` bytes, whose first line makes it unique.
@@ -218,6 +220,7 @@ fn a_run_always_killed_soon_after_its_first_batch_still_drains_the_backlog() {
             break;
         }
         killed += 1;
+        t.fake.wait_until_idle(Duration::from_secs(60));
         // The kill really interrupted work: this run had deposited some, and more was left.
         let after = t.env.cold_visible().len();
         assert!(
