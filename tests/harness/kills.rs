@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[cfg(unix)]
 use super::Ran;
 
 /// What a kill -9 loop did.
@@ -102,7 +103,7 @@ pub fn run_then_kill_when(
             child.wait().unwrap();
             return false;
         }
-        std::thread::sleep(std::time::Duration::from_micros(200));
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
@@ -142,8 +143,7 @@ pub fn run_then_kill(
     max_micros: u64,
     round: usize,
 ) -> bool {
-    let deadline =
-        std::time::Instant::now() + std::time::Duration::from_micros(random.below(max_micros));
+    let deadline = std::time::Instant::now() + Duration::from_micros(random.below(max_micros));
     run_then_kill_when(
         command,
         &mut || std::time::Instant::now() >= deadline,
