@@ -446,7 +446,7 @@ mod tests {
         for bad in [
             "../x",
             "a/../../x",
-            "/etc/passwd",
+            "/decoy/x.pdf",
             "\\x",
             "..\\x",
             "C:\\x",
@@ -513,16 +513,23 @@ mod tests {
 
     #[test]
     fn tar_links_are_refused() {
+        // The link aims at a decoy of the test's own, never at a real system file.
+        let dir = tempfile::tempdir().unwrap();
+        let decoy = dir.path().join("decoy.txt");
+        std::fs::write(&decoy, b"decoy").unwrap();
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Symlink);
         header.set_size(0);
-        builder
-            .append_link(&mut header, "evil", "/etc/passwd")
-            .unwrap();
+        builder.append_link(&mut header, "evil", &decoy).unwrap();
         let bytes = builder.into_inner().unwrap();
         let err = read_tar(Cursor::new(bytes), &mut small(1000, 10)).unwrap_err();
         assert!(format!("{err:#}").contains("is a link"), "{err:#}");
+        assert_eq!(
+            std::fs::read(&decoy).unwrap(),
+            b"decoy",
+            "the decoy was touched"
+        );
     }
 
     #[test]
