@@ -116,29 +116,7 @@ fn the_certificate_is_refused_without_the_ca_and_accepted_with_it() {
     assert!(!user.messages("INBOX")[0].seen());
     // A CA file may be a bundle: the server's CA second, after an unrelated one, still counts.
     let other = env.root().join("other-ca");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ])
-        .arg("-keyout")
-        .arg(other.with_extension("key"))
-        .arg("-out")
-        .arg(&other)
-        .output()
-        .expect("openssl is needed to make a second CA");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    crate::harness::dovecot::self_signed(&other, "other", 1, &[]);
     let bundle = env.root().join("bundle.pem");
     let mut pem = std::fs::read(&other).unwrap();
     pem.extend(std::fs::read(&user.dovecot.ca_file).unwrap());

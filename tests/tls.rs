@@ -120,29 +120,7 @@ fn a_ca_file_is_the_only_trust_read() {
     // The file replaces the system's trust: a server the hashed directory vouches for is refused
     // when --ca-file names another CA.
     let other = env.root().join("other-ca.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Other",
-        ])
-        .arg("-keyout")
-        .arg(other.with_extension("key"))
-        .arg("-out")
-        .arg(&other)
-        .output()
-        .expect("openssl is needed to make a second CA");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    crate::harness::dovecot::self_signed(&other, "Other", 1, &[]);
     user.deliver(&pdf_mail(3, 4000).0);
     let (ran, _) = traced_run(&env, &user, Some(&other), &dir);
     ran.expect_code(4)

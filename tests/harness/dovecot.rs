@@ -38,7 +38,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 mod setup;
-pub use setup::certificate;
+pub use setup::{certificate, self_signed};
 use setup::{config, free_ports, ALL_MECHANISMS};
 
 /// uid and gid of nobody:nogroup on Debian; Dovecot refuses mail access as root.

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -115,25 +115,34 @@ fn make_certificate() -> (Vec<u8>, Vec<u8>) {
         .tempdir()
         .unwrap();
     let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let output = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2",
-            "-keyout",
-        ])
+    let key = self_signed(
+        &cert,
+        "localhost",
+        30,
+        &["subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2"],
+    );
+    (fs::read(cert).unwrap(), fs::read(key).unwrap())
+}
+
+/// Makes a self-signed certificate (which is its own CA) for `/CN=common_name`, valid `days`,
+/// with each of `extensions` (`-addext`), as PEM in `cert`; returns where its key went (`cert`
+/// with the extension `key`).
+pub fn self_signed(cert: &Path, common_name: &str, days: u32, extensions: &[&str]) -> PathBuf {
+    let key = cert.with_extension("key");
+    let mut command = Command::new("openssl");
+    command
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days"])
+        .arg(days.to_string())
+        .arg("-subj")
+        .arg(format!("/CN={common_name}"));
+    for extension in extensions {
+        command.args(["-addext", extension]);
+    }
+    let output = command
+        .arg("-keyout")
         .arg(&key)
         .arg("-out")
-        .arg(&cert)
+        .arg(cert)
         .output()
         .expect("cannot run openssl (apt-get install openssl)");
     assert!(
@@ -141,5 +150,5 @@ fn make_certificate() -> (Vec<u8>, Vec<u8>) {
         "openssl failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    (fs::read(cert).unwrap(), fs::read(key).unwrap())
+    key
 }
