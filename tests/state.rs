@@ -2,13 +2,12 @@
 //! examples pin down, and what a launcher says when its journal is empty but its source holds what
 //! an earlier lanceur took. See: issue 16.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::Command;
 
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::graph::{FakeGraph, Mail, CLIENT_ID};
 use crate::harness::mail::pdf_mail;
+use crate::harness::proxy;
 use crate::harness::{Ran, TestEnv};
 
 /// `lanceur dir --dry-run` for launcher `scans`, with the environment `env` gives it but no
@@ -154,37 +153,15 @@ fn an_empty_journal_before_mails_lanceur_took_says_so_in_one_line_and_in_check()
 /// Forwards one plaintext IMAP connection to `upstream`, taking `\*` out of PERMANENTFLAGS: a
 /// mailbox that takes no keyword of the client's.
 fn without_keywords(upstream: u16) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in listener.incoming().take(3) {
-            let Ok(client) = client else { return };
-            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-            let (mut client_in, mut server_out) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut client_in, &mut server_out);
-                let _ = server_out.shutdown(Shutdown::Both);
-            });
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(server);
-                let mut client = client;
-                let mut line = Vec::new();
-                while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                    if line.starts_with(b"* OK [PERMANENTFLAGS") {
-                        let text = String::from_utf8_lossy(&line).replace(" \\*)]", ")]");
-                        line = text.into_bytes();
-                    }
-                    if client.write_all(&line).is_err() {
-                        break;
-                    }
-                    line.clear();
-                }
-                let _ = client.shutdown(Shutdown::Both);
-            });
+    proxy::rewriting_lines(upstream, 3, |line| {
+        if line.starts_with(b"* OK [PERMANENTFLAGS") {
+            String::from_utf8_lossy(&line)
+                .replace(" \\*)]", ")]")
+                .into_bytes()
+        } else {
+            line
         }
-    });
-    port
+    })
 }
 
 #[test]

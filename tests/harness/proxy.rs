@@ -159,3 +159,40 @@ fn forward(
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
 }
+
+/// A proxy to `upstream` on 127.0.0.1, for up to `connections` connections, that hands each line
+/// the server sends through `rewrite` (the bytes it returns go to lanceur instead): a server
+/// whose answers differ from the test Dovecot's in one known way. Returns its port.
+pub fn rewriting_lines(upstream: u16, connections: usize, rewrite: fn(Vec<u8>) -> Vec<u8>) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("the proxy cannot listen");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().take(connections) {
+            let Ok(mut client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                return;
+            };
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(server);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                    if client
+                        .write_all(&rewrite(std::mem::take(&mut line)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}

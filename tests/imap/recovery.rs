@@ -9,7 +9,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use super::{imap_command, run};
 use crate::harness::dovecot::Dovecot;
 use crate::harness::mail::pdf_mail;
-use crate::harness::proxy::Proxy;
+use crate::harness::proxy::{self, Proxy};
 use crate::harness::{kill_loop, names, sha256, Random, TestEnv};
 
 #[test]
@@ -240,33 +240,13 @@ fn a_connection_lost_while_acknowledging_says_so_once_in_plain_words() {
 /// Forwards one plaintext IMAP connection to `upstream`, and puts before every `* SEARCH` answer
 /// the notice a server sends when another client changed a mail's flags meanwhile.
 fn flag_change_before_searches(upstream: u16) -> u16 {
-    use std::io::{BufRead, BufReader};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let (client, _) = listener.accept().unwrap();
-        let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-        let (mut client_in, mut server_out) =
-            (client.try_clone().unwrap(), server.try_clone().unwrap());
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut client_in, &mut server_out);
-            let _ = server_out.shutdown(Shutdown::Both);
-        });
-        let mut reader = BufReader::new(server);
-        let mut client = client;
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-            if line.starts_with(b"* SEARCH") {
-                let _ = client.write_all(b"* 1 FETCH (FLAGS (\\Flagged))\r\n");
-            }
-            if client.write_all(&line).is_err() {
-                break;
-            }
-            line.clear();
+    proxy::rewriting_lines(upstream, 1, |line| {
+        if line.starts_with(b"* SEARCH") {
+            [&b"* 1 FETCH (FLAGS (\\Flagged))\r\n"[..], &line].concat()
+        } else {
+            line
         }
-        let _ = client.shutdown(Shutdown::Both);
-    });
-    port
+    })
 }
 
 #[test]
