@@ -301,14 +301,21 @@ impl FakeGraph {
         self.addr.port()
     }
 
-    /// Waits (at most `limit`) until no request holds one of Outlook's concurrency slots: the
-    /// requests of a killed run stay in flight until its connections are gone, which under Wine
-    /// can take a while; a later cron run would come after that.
+    /// Waits until no request holds one of Outlook's concurrency slots: the requests of a killed
+    /// run stay in flight until its connections are gone, which under Wine can take a while; a
+    /// later cron run would come after that. Fails the test if they are still there after
+    /// `limit`: the next run would be refused, and fail for a reason that is not its own.
     pub fn wait_until_idle(&self, limit: std::time::Duration) {
-        let end = std::time::Instant::now() + limit;
+        let start = std::time::Instant::now();
+        let end = start + limit;
         while self.state().in_flight.values().any(|&n| n > 0) && std::time::Instant::now() < end {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let busy = self.state().in_flight.clone();
+        assert!(
+            busy.values().all(|&n| n == 0),
+            "the fake still serves requests after {limit:?}: {busy:?}"
+        );
     }
 
     /// The state, to configure or inspect.

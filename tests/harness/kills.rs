@@ -77,9 +77,10 @@ pub fn kill_loop(
     kills
 }
 
-/// Starts `command` with its output discarded and kills it with SIGKILL as soon as `kill_now()`
-/// says so, if it is still running then. A run that ended on its own must have succeeded. Returns
-/// whether it ended before the kill.
+/// Starts `command` with its standard output discarded and kills it with SIGKILL as soon as
+/// `kill_now()` says so, if it is still running then. A run that ended on its own must have
+/// succeeded; if it did not, the test fails with what it printed on stderr. Returns whether it
+/// ended before the kill.
 pub fn run_then_kill_when(
     command: &mut Command,
     kill_now: &mut dyn FnMut() -> bool,
@@ -87,15 +88,23 @@ pub fn run_then_kill_when(
 ) -> bool {
     let mut child = command
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start lanceur");
+    // Read on the side, so that a talkative run never blocks on a full pipe; the thread ends with
+    // the pipe, when the run ends or is killed.
+    let mut stderr = child.stderr.take().unwrap();
+    let said = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(
-                status.success(),
-                "run {round} failed before the kill: {status}"
-            );
+            if !status.success() {
+                let said = said.join().unwrap_or_default();
+                panic!("run {round} failed before the kill: {status}\n{said}");
+            }
             return true;
         }
         if kill_now() {

@@ -65,12 +65,20 @@ pub(super) fn identity_error(error: &str, code: u64, text: &str) -> Response {
     )
 }
 
+/// How long one write of an answer may wait for a client that does not read.
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
 pub(super) fn serve_connection(
     stream: TcpStream,
     state: &Arc<Mutex<State>>,
     panics: &Arc<Mutex<Vec<String>>>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    // A client that stops reading is dropped, as Exchange drops it, and its concurrency slot
+    // given back. Under Wine the socket of a run killed in the middle of a large answer can stay
+    // open without being read: the write of the rest would block forever, and every later run
+    // would be refused as over the MailboxConcurrency limit.
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     // Head and body go out in separate writes: without this, Nagle and delayed ACKs add 40 ms to
     // every answer.
     let _ = stream.set_nodelay(true);
