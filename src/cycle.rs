@@ -201,7 +201,8 @@ impl Run<'_> {
     fn cycle(&mut self, source: &mut dyn Source) -> Result<()> {
         self.reporter
             .progress_status(&format!("listing {}", source.label()));
-        let Listed { listing, rejected } = list(source, &self.launcher.filter)?;
+        let Listed { listing, rejected } =
+            list(source, &self.launcher.filter, Some(&self.journal))?;
         if self.journal.len() == 0 {
             if let Some(traces) = source.traces(&listing.items)? {
                 self.reporter.problem(&plan::traces_warning(

@@ -68,6 +68,13 @@ pub struct Listing {
     pub complete: bool,
 }
 
+/// The journal's answer to "is there nothing left to do with the item under this key?" (deposited
+/// and acknowledged, set aside, or found without a document the current filters want), asked by a
+/// source while it lists: such an item must still be listed, so that the journal keeps it, but
+/// needs nothing that only an item to take needs (its size, its label's subject, the header
+/// fields `--from` and `--subject` judge). Only the item's own key counts, never an alias.
+pub type Settled<'a> = dyn Fn(&ItemKey) -> bool + 'a;
+
 /// What a source shows of an earlier lanceur's work among the items it listed: mails carrying the
 /// keyword lanceur sets on what it takes, or, where no such mark can be set, mails a run with
 /// `--select all` would take although they are already read. Asked only when the journal is empty,

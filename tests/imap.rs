@@ -10,6 +10,7 @@ use crate::harness::mail::{damaged_mail, mail, pdf_mail, Part};
 use crate::harness::{Ran, TestEnv};
 
 mod corpus;
+mod listing;
 mod recovery;
 mod resilience;
 

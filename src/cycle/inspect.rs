@@ -66,7 +66,7 @@ fn survey(launcher: &Launcher, journal: Option<&Journal>) -> Result<Survey> {
     let mut source = source::open(launcher)?;
     let mut notices = source.notices();
     let label = source.label().to_string();
-    let Listed { listing, rejected } = list(source.as_mut(), &launcher.filter)?;
+    let Listed { listing, rejected } = list(source.as_mut(), &launcher.filter, journal)?;
     if journal.is_some_and(|journal| journal.len() == 0) {
         if let Some(traces) = source.traces(&listing.items)? {
             notices.push(super::plan::traces_warning(

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 
 use crate::filter::Filter;
-use crate::item::{total_size, Item, Listing, Traces};
+use crate::item::{total_size, Item, ItemKey, Listing, Traces};
 use crate::journal::{Journal, State};
 use crate::settings::Launcher;
 use crate::source::Source;
@@ -17,20 +17,43 @@ pub(super) struct Listed {
     pub rejected: Vec<(String, String)>,
 }
 
-/// Step 2: the source's candidates, the filters asked about every name known before fetching.
-pub(super) fn list(source: &mut dyn Source, filter: &Filter) -> Result<Listed> {
+/// Step 2: the source's candidates, the filters asked about every name known before fetching,
+/// and the journal (when there is one) about the keys it is done with.
+pub(super) fn list(
+    source: &mut dyn Source,
+    filter: &Filter,
+    journal: Option<&Journal>,
+) -> Result<Listed> {
     let mut rejected: Vec<(String, String)> = Vec::new();
+    let fingerprint = filter.fingerprint();
+    let settled = |key: &ItemKey| {
+        journal
+            .and_then(|journal| journal.state(key))
+            .is_some_and(|state| is_settled(state, &fingerprint))
+    };
     let listing = source
-        .list(&mut |name| {
-            let verdict = filter.judge(name);
-            let keep = verdict.is_keep();
-            if !keep {
-                rejected.push((name.to_string(), verdict.reason()));
-            }
-            keep
-        })
+        .list(
+            &mut |name| {
+                let verdict = filter.judge(name);
+                let keep = verdict.is_keep();
+                if !keep {
+                    rejected.push((name.to_string(), verdict.reason()));
+                }
+                keep
+            },
+            &settled,
+        )
         .with_context(|| format!("cannot list {}", source.label()))?;
     Ok(Listed { listing, rejected })
+}
+
+/// The states in which `plan` only counts an item: nothing is fetched, deposited or acknowledged.
+fn is_settled(state: &State, fingerprint: &str) -> bool {
+    match state {
+        State::Acked | State::Aside => true,
+        State::Unmatched(filters) => **filters == *fingerprint,
+        State::Done | State::Staged(_) | State::Failed(..) => false,
+    }
 }
 
 /// How the journal and the caps sort the listed items. Deciding changes nothing.

@@ -11,7 +11,7 @@ use anyhow::anyhow;
 use super::*;
 use crate::aside::Store;
 use crate::filter::Filter;
-use crate::item::{Content, Document, Listing, Pass, Skipped};
+use crate::item::{Content, Document, Listing, Pass, Settled, Skipped};
 use crate::journal::State;
 use crate::settings::IndexFormat;
 use crate::settings::{DirConfig, SourceConfig};
@@ -64,7 +64,11 @@ impl Source for Scripted {
         "scripted"
     }
 
-    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+    fn list(
+        &mut self,
+        _wanted: &mut dyn FnMut(&str) -> bool,
+        _settled: &Settled<'_>,
+    ) -> Result<Listing> {
         Ok(Listing {
             items: self
                 .items

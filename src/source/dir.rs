@@ -28,7 +28,7 @@ use super::Source;
 use crate::clock::unix_nanos;
 use crate::durable::{self, file_name};
 use crate::exit::Failure;
-use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Settled, Skipped};
 use crate::settings::DirConfig;
 
 pub struct DirSource {
@@ -179,7 +179,11 @@ impl Source for DirSource {
         &self.label
     }
 
-    fn list(&mut self, wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+    fn list(
+        &mut self,
+        wanted: &mut dyn FnMut(&str) -> bool,
+        _settled: &Settled<'_>,
+    ) -> Result<Listing> {
         let mut listing = Listing {
             complete: true,
             ..Listing::default()

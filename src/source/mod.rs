@@ -12,7 +12,10 @@
 //! - `list`: every candidate item, oldest first, without content. Items the journal knows are still
 //!   listed; the cycle skips or re-acknowledges them. A source whose items have names before they are
 //!   fetched (a folder's files) asks `wanted` about each name first and leaves out those it rejects,
-//!   so that it does not inspect files nobody wants. Items it passes over for its own reasons (a file
+//!   so that it does not inspect files nobody wants. It may ask `settled` whether the journal is
+//!   done with an item's key, and list such an item cheaply (IMAP then asks the server for its UID
+//!   alone, not for its header fields): still listed, or the journal would take it for gone. Items
+//!   it passes over for its own reasons (a file
 //!   still being written) go to `Listing::skipped` with the reason, for dry runs and `-v`.
 //! - `fetch`: one item's documents, or an `ItemError` that says what became of it: `Stop` ends the
 //!   run (the connection is gone, the login expired), `Failed` fails this item only (it is reported
@@ -66,7 +69,7 @@ use std::io::Write;
 
 use std::path::Path;
 
-use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Traces};
+use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Settled, Traces};
 use crate::settings::oauth::{LoginConfig, LoginTarget};
 use crate::settings::{Launcher, SourceConfig};
 
@@ -82,7 +85,11 @@ pub trait Source {
     fn notices(&mut self) -> Vec<String> {
         Vec::new()
     }
-    fn list(&mut self, wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing>;
+    fn list(
+        &mut self,
+        wanted: &mut dyn FnMut(&str) -> bool,
+        settled: &Settled<'_>,
+    ) -> Result<Listing>;
     fn prefetch(&mut self, _upcoming: &[&Item]) -> Result<(), ItemError> {
         Ok(())
     }

@@ -4,12 +4,14 @@
 //! read, and it can drop the connection when asked for one UID's body (as a server that crashes
 //! on a mail), or answer a body fetch with a literal far larger than the mail.
 //!
+//! It also keeps the command lines lanceur sent, for tests of what a run asks the server.
+//!
 //! Each accepted connection gets its own thread pair; the proxy accepts until dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Default)]
@@ -30,6 +32,9 @@ pub struct Proxy {
     /// Unsolicited responses injected, crashes simulated: proof the proxy did its work.
     pub injected: Arc<AtomicUsize>,
     pub crashes: Arc<AtomicUsize>,
+    /// The command lines lanceur sent, in order, over every connection (without line ends; a
+    /// LOGIN line without its arguments).
+    pub commands: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Proxy {
@@ -46,7 +51,13 @@ impl Proxy {
         let stop = Arc::new(AtomicBool::new(false));
         let injected = Arc::new(AtomicUsize::new(0));
         let crashes = Arc::new(AtomicUsize::new(0));
-        let (s, i, c) = (stop.clone(), injected.clone(), crashes.clone());
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let (s, i, c, k) = (
+            stop.clone(),
+            injected.clone(),
+            crashes.clone(),
+            commands.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -54,8 +65,13 @@ impl Proxy {
                 }
                 let Ok(client) = client else { continue };
                 let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-                let (b, i, c) = (behaviour.clone(), i.clone(), c.clone());
-                std::thread::spawn(move || session(client, server, b, i, c));
+                let counters = Counters {
+                    injected: i.clone(),
+                    crashes: c.clone(),
+                    commands: k.clone(),
+                };
+                let b = behaviour.clone();
+                std::thread::spawn(move || session(client, server, b, counters));
             }
         });
         Proxy {
@@ -63,12 +79,13 @@ impl Proxy {
             stop,
             injected,
             crashes,
+            commands,
         }
     }
 }
 
 /// Whether the IMAP sequence set `set` (`1:3,7`) holds `uid`.
-fn set_holds(set: &str, uid: u32) -> bool {
+pub fn set_holds(set: &str, uid: u32) -> bool {
     set.split(',').any(|range| match range.split_once(':') {
         Some((a, b)) => {
             let a: u32 = a.parse().unwrap_or(u32::MAX);
@@ -83,13 +100,19 @@ fn set_holds(set: &str, uid: u32) -> bool {
     })
 }
 
-fn session(
-    client: TcpStream,
-    server: TcpStream,
-    behaviour: Behaviour,
+/// What a session reports to its `Proxy`.
+struct Counters {
     injected: Arc<AtomicUsize>,
     crashes: Arc<AtomicUsize>,
-) {
+    commands: Arc<Mutex<Vec<String>>>,
+}
+
+fn session(client: TcpStream, server: TcpStream, behaviour: Behaviour, counters: Counters) {
+    let Counters {
+        injected,
+        crashes,
+        commands,
+    } = counters;
     let (mut to_server, from_server) = (server.try_clone().unwrap(), server);
     let (from_client, mut to_client) = (client.try_clone().unwrap(), client);
     let mut to_client_2 = to_client.try_clone().unwrap();
@@ -104,6 +127,11 @@ fn session(
             }
             let upper = line.to_ascii_uppercase();
             let words: Vec<&str> = upper.split_whitespace().collect();
+            let said = match words.get(1) {
+                Some(&"LOGIN") => format!("{} LOGIN", words[0]),
+                _ => line.trim_end().to_string(),
+            };
+            commands.lock().unwrap().push(said);
             let body_fetch = words.len() >= 4
                 && words[1] == "UID"
                 && words[2] == "FETCH"

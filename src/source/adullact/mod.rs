@@ -44,7 +44,7 @@ use super::folder::{self, Grace, Snapshot};
 use super::Source;
 use crate::durable;
 use crate::extract::archive::{self, Budget};
-use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Settled};
 use crate::names::{numbered, short_tag};
 use crate::settings::{AdullactConfig, Kind};
 use bundle::{Body, Bundle};
@@ -383,7 +383,11 @@ impl Source for AdullactSource {
         &self.label
     }
 
-    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+    fn list(
+        &mut self,
+        _wanted: &mut dyn FnMut(&str) -> bool,
+        _settled: &Settled<'_>,
+    ) -> Result<Listing> {
         // Envelopes have no name the filter could judge: their documents do, once decoded.
         let (envelopes, skipped) = scan::scan(&self.config, SystemTime::now())?;
         let items = envelopes

@@ -1,5 +1,7 @@
 //! Listing an IMAP mailbox: `UID SEARCH`, then size, arrival date and the Message-ID, From and
 //! Subject header fields of the found mails, in chunks; `--from` and `--subject` judged there.
+//! Mails the journal is done with (under this UIDVALIDITY) are listed by their UID alone: an idle
+//! run of a mailbox of 50,000 read mails under `--select all` asks the server for nothing more.
 //!
 //! One mail can make a server fail a listing command (Dovecot 2.3 drops the connection on a
 //! 50 MB header line): the chunk is then listed again in halves, down to that one mail, which is
@@ -14,7 +16,7 @@ use super::fetching::{trouble, Trouble};
 use super::session::lost;
 use super::{uid_set, ImapSource, Listed, ANSWER_BUDGET, LIST_CHUNK, TAKEN};
 use crate::extract::mail;
-use crate::item::{Item, ItemError, ItemKey, Listing, Skipped, Traces};
+use crate::item::{Item, ItemError, ItemKey, Listing, Settled, Skipped, Traces};
 
 /// Mails the server fails on even alone, with its answer.
 type Broken = Vec<(u32, String)>;
@@ -25,11 +27,13 @@ struct Row {
     size: u64,
     headline: Option<mail::Headline>,
     alias: Option<ItemKey>,
+    /// The journal is done with it: neither listed with its header fields nor judged by the rules.
+    settled: bool,
 }
 
 impl ImapSource {
     /// `Source::list`: the candidates, with `--from` and `--subject` applied.
-    pub(super) fn listing(&mut self) -> Result<Listing> {
+    pub(super) fn listing(&mut self, settled: &Settled<'_>) -> Result<Listing> {
         let query = self.search_query();
         let found = self.search(&query)?;
         let mut uids: Vec<u32> = found.into_iter().collect();
@@ -42,12 +46,23 @@ impl ImapSource {
         self.cache.clear();
         self.failed.clear();
         self.upcoming.clear();
-        let (rows, broken) = self.list_rows(&uids)?;
         let mailbox = self.config.mailbox.clone();
-        let rules = self.config.mail.rules.clone();
         let uidvalidity = self.uidvalidity;
+        let key = |uid: u32| ItemKey(format!("imap:{mailbox}:{uidvalidity}:{uid}"));
+        // Under a new UIDVALIDITY no key is known: every mail is listed in full, and its
+        // Message-ID alias lets the journal recognise what was taken before.
+        let (done, new): (Vec<u32>, Vec<u32>) = uids.iter().partition(|&&uid| settled(&key(uid)));
+        let (mut rows, broken) = self.list_rows(&new)?;
+        rows.extend(done.into_iter().map(|uid| Row {
+            uid,
+            size: 0,
+            headline: None,
+            alias: None,
+            settled: true,
+        }));
+        let rules = self.config.mail.rules.clone();
         let item = |uid: u32, label: String, size: u64, alias: Option<ItemKey>| Item {
-            key: ItemKey(format!("imap:{mailbox}:{uidvalidity}:{uid}")),
+            key: key(uid),
             label,
             name: None,
             size,
@@ -66,7 +81,7 @@ impl ImapSource {
             } else {
                 format!("UID {} «{subject}»", row.uid)
             };
-            if !rules.is_empty() {
+            if !rules.is_empty() && !row.settled {
                 let Some(headline) = &row.headline else {
                     // The rules cannot judge it: a failure to report on every run, not a mail
                     // to take or to pass over in silence.
@@ -199,6 +214,7 @@ impl ImapSource {
                 size: u64::from(fetch.size.unwrap_or(0)),
                 headline: headers.then(|| mail::headline(header.unwrap_or_default())),
                 alias,
+                settled: false,
             });
         }
         drop(fetches);

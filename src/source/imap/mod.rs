@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Traces};
+use crate::item::{Aside, Document, Expiry, Item, ItemError, ItemKey, Listing, Settled, Traces};
 use crate::settings::{ImapAfter, ImapConfig, ServerConfig};
 use fetching::Opened;
 use session::lost;
@@ -288,8 +288,12 @@ impl Source for ImapSource {
         std::mem::take(&mut self.notices)
     }
 
-    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
-        self.listing()
+    fn list(
+        &mut self,
+        _wanted: &mut dyn FnMut(&str) -> bool,
+        settled: &Settled<'_>,
+    ) -> Result<Listing> {
+        self.listing(settled)
     }
 
     fn prefetch(&mut self, upcoming: &[&Item]) -> Result<(), ItemError> {

@@ -57,7 +57,7 @@ use self::message::{describe, eml_stem, Message};
 use super::Source;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Take};
-use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Traces};
+use crate::item::{Aside, Content, Document, Item, ItemError, ItemKey, Listing, Settled, Traces};
 use crate::oauth::{cache, Tokens};
 use crate::settings::o365::{AccountConfig, Mailbox, O365Config, PostAction, Select};
 
@@ -194,7 +194,11 @@ impl Source for O365Source {
         self.graph.tokens().expiries()
     }
 
-    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+    fn list(
+        &mut self,
+        _wanted: &mut dyn FnMut(&str) -> bool,
+        _settled: &Settled<'_>,
+    ) -> Result<Listing> {
         // Graph wants the $orderby property first in $filter, or answers InefficientFilter.
         let since = self
             .config

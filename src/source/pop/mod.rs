@@ -55,7 +55,7 @@ use super::Source;
 use crate::clock::now_unix_seconds;
 use crate::exit::Failure;
 use crate::extract::mail::{self, Origin};
-use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Skipped};
+use crate::item::{Aside, Document, Item, ItemError, ItemKey, Listing, Settled, Skipped};
 use crate::names::short_tag;
 use crate::oauth::Tokens;
 use crate::settings::{Auth, PopAfter, PopConfig};
@@ -310,7 +310,11 @@ impl Source for PopSource {
             .unwrap_or_default()
     }
 
-    fn list(&mut self, _wanted: &mut dyn FnMut(&str) -> bool) -> Result<Listing> {
+    fn list(
+        &mut self,
+        _wanted: &mut dyn FnMut(&str) -> bool,
+        _settled: &Settled<'_>,
+    ) -> Result<Listing> {
         let address = self.address();
         let session = self.session()?;
         let uidls = session
