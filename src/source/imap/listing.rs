@@ -27,8 +27,6 @@ struct Row {
     size: u64,
     headline: Option<mail::Headline>,
     alias: Option<ItemKey>,
-    /// The journal is done with it: neither listed with its header fields nor judged by the rules.
-    settled: bool,
 }
 
 impl ImapSource {
@@ -49,27 +47,29 @@ impl ImapSource {
         let mailbox = self.config.mailbox.clone();
         let uidvalidity = self.uidvalidity;
         let key = |uid: u32| ItemKey(format!("imap:{mailbox}:{uidvalidity}:{uid}"));
-        // Under a new UIDVALIDITY no key is known: every mail is listed in full, and its
-        // Message-ID alias lets the journal recognise what was taken before.
-        let (done, new): (Vec<u32>, Vec<u32>) = uids.iter().partition(|&&uid| settled(&key(uid)));
-        let (mut rows, broken) = self.list_rows(&new)?;
-        rows.extend(done.into_iter().map(|uid| Row {
-            uid,
-            size: 0,
-            headline: None,
-            alias: None,
-            settled: true,
-        }));
-        let rules = self.config.mail.rules.clone();
-        let item = |uid: u32, label: String, size: u64, alias: Option<ItemKey>| Item {
-            key: key(uid),
+        let item = |key: ItemKey, label: String, size: u64, alias: Option<ItemKey>| Item {
+            key,
             label,
             name: None,
             size,
             slot: 0,
             aliases: alias.into_iter().collect(),
         };
+        // What the journal is done with is an item as it is, neither listed further nor judged
+        // by the rules. Under a new UIDVALIDITY no key is known: every mail is listed in full,
+        // and its Message-ID alias lets the journal recognise what was taken before.
         let mut items: Vec<(u32, Item)> = Vec::new();
+        let mut new = Vec::new();
+        for uid in uids {
+            let key = key(uid);
+            if settled(&key) {
+                items.push((uid, item(key, format!("UID {uid}"), 0, None)));
+            } else {
+                new.push(uid);
+            }
+        }
+        let (rows, broken) = self.list_rows(&new)?;
+        let rules = self.config.mail.rules.clone();
         for row in rows {
             let subject = row
                 .headline
@@ -81,7 +81,7 @@ impl ImapSource {
             } else {
                 format!("UID {} «{subject}»", row.uid)
             };
-            if !rules.is_empty() && !row.settled {
+            if !rules.is_empty() {
                 let Some(headline) = &row.headline else {
                     // The rules cannot judge it: a failure to report on every run, not a mail
                     // to take or to pass over in silence.
@@ -92,7 +92,7 @@ impl ImapSource {
                             .to_string(),
                     );
                     listing.complete = false;
-                    items.push((row.uid, item(row.uid, label, row.size, None)));
+                    items.push((row.uid, item(key(row.uid), label, row.size, None)));
                     continue;
                 };
                 if let Some(reason) = rules.refusal(&headline.senders, &headline.subject) {
@@ -103,11 +103,11 @@ impl ImapSource {
                     continue;
                 }
             }
-            items.push((row.uid, item(row.uid, label, row.size, row.alias)));
+            items.push((row.uid, item(key(row.uid), label, row.size, row.alias)));
         }
         for (uid, why) in broken {
             self.failed.insert(uid, why);
-            items.push((uid, item(uid, format!("UID {uid}"), 0, None)));
+            items.push((uid, item(key(uid), format!("UID {uid}"), 0, None)));
         }
         items.sort_by_key(|(uid, _)| *uid);
         for (uid, mut item) in items {
@@ -214,7 +214,6 @@ impl ImapSource {
                 size: u64::from(fetch.size.unwrap_or(0)),
                 headline: headers.then(|| mail::headline(header.unwrap_or_default())),
                 alias,
-                settled: false,
             });
         }
         drop(fetches);
