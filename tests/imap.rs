@@ -35,6 +35,15 @@ pub(crate) fn imap_command(env: &TestEnv, user: &User, folder: &str, extra: &[&s
     command
 }
 
+/// `imap_command` through a proxy listening on `port` in front of Dovecot's plaintext port:
+/// plaintext on loopback, as to a local tunnel.
+pub(crate) fn through_proxy(env: &TestEnv, user: &User, port: u16, extra: &[&str]) -> Command {
+    let port = port.to_string();
+    let mut args = vec!["--server", "127.0.0.1", "--port", &port, "--tls", "none"];
+    args.extend_from_slice(extra);
+    imap_command(env, user, "INBOX", &args)
+}
+
 fn run(env: &TestEnv, user: &User, extra: &[&str]) -> Ran {
     env.run_command(imap_command(env, user, "INBOX", extra))
 }

@@ -7,6 +7,8 @@ use super::{check_json, run_changing_nothing};
 use crate::harness::dovecot::{Dovecot, Stored, User};
 use crate::harness::mail::pdf_mail;
 use crate::harness::{sha256, Ran, TestEnv};
+use crate::imap::imap_command;
+use crate::pop::pop_command;
 
 /// What the server holds: each mail's flags and bytes, in delivery order.
 fn mailbox(user: &User) -> Vec<(String, String)> {
@@ -17,15 +19,7 @@ fn mailbox(user: &User) -> Vec<(String, String)> {
 }
 
 fn imap_check(env: &TestEnv, user: &User, folder: &str, extra: &[&str]) -> Command {
-    let mut command = env.command();
-    command
-        .env("LANCEUR_PASSWORD", &user.password)
-        .arg("check")
-        .args(user.imap_args(folder))
-        .arg("--dest")
-        .arg(&env.cold)
-        .args(extra);
-    command
+    env.check_of(&imap_command(env, user, folder, extra))
 }
 
 /// Runs `command` and asserts that neither the files of the test nor the mailbox changed.
@@ -131,18 +125,7 @@ fn imap_ready_launcher_counts_and_leaves_the_mailbox_alone() {
 // --- POP3 ---
 
 fn pop_check(env: &TestEnv, user: &User, extra: &[&str]) -> Command {
-    let dovecot = user.dovecot;
-    let mut command = env.command();
-    command
-        .env("LANCEUR_PASSWORD", &user.password)
-        .args(["check", "pop", "--server", &dovecot.host, "--port"])
-        .arg(dovecot.pop3s_port.to_string())
-        .args(["--account", &user.name, "--ca-file"])
-        .arg(&dovecot.ca_file)
-        .args(["--timeout", "20s", "--dest"])
-        .arg(&env.cold)
-        .args(extra);
-    command
+    env.check_of(&pop_command(env, user, extra))
 }
 
 #[test]

@@ -98,6 +98,15 @@ impl TestEnv {
         command
     }
 
+    /// `run` (a command made by `command()`) as `lanceur check` with the same arguments and
+    /// environment.
+    pub fn check_of(&self, run: &Command) -> Command {
+        let mut check = self.command();
+        check.arg("check").args(run.get_args());
+        same_environment(&mut check, run);
+        check
+    }
+
     /// Runs `lanceur ARGS` and returns what happened.
     pub fn run(&self, args: &[&str]) -> Ran {
         let mut command = self.command();
@@ -478,13 +487,18 @@ exit $code"#;
         .arg(mount_point)
         .arg(keep.map(Path::as_os_str).unwrap_or_default())
         .arg(command.get_program())
-        .args(args)
-        .env_clear()
-        .stdin(Stdio::null());
+        .args(args);
+    same_environment(&mut wrapped, &command);
+    wrapped
+}
+
+/// Gives `wrapped` (a command that runs `command`, or stands for it) exactly the environment
+/// `command` was given, test commands starting from an empty one, and no standard input.
+pub fn same_environment(wrapped: &mut Command, command: &Command) {
+    wrapped.env_clear().stdin(Stdio::null());
     for (key, value) in command.get_envs() {
         if let Some(value) = value {
             wrapped.env(key, value);
         }
     }
-    wrapped
 }

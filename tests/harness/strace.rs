@@ -8,7 +8,7 @@
 //! shown with their paths. Needs Debian's strace, which `scripts/test` installs.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// One finished system call.
 #[derive(Debug, Clone)]
@@ -39,14 +39,8 @@ pub fn traced(command: &Command, calls: &str, log: &Path) -> Command {
         .arg("-o")
         .arg(log)
         .arg(command.get_program())
-        .args(command.get_args())
-        .env_clear()
-        .stdin(Stdio::null());
-    for (key, value) in command.get_envs() {
-        if let Some(value) = value {
-            wrapped.env(key, value);
-        }
-    }
+        .args(command.get_args());
+    super::same_environment(&mut wrapped, command);
     wrapped
 }
 

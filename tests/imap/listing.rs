@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::imap_command;
+use super::through_proxy;
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::imap_proxy::{set_holds, Behaviour, Proxy};
 use crate::harness::mail::{mail, pdf_mail, Part};
@@ -13,23 +13,12 @@ use crate::harness::{sha256, Ran, TestEnv};
 
 /// lanceur (or `lanceur check`, with `check`) through `proxy`, plaintext on loopback.
 fn through(env: &TestEnv, user: &User, proxy: &Proxy, check: bool, extra: &[&str]) -> Ran {
-    let port = proxy.port.to_string();
-    let mut args = vec!["--server", "127.0.0.1", "--port", &port, "--tls", "none"];
-    args.extend_from_slice(extra);
-    let mut command = imap_command(env, user, "INBOX", &args);
-    if check {
-        // `lanceur check imap …`: the same arguments after the word `check`.
-        let rest: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
-        let mut checking = env.command();
-        checking.arg("check").args(rest);
-        for (key, value) in command.get_envs() {
-            if let Some(value) = value {
-                checking.env(key, value);
-            }
-        }
-        command = checking;
-    }
-    env.run_command(command)
+    let command = through_proxy(env, user, proxy.port, extra);
+    env.run_command(if check {
+        env.check_of(&command)
+    } else {
+        command
+    })
 }
 
 /// The UIDs (below 100) named by the `UID FETCH` commands sent since `from` whose items contain

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 
-use super::imap_command;
+use super::{imap_command, through_proxy};
 use crate::harness::dovecot::{Dovecot, User};
 use crate::harness::imap_proxy::{Behaviour, Proxy};
 use crate::harness::mail::pdf_mail;
@@ -16,10 +16,7 @@ use crate::harness::{sha256, Ran, TestEnv};
 
 /// lanceur through `proxy` (plaintext on loopback, as to a local tunnel).
 fn through(env: &TestEnv, user: &User, proxy: &Proxy, extra: &[&str]) -> Ran {
-    let port = proxy.port.to_string();
-    let mut args = vec!["--server", "127.0.0.1", "--port", &port, "--tls", "none"];
-    args.extend_from_slice(extra);
-    env.run_command(imap_command(env, user, "INBOX", &args))
+    env.run_command(through_proxy(env, user, proxy.port, extra))
 }
 
 fn deliver(user: &User, first: u64, count: u64) -> BTreeSet<String> {

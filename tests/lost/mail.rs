@@ -25,25 +25,20 @@ mod secrets;
 mod stops;
 mod unmatched;
 
+/// `lanceur imap` on the INBOX of `user`, on another `port` of its Dovecot when given.
 pub(crate) fn imap_command(
     env: &TestEnv,
     user: &User,
     port: Option<u16>,
     extra: &[&str],
 ) -> Command {
-    let mut args = user.imap_args("INBOX");
-    if let Some(port) = port {
-        let at = args.iter().position(|a| a == "--port").unwrap();
-        args[at + 1] = port.to_string();
+    let port = port.map(|port| port.to_string());
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(port) = &port {
+        args.extend(["--port", port]);
     }
-    let mut command = env.command();
-    command
-        .env("LANCEUR_PASSWORD", &user.password)
-        .args(args)
-        .arg("--dest")
-        .arg(&env.cold)
-        .args(extra);
-    command
+    args.extend_from_slice(extra);
+    crate::imap::imap_command(env, user, "INBOX", &args)
 }
 
 pub(crate) fn imap(env: &TestEnv, user: &User, extra: &[&str]) -> Ran {

@@ -27,6 +27,23 @@ fn document(i: usize, size: usize) -> Vec<u8> {
     content
 }
 
+/// `count` mails `m0`, `m1`… in the inbox, each with one PDF `m{i}.pdf` of `size` bytes; their ids.
+fn add_mails(t: &O365, count: usize, size: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            t.fake.add_mail(
+                "me",
+                "inbox",
+                Mail::new(&format!("m{i}")).file(
+                    &format!("m{i}.pdf"),
+                    "application/pdf",
+                    &document(i, size),
+                ),
+            )
+        })
+        .collect()
+}
+
 // See: issue 17
 #[test]
 fn two_hundred_mails_take_fewer_requests_than_mails() {
@@ -113,18 +130,7 @@ fn two_hundred_mails_take_fewer_requests_than_mails() {
 fn a_request_throttled_inside_a_batch_is_sent_again_after_its_retry_after() {
     let t = O365::new();
     t.login(&[]).expect_code(0);
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        ids.push(t.fake.add_mail(
-            "me",
-            "inbox",
-            Mail::new(&format!("m{i}")).file(
-                &format!("m{i}.pdf"),
-                "application/pdf",
-                &document(i, 900),
-            ),
-        ));
-    }
+    let ids = add_mails(&t, 5, 900);
     // Graph answers 429 to the request for mail 2 inside the batch, once.
     t.fake.fail(
         Some("GET"),
@@ -170,17 +176,7 @@ fn a_request_throttled_inside_a_batch_is_sent_again_after_its_retry_after() {
 fn a_batch_holds_at_most_eight_mebibytes_of_small_mails() {
     let t = O365::new();
     t.login(&[]).expect_code(0);
-    for i in 0..12 {
-        t.fake.add_mail(
-            "me",
-            "inbox",
-            Mail::new(&format!("m{i}")).file(
-                &format!("m{i}.pdf"),
-                "application/pdf",
-                &document(i, 2 << 20),
-            ),
-        );
-    }
+    add_mails(&t, 12, 2 << 20);
     t.run(&[]).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible().len(), 12);
     let sizes: Vec<usize> = attachment_requests(&t)
@@ -199,17 +195,7 @@ fn a_batch_holds_at_most_eight_mebibytes_of_small_mails() {
 fn a_batch_refused_as_a_whole_falls_back_to_one_mail_at_a_time() {
     let t = O365::new();
     t.login(&[]).expect_code(0);
-    for i in 0..3 {
-        t.fake.add_mail(
-            "me",
-            "inbox",
-            Mail::new(&format!("m{i}")).file(
-                &format!("m{i}.pdf"),
-                "application/pdf",
-                &document(i, 900),
-            ),
-        );
-    }
+    add_mails(&t, 3, 900);
     t.fake.fail(Some("POST"), "/$batch", 400, None, 1);
     t.run(&[]).expect_code(0).expect_quiet();
     assert_eq!(t.env.cold_visible().len(), 3);
