@@ -306,8 +306,7 @@ impl FakeGraph {
     /// later cron run would come after that. Fails the test if they are still there after
     /// `limit`: the next run would be refused, and fail for a reason that is not its own.
     pub fn wait_until_idle(&self, limit: std::time::Duration) {
-        let start = std::time::Instant::now();
-        let end = start + limit;
+        let end = std::time::Instant::now() + limit;
         while self.state().in_flight.values().any(|&n| n > 0) && std::time::Instant::now() < end {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

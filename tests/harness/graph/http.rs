@@ -66,7 +66,7 @@ pub(super) fn identity_error(error: &str, code: u64, text: &str) -> Response {
 }
 
 /// How long one write of an answer may wait for a client that does not read.
-pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(super) fn serve_connection(
     stream: TcpStream,
